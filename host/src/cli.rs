@@ -1,0 +1,65 @@
+//! The `agenthost` command line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::Server;
+use crate::config::{Cli, Command};
+
+/// Parse arguments and environment, run the chosen command, report errors.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init(&cli.config.log, &cli.config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let server = Server::start(cli.config).await?;
+            if let Some(token) = &server.generated_admin_token {
+                print_admin_token(token, "generated on first start");
+            }
+            println!("Agenthost listening on http://{}", server.addr);
+            server.wait().await
+        }
+        Command::Migrate => {
+            crate::server::migrate_only(&cli.config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::RotateAdminToken => {
+            if cli.config.admin_token.is_some() {
+                eprintln!(
+                    "note: AGENTHOST_ADMIN_TOKEN / --admin-token is set and takes precedence \
+                     over the stored token while it stays set"
+                );
+            }
+            let token = crate::server::rotate_admin_token(&cli.config).await?;
+            print_admin_token(&token, "rotated");
+            Ok(())
+        }
+    }
+}
+
+/// The only time the token is shown: it is stored hashed.
+fn print_admin_token(token: &str, why: &str) {
+    println!("Instance admin token ({why}; shown once, store it now): {token}");
+}

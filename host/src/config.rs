@@ -1,0 +1,163 @@
+//! Command line and environment configuration. Every option has an environment
+//! variable and a default that works offline on a fresh machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Agenthost: a self-hosted server for AI agents whose tools and workflow steps are
+/// WebAssembly components.
+///
+/// With no DATABASE_URL, Agenthost runs its own private PostgreSQL 18 + pgvector in
+/// the data directory (install it once with `make setup`).
+#[derive(Debug, Parser)]
+#[command(name = "agenthost", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Replace the instance admin token with a new one, print it once and exit.
+    /// Use this when the generated token was lost. Has no effect on a token set with
+    /// --admin-token / AGENTHOST_ADMIN_TOKEN, which always takes precedence.
+    RotateAdminToken,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP server listens on. Port 0 picks a free port (logged at start).
+    #[arg(long, env = "AGENTHOST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for everything Agenthost stores locally: the embedded PostgreSQL
+    /// cluster (`pgdata/`) and its socket (`run/`).
+    #[arg(long, env = "AGENTHOST_DATA_DIR", default_value = ".agenthost")]
+    pub data_dir: PathBuf,
+
+    /// An external PostgreSQL (>= 15, with the pgvector, pgcrypto and hstore
+    /// extensions available). When unset, the embedded PostgreSQL is used.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where `make setup` installed the embedded PostgreSQL binaries.
+    #[arg(long, env = "AGENTHOST_PG_DIR", default_value = ".agenthost/postgres")]
+    pub pg_dir: PathBuf,
+
+    /// System user that runs the embedded PostgreSQL when Agenthost runs as root
+    /// (PostgreSQL refuses to run as root). Created if it does not exist.
+    #[arg(long, env = "AGENTHOST_PG_USER", default_value = "agenthost-pg")]
+    pub pg_user: String,
+
+    /// Trade durability for speed in the embedded PostgreSQL (fsync off). For tests
+    /// and throwaway instances only: a machine crash can lose committed data.
+    #[arg(long, env = "AGENTHOST_PG_UNSAFE_FAST", default_value_t = false)]
+    pub pg_unsafe_fast: bool,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "AGENTHOST_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Instance admin token. When unset, one is generated on first start, printed once
+    /// and stored hashed (`agenthost rotate-admin-token` replaces a lost one).
+    #[arg(long, env = "AGENTHOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    #[arg(long, env = "AGENTHOST_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// How long a request may take before it is answered with 503 `timeout`
+    /// (`30s`, `500ms`, `2m`; a bare number means seconds).
+    #[arg(long, env = "AGENTHOST_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Requests per minute allowed for each API key (and the admin token); excess
+    /// requests get 429 with Retry-After. 0 disables the limit.
+    #[arg(long, env = "AGENTHOST_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `agenthost=debug,sqlx=warn`.
+    #[arg(long, env = "AGENTHOST_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "AGENTHOST_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: defaults everywhere, rooted in `data_dir`.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        let cli = Cli::parse_from(["agenthost"]);
+        Config {
+            data_dir,
+            ..cli.config
+        }
+    }
+}
+
+/// `250ms`, `30s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let cli = Cli::parse_from([
+            "agenthost",
+            "--listen",
+            "0.0.0.0:9000",
+            "--rate-limit-per-minute",
+            "5",
+            "migrate",
+        ]);
+        assert_eq!(cli.config.listen.port(), 9000);
+        assert_eq!(cli.config.rate_limit_per_minute, 5);
+        assert!(matches!(cli.command, Some(Command::Migrate)));
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The HTTP API: routes, and the middleware every request passes through.
+
+mod admin;
+mod extract;
+mod health;
+mod keys;
+mod workspace;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth;
+use crate::config::Config;
+use crate::error::{ApiError, error_body};
+use crate::state::AppState;
+
+pub use extract::RequestId;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application. Separate from `serve` so tests can drive it directly.
+pub fn app(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .merge(admin::router())
+        .merge(keys::router())
+        .merge(workspace::router())
+        // route_layer: unknown paths get a plain 404, not a demand for credentials.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let routes = Router::new()
+        .merge(health::router())
+        .merge(authenticated)
+        .fallback(unknown_route);
+    with_middleware(routes, &state.config).with_state(state)
+}
+
+/// What every request passes through, outermost first: request id, tracing span,
+/// JSON error bodies, timeout, body size limit.
+fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState> {
+    routes.layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(json_errors))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    config.request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(config.body_limit)),
+    )
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        actor = tracing::field::Empty,
+    )
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// Responses made outside our handlers (405 from the router, 413 from the body
+/// limit, 503 from the timeout, ...) get the same JSON error shape as ours.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_error = status.is_client_error() || status.is_server_error();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_error || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match (text.trim(), status) {
+        // The router adds the Allow header after this middleware has run.
+        (_, StatusCode::METHOD_NOT_ALLOWED) => {
+            "method not allowed for this route (see the Allow header)".to_string()
+        }
+        (_, StatusCode::SERVICE_UNAVAILABLE) if text.trim().is_empty() => {
+            "the request took too long and was stopped".to_string()
+        }
+        ("", _) => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+        (text, _) => text.to_string(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = error_body(status, &message).into_response().into_body();
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// Used by handlers that page through lists.
+pub(crate) fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
+    limit.unwrap_or(default).clamp(1, max)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use sqlx::postgres::PgPoolOptions;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn state_without_database(config: Config) -> AppState {
+        // Never connects: these tests only exercise middleware.
+        let pool = PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@localhost/none")
+            .expect("lazy pool");
+        AppState::new(pool, config)
+    }
+
+    async fn send(app: Router, request: Request) -> (StatusCode, serde_json::Value) {
+        let response = app.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&body).expect("JSON error body"))
+    }
+
+    #[tokio::test]
+    async fn slow_requests_are_stopped_at_the_timeout_with_json() {
+        let mut config = Config::for_data_dir("unused".into());
+        config.request_timeout = Duration::from_millis(50);
+        let routes = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "finished"
+            }),
+        );
+        let state = state_without_database(config);
+        let app = with_middleware(routes, &state.config).with_state(state);
+        let started = std::time::Instant::now();
+        let request = Request::get("/slow").body(Body::empty()).expect("request");
+        let (status, body) = send(app, request).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_json_errors() {
+        let state = state_without_database(Config::for_data_dir("unused".into()));
+        let app = app(state);
+        let request = Request::get("/nope").body(Body::empty()).expect("request");
+        let (status, body) = send(app.clone(), request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["message"], "no route for GET /nope");
+
+        let request = Request::delete("/healthz").body(Body::empty()).expect("request");
+        let (status, body) = send(app, request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+}

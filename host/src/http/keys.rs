@@ -1,0 +1,92 @@
+//! A workspace's own API keys, managed by its admins and owners.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::{Json, Path, RequestId};
+use crate::api_keys::{self, ApiKey, CreatedKey, NewKey};
+use crate::audit::{self, AuditEvent};
+use crate::auth::{Principal, Role, WorkspaceCaller};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", get(list_keys).post(create_key))
+        .route("/api/keys/{id}", delete(revoke_key))
+}
+
+async fn list_keys(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ApiKey>>> {
+    caller.require(Role::Admin)?;
+    Ok(Json(api_keys::list(&state.pool, caller.0.workspace_id).await?))
+}
+
+/// Admins create keys up to admin; only owners create owner keys.
+async fn create_key(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Json(new): Json<NewKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    caller.require(Role::Admin)?;
+    if new.role > caller.0.role {
+        return Err(ApiError::Forbidden(format!(
+            "a {} key cannot create a {} key",
+            caller.0.role, new.role
+        )));
+    }
+    let principal = Principal::Key(caller.0.clone());
+    let mut tx = state.pool.begin().await?;
+    let created =
+        api_keys::create(&mut *tx, caller.0.workspace_id, &new, &principal.actor()).await?;
+    let event = AuditEvent {
+        principal: &principal,
+        request_id: request_id.as_deref(),
+        workspace_id: Some(caller.0.workspace_id),
+        action: "api_key.create",
+        target: Some(created.key.id.to_string()),
+        details: json!({ "name": created.key.name, "role": created.key.role }),
+    };
+    audit::record(&mut *tx, event).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Admins revoke keys up to admin; only owners revoke owner keys.
+async fn revoke_key(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    let mut tx = state.pool.begin().await?;
+    let key = api_keys::get(&mut *tx, caller.0.workspace_id, id).await?;
+    let target_role = Role::parse(&key.role).unwrap_or(Role::Owner);
+    if target_role > caller.0.role {
+        return Err(ApiError::Forbidden(format!(
+            "a {} key cannot revoke a {} key",
+            caller.0.role, target_role
+        )));
+    }
+    api_keys::revoke(&mut *tx, id).await?;
+    let principal = Principal::Key(caller.0.clone());
+    let event = AuditEvent {
+        principal: &principal,
+        request_id: request_id.as_deref(),
+        workspace_id: Some(caller.0.workspace_id),
+        action: "api_key.revoke",
+        target: Some(id.to_string()),
+        details: json!({ "name": key.name, "role": key.role }),
+    };
+    audit::record(&mut *tx, event).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

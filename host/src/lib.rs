@@ -1,0 +1,18 @@
+//! Agenthost: a server that hosts AI agents whose tools and workflow steps are
+//! WebAssembly components. See DESIGN.md for the architecture.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod workspaces;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,113 @@
+//! Starting and stopping the whole host: database, migrations, HTTP server.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db::{self, Database};
+use crate::http;
+use crate::state::AppState;
+
+/// A running host. Dropping it without [`Server::shutdown`] leaves the task running.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    /// The instance admin token, when this start generated it (first start without
+    /// a configured token). Shown once; only its hash is stored.
+    pub generated_admin_token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl Server {
+    /// Open the database, migrate, bind the listener and start serving.
+    pub async fn start(config: Config) -> Result<Server> {
+        let started = Instant::now();
+        let database = Database::open(&config).await?;
+        db::migrate(&database.pool).await?;
+        let generated_admin_token =
+            auth::ensure_admin_token(&database.pool, config.admin_token.is_some()).await?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let app = http::app(AppState::new(database.pool.clone(), config));
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    tokio::select! {
+                        _ = shutdown_rx => {}
+                        _ = termination_signal() => {}
+                    }
+                    tracing::info!("shutting down: finishing in-flight requests");
+                })
+                .await
+                .context("HTTP server failed");
+            let closed = database.close().await;
+            served.and(closed)
+        });
+        tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "agenthost ready");
+        Ok(Server {
+            addr,
+            generated_admin_token,
+            shutdown: Some(shutdown),
+            task,
+        })
+    }
+
+    /// Stop accepting connections, finish in-flight requests, stop the database.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.wait().await
+    }
+
+    /// Run until SIGINT/SIGTERM (or `shutdown`), then clean up.
+    pub async fn wait(self) -> Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+}
+
+async fn termination_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// `agenthost migrate`: apply migrations and stop.
+pub async fn migrate_only(config: &Config) -> Result<()> {
+    let database = Database::open(config).await?;
+    let result = db::migrate(&database.pool).await;
+    database.close().await?;
+    result
+}
+
+/// `agenthost rotate-admin-token`: store a new admin token and return it.
+pub async fn rotate_admin_token(config: &Config) -> Result<String> {
+    let database = Database::open(config).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        auth::rotate_admin_token(&database.pool).await
+    }
+    .await;
+    database.close().await?;
+    result
+}

@@ -1,0 +1,31 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub rate_limiter: Arc<RateLimiter>,
+    /// SHA-256 of the admin token from configuration, if one was configured.
+    pub admin_token_sha256: Option<Arc<Vec<u8>>>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Config) -> Self {
+        AppState {
+            pool,
+            rate_limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+            admin_token_sha256: config
+                .admin_token
+                .as_deref()
+                .map(|token| Arc::new(crate::auth::sha256(token))),
+            config: Arc::new(config),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Workspaces: the tenants. Every business row carries a `workspace_id`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkspace {
+    /// URL-safe identifier: lowercase letters, digits and `-`, 1-63 characters.
+    pub slug: String,
+    pub name: String,
+}
+
+impl NewWorkspace {
+    pub fn validate(&self) -> ApiResult<()> {
+        let slug_ok = (1..=63).contains(&self.slug.len())
+            && self
+                .slug
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !self.slug.starts_with('-');
+        if !slug_ok {
+            return Err(ApiError::Invalid(format!(
+                "slug {:?} must be 1-63 lowercase letters, digits or '-', not starting with '-'",
+                self.slug
+            )));
+        }
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err(ApiError::Invalid("name must be 1-200 characters".into()));
+        }
+        Ok(())
+    }
+}
+
+pub async fn create<'e>(db: impl PgExecutor<'e>, new: &NewWorkspace) -> ApiResult<Workspace> {
+    let result = sqlx::query_as(
+        "INSERT INTO workspaces (id, slug, name) VALUES ($1, $2, $3) \
+         RETURNING id, slug, name, created_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(&new.slug)
+    .bind(new.name.trim())
+    .fetch_one(db)
+    .await;
+    match result {
+        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Err(ApiError::Conflict(
+            format!("a workspace with slug {:?} already exists", new.slug),
+        )),
+        other => Ok(other?),
+    }
+}
+
+pub async fn list<'e>(db: impl PgExecutor<'e>) -> sqlx::Result<Vec<Workspace>> {
+    sqlx::query_as("SELECT id, slug, name, created_at FROM workspaces ORDER BY created_at, slug")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> ApiResult<Workspace> {
+    sqlx::query_as("SELECT id, slug, name, created_at FROM workspaces WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("workspace {id} not found")))
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests. One binary, so the whole run shares one embedded PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod api_errors;
+mod auth;
+mod database;
+mod health;
+mod lifecycle;

@@ -51,7 +51,9 @@ pub async fn create<'e>(
     created_by: &str,
 ) -> ApiResult<CreatedKey> {
     if new.name.trim().is_empty() || new.name.len() > 200 {
-        return Err(ApiError::Invalid("key name must be 1-200 characters".into()));
+        return Err(ApiError::Invalid(
+            "key name must be 1-200 characters".into(),
+        ));
     }
     let secret = auth::new_api_key();
     let key: ApiKey = sqlx::query_as(concat!(

@@ -152,22 +152,20 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> ApiResult<&str> {
 async fn resolve(state: &AppState, token: &str) -> ApiResult<Principal> {
     let invalid = || ApiError::Unauthorized("invalid or revoked credentials".into());
     let hash = sha256(token);
-    if token.starts_with(ADMIN_TOKEN_PREFIX) || state.admin_token_sha256.is_some() {
-        if is_admin_token(state, &hash).await? {
-            return Ok(Principal::InstanceAdmin);
-        }
+    let may_be_admin = token.starts_with(ADMIN_TOKEN_PREFIX) || state.admin_token_sha256.is_some();
+    if may_be_admin && is_admin_token(state, &hash).await? {
+        return Ok(Principal::InstanceAdmin);
     }
     if !token.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
-    let row: Option<(Uuid, Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> =
-        sqlx::query_as(
-            "SELECT id, workspace_id, role, last_used_at FROM api_keys \
+    let row: Option<(Uuid, Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
+        "SELECT id, workspace_id, role, last_used_at FROM api_keys \
              WHERE secret_sha256 = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&state.pool)
-        .await?;
+    )
+    .bind(&hash)
+    .fetch_optional(&state.pool)
+    .await?;
     let (key_id, workspace_id, role, last_used_at) = row.ok_or_else(invalid)?;
     let role = Role::parse(&role)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role {role} in api_keys")))?;
@@ -199,7 +197,8 @@ fn touch_last_used(
     key_id: Uuid,
     last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 ) {
-    let recent = last_used_at.is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::seconds(60));
+    let recent =
+        last_used_at.is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::seconds(60));
     if recent {
         return;
     }

@@ -48,16 +48,16 @@ pub fn app(state: AppState) -> Router {
 /// JSON error bodies, timeout, body size limit.
 fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState> {
     routes.layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn(json_errors))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    config.request_timeout,
-                ))
-                .layer(DefaultBodyLimit::max(config.body_limit)),
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(middleware::from_fn(json_errors))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                config.request_timeout,
+            ))
+            .layer(DefaultBodyLimit::max(config.body_limit)),
     )
 }
 
@@ -128,7 +128,6 @@ pub(crate) fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
     limit.unwrap_or(default).clamp(1, max)
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -151,8 +150,16 @@ mod tests {
     async fn send(app: Router, request: Request) -> (StatusCode, serde_json::Value) {
         let response = app.oneshot(request).await.expect("infallible");
         let status = response.status();
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        (status, serde_json::from_slice(&body).expect("JSON error body"))
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice(&body).expect("JSON error body"),
+        )
     }
 
     #[tokio::test]
@@ -185,7 +192,9 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"]["message"], "no route for GET /nope");
 
-        let request = Request::delete("/healthz").body(Body::empty()).expect("request");
+        let request = Request::delete("/healthz")
+            .body(Body::empty())
+            .expect("request");
         let (status, body) = send(app, request).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(body["error"]["code"], "method_not_allowed");

@@ -144,7 +144,9 @@ impl TestServer {
         path: &str,
         token: &str,
     ) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path)).bearer_auth(token)
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
     }
 
     /// Create a workspace as the admin; returns (workspace id, owner key secret).
@@ -193,9 +195,11 @@ impl TestServer {
 /// Read a JSON error body and check its shape; returns (code, message).
 pub async fn error_of(response: reqwest::Response) -> (String, String) {
     let text = response.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("error body is not JSON: {text:?}"));
-    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no code in {body}"));
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text:?}"));
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code in {body}"));
     let message = body["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("no message in {body}"));
@@ -210,7 +214,11 @@ pub fn host_binary() -> PathBuf {
     let test_exe = std::env::current_exe().unwrap();
     let profile_dir = test_exe.parent().and_then(Path::parent).unwrap();
     let binary = profile_dir.join("agenthost-e2e");
-    assert!(binary.is_file(), "{} is missing: build with `cargo test -p agenthost-tests`", binary.display());
+    assert!(
+        binary.is_file(),
+        "{} is missing: build with `cargo test -p agenthost-tests`",
+        binary.display()
+    );
     binary
 }
 

@@ -67,7 +67,9 @@ mod tests {
         for _ in 0..3 {
             assert!(limiter.check_at("k", t0).is_ok());
         }
-        let wait = limiter.check_at("k", t0).expect_err("fourth call is limited");
+        let wait = limiter
+            .check_at("k", t0)
+            .expect_err("fourth call is limited");
         // 3 per minute = one token every 20 s.
         assert!((wait.as_secs_f64() - 20.0).abs() < 0.01, "{wait:?}");
     }
@@ -80,7 +82,10 @@ mod tests {
             limiter.check_at("a", t0).expect("within burst");
         }
         assert!(limiter.check_at("a", t0).is_err());
-        assert!(limiter.check_at("b", t0).is_ok(), "other callers unaffected");
+        assert!(
+            limiter.check_at("b", t0).is_ok(),
+            "other callers unaffected"
+        );
         assert!(limiter.check_at("a", t0 + Duration::from_secs(1)).is_ok());
     }
 

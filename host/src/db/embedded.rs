@@ -233,7 +233,13 @@ fn init_cluster(bin: &Path, pgdata: &Path, owner: &ServerUser, unsafe_fast: bool
     command
         .arg("-D")
         .arg(&scratch)
-        .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C"])
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+        ])
         .env_clear()
         .env("LC_ALL", "C")
         .stdin(Stdio::null());
@@ -281,17 +287,18 @@ fn clear_stale_lock(pgdata: &Path, socket_dir: &Path) -> Result<()> {
         .lines()
         .next()
         .and_then(|line| line.trim().parse::<i32>().ok());
-    if let Some(pid) = pid.filter(|pid| *pid > 0) {
-        if is_postmaster_of(pid, pgdata) {
-            if let Some(owner) = live_host_owning(pid) {
-                bail!(
-                    "another Agenthost (pid {owner}) is already running on {}; stop it first",
-                    pgdata.display()
-                );
-            }
-            tracing::warn!(pid, "stopping an orphaned PostgreSQL left by a previous run");
-            stop_pid(Pid::from_raw(pid))?;
+    if let Some(pid) = pid.filter(|pid| *pid > 0 && is_postmaster_of(*pid, pgdata)) {
+        if let Some(owner) = live_host_owning(pid) {
+            bail!(
+                "another Agenthost (pid {owner}) is already running on {}; stop it first",
+                pgdata.display()
+            );
         }
+        tracing::warn!(
+            pid,
+            "stopping an orphaned PostgreSQL left by a previous run"
+        );
+        stop_pid(Pid::from_raw(pid))?;
     }
     for stale in [
         pid_file,
@@ -380,15 +387,17 @@ fn wait_until_ready(server: &mut EmbeddedPostgres, log_path: &Path) -> Result<()
         .disable_statement_logging();
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if let Some(child) = &mut server.child {
-            if let Some(status) = child.try_wait()? {
-                server.child = None;
-                bail!(
-                    "PostgreSQL exited during start ({status}); its log ({}) ends with:\n{}",
-                    log_path.display(),
-                    log_tail(log_path)
-                );
-            }
+        let exited = match &mut server.child {
+            Some(child) => child.try_wait()?,
+            None => None,
+        };
+        if let Some(status) = exited {
+            server.child = None;
+            bail!(
+                "PostgreSQL exited during start ({status}); its log ({}) ends with:\n{}",
+                log_path.display(),
+                log_tail(log_path)
+            );
         }
         let attempt = runtime.block_on(async {
             let conn = options.connect().await?;
@@ -482,17 +491,35 @@ impl ServerUser {
 }
 
 fn create_system_user(name: &str) -> Result<()> {
-    tracing::info!(user = name, "creating a system user for the embedded PostgreSQL");
-    let status = Command::new("useradd")
-        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin"])
-        .arg(name)
-        .status()
-        .context("running useradd")?;
-    // Another process may have created it concurrently; resolve() re-checks.
-    if !status.success() && User::from_name(name)?.is_none() {
-        bail!("useradd {name} failed ({status}); create the user or set AGENTHOST_PG_USER");
+    tracing::info!(
+        user = name,
+        "creating a system user for the embedded PostgreSQL"
+    );
+    // Several processes may race here on a fresh machine (parallel tests): useradd then
+    // fails on the /etc/passwd lock, so retry until the user exists.
+    let mut last_status = None;
+    for _ in 0..20 {
+        let status = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .arg(name)
+            .stderr(Stdio::null())
+            .status()
+            .context("running useradd")?;
+        if status.success() || User::from_name(name)?.is_some() {
+            return Ok(());
+        }
+        last_status = Some(status);
+        std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(())
+    bail!(
+        "useradd {name} failed ({}); create the user or set AGENTHOST_PG_USER",
+        last_status.map_or_else(|| "not run".to_string(), |s| s.to_string())
+    )
 }
 
 #[cfg(test)]

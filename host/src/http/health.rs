@@ -31,7 +31,9 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Va
         )),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            Err(ApiError::Unavailable("the database is not reachable".into()))
+            Err(ApiError::Unavailable(
+                "the database is not reachable".into(),
+            ))
         }
     }
 }

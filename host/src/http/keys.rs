@@ -25,7 +25,9 @@ async fn list_keys(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ApiKey>>> {
     caller.require(Role::Admin)?;
-    Ok(Json(api_keys::list(&state.pool, caller.0.workspace_id).await?))
+    Ok(Json(
+        api_keys::list(&state.pool, caller.0.workspace_id).await?,
+    ))
 }
 
 /// Admins create keys up to admin; only owners create owner keys.

@@ -45,7 +45,10 @@ async fn malformed_json_gets_a_readable_400() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (code, message) = error_of(response).await;
     assert_eq!(code, "bad_request");
-    assert!(message.contains("EOF") || message.contains("parse"), "{message}");
+    assert!(
+        message.contains("EOF") || message.contains("parse"),
+        "{message}"
+    );
     server.stop().await;
 }
 
@@ -81,7 +84,10 @@ async fn wrong_content_type_gets_415_and_wrong_fields_get_422() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let (_, message) = error_of(response).await;
-    assert!(message.contains("colour"), "names the unknown field: {message}");
+    assert!(
+        message.contains("colour"),
+        "names the unknown field: {message}"
+    );
     server.stop().await;
 }
 
@@ -95,7 +101,11 @@ async fn rule_violations_get_422_and_duplicates_409() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{slug:?}/{name:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{slug:?}/{name:?}"
+        );
         let (code, _) = error_of(response).await;
         assert_eq!(code, "invalid");
     }
@@ -117,13 +127,23 @@ async fn rule_violations_get_422_and_duplicates_409() {
 #[tokio::test]
 async fn unknown_routes_methods_and_ids_get_json_errors() {
     let server = TestServer::start().await;
-    let response = server.client.get(server.url("/no/such/route")).send().await.unwrap();
+    let response = server
+        .client
+        .get(server.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let (code, message) = error_of(response).await;
     assert_eq!(code, "not_found");
     assert!(message.contains("/no/such/route"), "{message}");
 
-    let response = server.client.delete(server.url("/healthz")).send().await.unwrap();
+    let response = server
+        .client
+        .delete(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(response.headers().contains_key("allow"));
     let (code, _) = error_of(response).await;
@@ -140,7 +160,11 @@ async fn unknown_routes_methods_and_ids_get_json_errors() {
 
     let missing = uuid::Uuid::new_v4();
     let response = server
-        .request(Method::GET, &format!("/api/admin/workspaces/{missing}"), ADMIN_TOKEN)
+        .request(
+            Method::GET,
+            &format!("/api/admin/workspaces/{missing}"),
+            ADMIN_TOKEN,
+        )
         .send()
         .await
         .unwrap();

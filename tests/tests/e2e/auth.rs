@@ -7,7 +7,12 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn missing_malformed_and_unknown_credentials_get_401() {
     let server = TestServer::start().await;
-    let response = server.client.get(server.url("/api/me")).send().await.unwrap();
+    let response = server
+        .client
+        .get(server.url("/api/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let (code, message) = error_of(response).await;
     assert_eq!(code, "unauthorized");
@@ -22,8 +27,16 @@ async fn missing_malformed_and_unknown_credentials_get_401() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
-    for token in ["ahk_doesnotexist0000000000000000000", "aha_wrong", "garbage"] {
-        let response = server.request(Method::GET, "/api/me", token).send().await.unwrap();
+    for token in [
+        "ahk_doesnotexist0000000000000000000",
+        "aha_wrong",
+        "garbage",
+    ] {
+        let response = server
+            .request(Method::GET, "/api/me", token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token}");
         let response = server
             .request(Method::GET, "/api/admin/workspaces", token)
@@ -35,7 +48,13 @@ async fn missing_malformed_and_unknown_credentials_get_401() {
     server.stop().await;
 }
 
-async fn status_of(server: &TestServer, method: Method, path: &str, token: &str, body: Option<Value>) -> StatusCode {
+async fn status_of(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> StatusCode {
     let mut request = server.request(method, path, token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -67,19 +86,34 @@ async fn each_role_gets_exactly_its_rights() {
             status_of(&server, Method::POST, "/api/keys", key, new_key("owner")).await,
             status_of(&server, Method::GET, "/api/audit", key, None).await,
         ];
-        let want = [me, list, create_member, create_owner, audit].map(|s| StatusCode::from_u16(s).unwrap());
+        let want = [me, list, create_member, create_owner, audit]
+            .map(|s| StatusCode::from_u16(s).unwrap());
         assert_eq!(got, want, "key {}", &key[..12]);
     }
 
-    let me: Value = server.request(Method::GET, "/api/me", &viewer).send().await.unwrap().json().await.unwrap();
+    let me: Value = server
+        .request(Method::GET, "/api/me", &viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["role"], "viewer");
     assert_eq!(me["workspace"]["id"], workspace.as_str());
 
     // A 403 explains itself.
-    let response = server.request(Method::GET, "/api/keys", &member).send().await.unwrap();
+    let response = server
+        .request(Method::GET, "/api/keys", &member)
+        .send()
+        .await
+        .unwrap();
     let (code, message) = error_of(response).await;
     assert_eq!(code, "forbidden");
-    assert!(message.contains("admin") && message.contains("member"), "{message}");
+    assert!(
+        message.contains("admin") && message.contains("member"),
+        "{message}"
+    );
     server.stop().await;
 }
 
@@ -100,31 +134,67 @@ async fn revoked_keys_stop_working_and_secrets_are_never_listed() {
     let (workspace, owner) = server.create_workspace("revoke").await;
     let (member_id, member) = server.create_key(&workspace, "member").await;
     let (admin_id, admin) = server.create_key(&workspace, "admin").await;
-    let owner_id = server.request(Method::GET, "/api/me", &owner).send().await.unwrap().json::<Value>().await.unwrap()["key_id"]
+    let owner_id = server
+        .request(Method::GET, "/api/me", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["key_id"]
         .as_str()
         .unwrap()
         .to_string();
 
-    assert_eq!(status_of(&server, Method::GET, "/api/me", &member, None).await, StatusCode::OK);
+    assert_eq!(
+        status_of(&server, Method::GET, "/api/me", &member, None).await,
+        StatusCode::OK
+    );
     let path = format!("/api/keys/{member_id}");
-    assert_eq!(status_of(&server, Method::DELETE, &path, &admin, None).await, StatusCode::NO_CONTENT);
-    let response = server.request(Method::GET, "/api/me", &member).send().await.unwrap();
+    assert_eq!(
+        status_of(&server, Method::DELETE, &path, &admin, None).await,
+        StatusCode::NO_CONTENT
+    );
+    let response = server
+        .request(Method::GET, "/api/me", &member)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let (_, message) = error_of(response).await;
     assert!(message.contains("revoked"), "{message}");
 
     // An admin cannot revoke an owner; an owner can revoke an admin.
     let owner_path = format!("/api/keys/{owner_id}");
-    assert_eq!(status_of(&server, Method::DELETE, &owner_path, &admin, None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(&server, Method::DELETE, &owner_path, &admin, None).await,
+        StatusCode::FORBIDDEN
+    );
     let admin_path = format!("/api/keys/{admin_id}");
-    assert_eq!(status_of(&server, Method::DELETE, &admin_path, &owner, None).await, StatusCode::NO_CONTENT);
-    assert_eq!(status_of(&server, Method::GET, "/api/me", &admin, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&server, Method::DELETE, &admin_path, &owner, None).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        status_of(&server, Method::GET, "/api/me", &admin, None).await,
+        StatusCode::UNAUTHORIZED
+    );
 
-    let keys: Value = server.request(Method::GET, "/api/keys", &owner).send().await.unwrap().json().await.unwrap();
+    let keys: Value = server
+        .request(Method::GET, "/api/keys", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = keys.as_array().unwrap();
     assert_eq!(keys.len(), 3);
     for key in keys {
-        assert!(key.get("secret").is_none() && key.get("secret_sha256").is_none(), "{key}");
+        assert!(
+            key.get("secret").is_none() && key.get("secret_sha256").is_none(),
+            "{key}"
+        );
     }
     let listed_member = keys.iter().find(|k| k["id"] == member_id.as_str()).unwrap();
     assert!(listed_member["revoked_at"].is_string());
@@ -133,8 +203,14 @@ async fn revoked_keys_stop_working_and_secrets_are_never_listed() {
     // Keys of another workspace are invisible: 404, not 403.
     let (_, other_owner) = server.create_workspace("other").await;
     let path = format!("/api/keys/{owner_id}");
-    assert_eq!(status_of(&server, Method::DELETE, &path, &other_owner, None).await, StatusCode::NOT_FOUND);
-    assert_eq!(status_of(&server, Method::GET, "/api/me", &owner, None).await, StatusCode::OK);
+    assert_eq!(
+        status_of(&server, Method::DELETE, &path, &other_owner, None).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status_of(&server, Method::GET, "/api/me", &owner, None).await,
+        StatusCode::OK
+    );
     server.stop().await;
 }
 
@@ -145,17 +221,34 @@ async fn each_key_is_rate_limited_with_retry_after() {
     let (workspace, owner) = server.create_workspace("limits").await;
     let (_, other) = server.create_key(&workspace, "viewer").await;
     for _ in 0..3 {
-        assert_eq!(status_of(&server, Method::GET, "/api/me", &owner, None).await, StatusCode::OK);
+        assert_eq!(
+            status_of(&server, Method::GET, "/api/me", &owner, None).await,
+            StatusCode::OK
+        );
     }
-    let response = server.request(Method::GET, "/api/me", &owner).send().await.unwrap();
+    let response = server
+        .request(Method::GET, "/api/me", &owner)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=20).contains(&retry_after), "3/min refills one every 20 s: {retry_after}");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=20).contains(&retry_after),
+        "3/min refills one every 20 s: {retry_after}"
+    );
     let (code, _) = error_of(response).await;
     assert_eq!(code, "rate_limited");
 
     // Another key has its own allowance.
-    assert_eq!(status_of(&server, Method::GET, "/api/me", &other, None).await, StatusCode::OK);
+    assert_eq!(
+        status_of(&server, Method::GET, "/api/me", &other, None).await,
+        StatusCode::OK
+    );
     server.stop().await;
 }
 
@@ -165,18 +258,44 @@ async fn admin_actions_are_audited() {
     let (workspace, owner) = server.create_workspace("audited").await;
     let (key_id, _) = server.create_key(&workspace, "member").await;
     let path = format!("/api/keys/{key_id}");
-    assert_eq!(status_of(&server, Method::DELETE, &path, &owner, None).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_of(&server, Method::DELETE, &path, &owner, None).await,
+        StatusCode::NO_CONTENT
+    );
 
-    let entries: Value = server.request(Method::GET, "/api/audit", &owner).send().await.unwrap().json().await.unwrap();
-    let actions: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["api_key.revoke", "api_key.create", "workspace.create"], "newest first");
+    let entries: Value = server
+        .request(Method::GET, "/api/audit", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_key.revoke", "api_key.create", "workspace.create"],
+        "newest first"
+    );
     let revoke = &entries[0];
     assert!(revoke["actor"].as_str().unwrap().starts_with("key:"));
     assert_eq!(revoke["target"], key_id.as_str());
     assert!(revoke["request_id"].is_string());
     assert_eq!(entries[1]["actor"], "admin");
 
-    let all: Value = server.request(Method::GET, "/api/admin/audit", ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    let all: Value = server
+        .request(Method::GET, "/api/admin/audit", ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all.as_array().unwrap().len(), 3);
     server.stop().await;
 }

@@ -16,7 +16,10 @@ async fn the_embedded_server_has_every_extension_we_need() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!((distance - 1.0).abs() < 1e-9, "cosine distance of orthogonal vectors");
+    assert!(
+        (distance - 1.0).abs() < 1e-9,
+        "cosine distance of orthogonal vectors"
+    );
 }
 
 #[tokio::test]
@@ -31,7 +34,10 @@ async fn missing_extensions_are_reported_by_name() {
 #[tokio::test]
 async fn migrations_are_idempotent_and_readiness_sees_them() {
     let pool = PgPool::connect(&fresh_database().await).await.unwrap();
-    assert!(db::migrations_applied(&pool).await.is_err(), "no migration table yet");
+    assert!(
+        db::migrations_applied(&pool).await.is_err(),
+        "no migration table yet"
+    );
     db::migrate(&pool).await.unwrap();
     db::migrate(&pool).await.unwrap();
     assert!(db::migrations_applied(&pool).await.unwrap());

@@ -32,7 +32,10 @@ async fn create_workspace(host: &HostProcess, admin_token: &str, slug: &str) -> 
 fn printed_admin_token(host: &HostProcess) -> Option<String> {
     host.stdout
         .iter()
-        .find_map(|line| line.rsplit_once(": ").filter(|_| line.contains("admin token")))
+        .find_map(|line| {
+            line.rsplit_once(": ")
+                .filter(|_| line.contains("admin token"))
+        })
         .map(|(_, token)| token.to_string())
 }
 
@@ -47,12 +50,22 @@ async fn workspaces_keys_and_the_admin_token_survive_a_restart() {
     let admin = printed_admin_token(&host).expect("first start prints the admin token");
     let owner = create_workspace(&host, &admin, "durable").await;
     host.stop().await;
-    assert!(!postmaster_pid_file(data.path()).exists(), "PostgreSQL stopped with the host");
+    assert!(
+        !postmaster_pid_file(data.path()).exists(),
+        "PostgreSQL stopped with the host"
+    );
 
     let host = HostProcess::start(data.path(), &[]).await;
-    assert_eq!(printed_admin_token(&host), None, "the token is shown only once");
+    assert_eq!(
+        printed_admin_token(&host),
+        None,
+        "the token is shown only once"
+    );
     assert_eq!(get_status(&host, "/api/me", &owner).await, StatusCode::OK);
-    assert_eq!(get_status(&host, "/api/admin/workspaces", &admin).await, StatusCode::OK);
+    assert_eq!(
+        get_status(&host, "/api/admin/workspaces", &admin).await,
+        StatusCode::OK
+    );
     host.stop().await;
 
     // A lost token is replaced with `rotate-admin-token`; the old one stops working.
@@ -61,12 +74,22 @@ async fn workspaces_keys_and_the_admin_token_survive_a_restart() {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let rotated = stdout.trim().rsplit_once(": ").unwrap().1.to_string();
     let host = HostProcess::start(data.path(), &[]).await;
-    assert_eq!(get_status(&host, "/api/admin/workspaces", &admin).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(get_status(&host, "/api/admin/workspaces", &rotated).await, StatusCode::OK);
+    assert_eq!(
+        get_status(&host, "/api/admin/workspaces", &admin).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_status(&host, "/api/admin/workspaces", &rotated).await,
+        StatusCode::OK
+    );
     host.stop().await;
 }
 
@@ -75,7 +98,11 @@ async fn a_host_killed_with_sigkill_starts_again_with_its_data() {
     let data = tempfile::tempdir().unwrap();
     let env = [("AGENTHOST_ADMIN_TOKEN", "aha_configured")];
     let host = HostProcess::start(data.path(), &env).await;
-    assert_eq!(printed_admin_token(&host), None, "a configured token is never generated");
+    assert_eq!(
+        printed_admin_token(&host),
+        None,
+        "a configured token is never generated"
+    );
     let owner = create_workspace(&host, "aha_configured", "crashy").await;
     host.crash().await;
     // The host died; its PostgreSQL did not, and still holds the data directory.
@@ -102,13 +129,19 @@ async fn a_stale_pid_file_naming_another_process_is_recovered() {
         .spawn()
         .unwrap();
     let pid = unrelated.id().unwrap();
-    let stale = format!("{pid}\n{}\n1700000000\n5432\n\n\n  1234 5678\nready\n", data.path().join("pgdata").display());
+    let stale = format!(
+        "{pid}\n{}\n1700000000\n5432\n\n\n  1234 5678\nready\n",
+        data.path().join("pgdata").display()
+    );
     std::fs::write(postmaster_pid_file(data.path()), stale).unwrap();
 
     let host = HostProcess::start(data.path(), &env).await;
     assert_eq!(get_status(&host, "/api/me", &owner).await, StatusCode::OK);
     host.stop().await;
-    assert!(unrelated.try_wait().unwrap().is_none(), "the unrelated process was left alone");
+    assert!(
+        unrelated.try_wait().unwrap().is_none(),
+        "the unrelated process was left alone"
+    );
     unrelated.kill().await.unwrap();
 }
 
@@ -121,16 +154,22 @@ async fn missing_postgres_binaries_name_the_command_that_fixes_it() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("make setup") && stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(
+        stderr.contains("make setup") && stderr.contains("DATABASE_URL"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_external_database_is_a_clear_startup_error() {
     let data = tempfile::tempdir().unwrap();
-    let output = HostProcess::command(data.path(), &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")])
-        .output()
-        .await
-        .unwrap();
+    let output = HostProcess::command(
+        data.path(),
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("connecting to PostgreSQL"), "{stderr}");

@@ -17,19 +17,20 @@ unset DATABASE_URL
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Sets HOST_PID and ELAPSED (not run in a subshell: the pid must survive).
 start_host() {
   local t0; t0=$(now_ms)
   "$BIN" >/dev/null 2>&1 &
   HOST_PID=$!
   until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.005; done
-  echo $(( $(now_ms) - t0 ))
+  ELAPSED=$(( $(now_ms) - t0 ))
 }
 stop_host() { kill -TERM "$HOST_PID"; wait "$HOST_PID" || true; }
 
-echo "first start (initdb + migrations): $(start_host) ms"; stop_host
+start_host; echo "first start (initdb + migrations): $ELAPSED ms"; stop_host
 
 host_runs=()
-for _ in $(seq "$RUNS"); do host_runs+=("$(start_host)"); stop_host; done
+for _ in $(seq "$RUNS"); do start_host; host_runs+=("$ELAPSED"); stop_host; done
 
 # Baseline: PostgreSQL alone, with the same user and flags the host uses.
 RUN_AS=()

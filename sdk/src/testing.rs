@@ -1,0 +1,89 @@
+//! An in-memory host for unit-testing plugins natively (`cargo test` on your machine).
+//! Host functions called outside a component use the [`TestHost`] installed on the
+//! current thread.
+//!
+//! ```
+//! use agenthost_sdk::{log, testing::{self, TestHost}};
+//! let _host = TestHost::new().install();
+//! log::info("hello");
+//! assert_eq!(testing::logs(), vec![(log::Level::Info, "hello".to_string())]);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::Error;
+use crate::log::Level;
+
+/// Settings, secrets and captured logs of a test.
+#[derive(Debug, Default, Clone)]
+pub struct TestHost {
+    settings: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    logs: Vec<(Level, String)>,
+}
+
+thread_local! {
+    static HOST: RefCell<Option<TestHost>> = const { RefCell::new(None) };
+}
+
+impl TestHost {
+    /// An empty host: no settings, no secrets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a setting; `json` is its value as JSON text.
+    pub fn setting(mut self, key: &str, json: &str) -> Self {
+        self.settings.insert(key.to_string(), json.to_string());
+        self
+    }
+
+    /// Grant a secret with its value.
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Make this the current thread's host until the guard is dropped.
+    pub fn install(self) -> InstalledHost {
+        HOST.with(|host| *host.borrow_mut() = Some(self));
+        InstalledHost(())
+    }
+}
+
+/// Keeps a [`TestHost`] installed; uninstalls it when dropped.
+#[derive(Debug)]
+pub struct InstalledHost(());
+
+impl Drop for InstalledHost {
+    fn drop(&mut self) {
+        HOST.with(|host| *host.borrow_mut() = None);
+    }
+}
+
+/// Log lines captured so far on this thread (level and message).
+pub fn logs() -> Vec<(Level, String)> {
+    HOST.with(|host| host.borrow().as_ref().map(|h| h.logs.clone()).unwrap_or_default())
+}
+
+pub(crate) fn record_log(level: Level, message: &str, _fields: &[(&str, &str)]) {
+    HOST.with(|host| {
+        if let Some(host) = host.borrow_mut().as_mut() {
+            host.logs.push((level, message.to_string()));
+        }
+    });
+}
+
+pub(crate) fn setting(key: &str) -> Option<String> {
+    HOST.with(|host| host.borrow().as_ref().and_then(|h| h.settings.get(key).cloned()))
+}
+
+pub(crate) fn secret(name: &str) -> Result<String, Error> {
+    HOST.with(|host| {
+        host.borrow()
+            .as_ref()
+            .and_then(|h| h.secrets.get(name).cloned())
+            .ok_or_else(|| Error::Denied(format!("secret {name} is not granted to this plugin")))
+    })
+}

@@ -4,11 +4,13 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod telemetry;

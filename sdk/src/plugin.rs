@@ -265,7 +265,8 @@ pub mod glue {
     }
 
     fn parse(what: &str, json: &str) -> Result<Value, RawError> {
-        serde_json::from_str(json).map_err(|e| RawError::Invalid(format!("{what} is not JSON: {e}")))
+        serde_json::from_str(json)
+            .map_err(|e| RawError::Invalid(format!("{what} is not JSON: {e}")))
     }
 
     pub fn describe_tools<P: ToolPlugin>() -> Vec<RawToolDescriptor> {
@@ -325,6 +326,8 @@ pub mod glue {
     }
 
     pub fn no_such_node(node_type: String) -> RawError {
-        RawError::NotFound(format!("this plugin offers no node types (asked for {node_type})"))
+        RawError::NotFound(format!(
+            "this plugin offers no node types (asked for {node_type})"
+        ))
     }
 }

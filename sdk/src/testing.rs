@@ -64,9 +64,15 @@ impl Drop for InstalledHost {
 
 /// Log lines captured so far on this thread (level and message).
 pub fn logs() -> Vec<(Level, String)> {
-    HOST.with(|host| host.borrow().as_ref().map(|h| h.logs.clone()).unwrap_or_default())
+    HOST.with(|host| {
+        host.borrow()
+            .as_ref()
+            .map(|h| h.logs.clone())
+            .unwrap_or_default()
+    })
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn record_log(level: Level, message: &str, _fields: &[(&str, &str)]) {
     HOST.with(|host| {
         if let Some(host) = host.borrow_mut().as_mut() {
@@ -75,10 +81,16 @@ pub(crate) fn record_log(level: Level, message: &str, _fields: &[(&str, &str)]) 
     });
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn setting(key: &str) -> Option<String> {
-    HOST.with(|host| host.borrow().as_ref().and_then(|h| h.settings.get(key).cloned()))
+    HOST.with(|host| {
+        host.borrow()
+            .as_ref()
+            .and_then(|h| h.settings.get(key).cloned())
+    })
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn secret(name: &str) -> Result<String, Error> {
     HOST.with(|host| {
         host.borrow()

@@ -6,3 +6,4 @@ mod auth;
 mod database;
 mod health;
 mod lifecycle;
+mod runtime;

@@ -1,0 +1,106 @@
+//! What a plugin's store holds during one call: one field per capability, plus the
+//! WASI context (with nothing ambient) and the resource table.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::CallContext;
+use crate::capabilities::config::ConfigCtx;
+use crate::capabilities::log::LogCtx;
+
+pub struct PluginState {
+    pub context: CallContext,
+    pub log: LogCtx,
+    pub config: ConfigCtx,
+    pub limits: MemoryCap,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl PluginState {
+    pub fn new(context: CallContext, config: ConfigCtx, memory_bytes: usize) -> Self {
+        PluginState {
+            log: LogCtx::new(&context),
+            config,
+            context,
+            limits: MemoryCap::new(memory_bytes),
+            wasi: no_ambient_authority(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+/// No environment variables, arguments, preopened directories or network access;
+/// stdio goes nowhere. Plugins reach the world only through granted capabilities.
+fn no_ambient_authority() -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    builder.build()
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The per-call memory cap. Growing past it traps with [`MemoryCapExceeded`], so
+/// the host can tell a memory-cap hit from any other trap.
+pub struct MemoryCap {
+    limit: usize,
+    inner: StoreLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin tried to grow its memory to {desired} bytes, over its cap of {limit} bytes")]
+pub struct MemoryCapExceeded {
+    pub limit: usize,
+    pub desired: usize,
+}
+
+impl MemoryCap {
+    fn new(limit: usize) -> Self {
+        MemoryCap {
+            limit,
+            inner: StoreLimitsBuilder::new().instances(64).build(),
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Err(wasmtime::Error::new(MemoryCapExceeded {
+                limit: self.limit,
+                desired,
+            }));
+        }
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+}

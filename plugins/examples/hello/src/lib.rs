@@ -1,0 +1,62 @@
+//! The example tool plugin: one tool, `greet`, whose greeting comes from the plugin's
+//! `greeting` setting (default "Hello").
+
+use agenthost_sdk::{CallContext, Error, ToolPlugin, ToolSpec, config, log};
+use serde_json::{Value, json};
+
+struct Hello;
+
+impl ToolPlugin for Hello {
+    fn tools() -> Vec<ToolSpec> {
+        vec![ToolSpec::new(
+            "greet",
+            "Greets a person by name.",
+            json!({
+                "type": "object",
+                "properties": { "name": { "type": "string", "minLength": 1 } },
+                "required": ["name"],
+                "additionalProperties": false
+            }),
+            json!({
+                "type": "object",
+                "properties": {
+                    "greeting": { "type": "string" },
+                    "version": { "type": "string" }
+                }
+            }),
+        )]
+    }
+
+    fn invoke(ctx: &CallContext, tool: &str, input: Value) -> Result<Value, Error> {
+        match tool {
+            "greet" => {
+                let name = input["name"]
+                    .as_str()
+                    .ok_or_else(|| Error::invalid("name must be a string"))?;
+                let greeting = config::get_as::<String>("greeting")?.unwrap_or("Hello".into());
+                log::info(&format!("greeting {name}"));
+                Ok(json!({ "greeting": format!("{greeting}, {name}!"), "version": ctx.version }))
+            }
+            other => Err(Error::NotFound(format!("no tool named {other}"))),
+        }
+    }
+}
+
+agenthost_sdk::export_tool_plugin!(Hello);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agenthost_sdk::testing::TestHost;
+
+    #[test]
+    fn greets_with_the_configured_greeting() {
+        let _host = TestHost::new().setting("greeting", "\"Hi\"").install();
+        let out = Hello::invoke(
+            &CallContext::for_tests("ws"),
+            "greet",
+            json!({"name": "Ada"}),
+        );
+        assert_eq!(out.unwrap()["greeting"], "Hi, Ada!");
+    }
+}

@@ -41,7 +41,7 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Directory for everything Agenthost stores locally: the embedded PostgreSQL
-    /// cluster (`pgdata/`) and its socket (`run/`).
+    /// cluster (`pgdata/`), its socket (`run/`) and compiled plugins (`plugin-cache/`).
     #[arg(long, env = "AGENTHOST_DATA_DIR", default_value = ".agenthost")]
     pub data_dir: PathBuf,
 
@@ -87,6 +87,31 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
 
+    /// Default wall-clock limit of one plugin call (a manifest may ask for another).
+    #[arg(long, env = "AGENTHOST_PLUGIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub plugin_timeout: Duration,
+
+    /// Default memory cap of one plugin call, in MiB (a manifest may ask for another).
+    #[arg(long, env = "AGENTHOST_PLUGIN_MEMORY_MB", default_value_t = 64)]
+    pub plugin_memory_mb: u64,
+
+    /// The most memory any plugin may ask for, in MiB.
+    #[arg(long, env = "AGENTHOST_PLUGIN_MAX_MEMORY_MB", default_value_t = 512)]
+    pub plugin_max_memory_mb: u64,
+
+    /// Count fuel and give each plugin call this budget (instructions, roughly);
+    /// unset = no fuel metering, only the wall-clock deadline.
+    #[arg(long, env = "AGENTHOST_PLUGIN_FUEL")]
+    pub plugin_fuel: Option<u64>,
+
+    /// Plugin instances that may run at once across all plugins.
+    #[arg(long, env = "AGENTHOST_PLUGIN_INSTANCES", default_value_t = 256)]
+    pub plugin_instances: u32,
+
+    /// Largest plugin upload (manifest + component), in bytes.
+    #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
+    pub plugin_upload_limit: usize,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `agenthost=debug,sqlx=warn`.
     #[arg(long, env = "AGENTHOST_LOG", default_value = "info")]
     pub log: String,
@@ -97,6 +122,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// Per-call limits a plugin gets unless its manifest asks otherwise.
+    pub fn plugin_limits(&self) -> crate::runtime::Limits {
+        crate::runtime::Limits {
+            memory_bytes: usize::try_from(self.plugin_memory_mb << 20).unwrap_or(usize::MAX),
+            timeout_ms: u64::try_from(self.plugin_timeout.as_millis()).unwrap_or(u64::MAX),
+            fuel: self.plugin_fuel,
+        }
+    }
+
+    pub fn engine_config(&self) -> crate::runtime::EngineConfig {
+        crate::runtime::EngineConfig {
+            max_concurrent_instances: self.plugin_instances,
+            max_memory_bytes: usize::try_from(self.plugin_max_memory_mb << 20)
+                .unwrap_or(usize::MAX),
+            fuel: self.plugin_fuel.is_some(),
+        }
+    }
+
     /// A configuration for tests and embedding: defaults everywhere, rooted in `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         let cli = Cli::parse_from(["agenthost"]);

@@ -9,6 +9,9 @@ use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Malformed input that no extractor caught (e.g. a component that is not wasm).
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -28,6 +31,13 @@ pub enum ApiError {
     /// content type, too large, bad path parameter...).
     #[error("{message}")]
     Rejected { status: StatusCode, message: String },
+    /// An error with its own machine-readable code (e.g. `plugin_timeout`).
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -37,6 +47,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -44,7 +55,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Rejected { status, .. } => *status,
+            ApiError::Rejected { status, .. } | ApiError::Coded { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,7 +84,11 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
 
 /// The standard error body.
 pub fn error_body(status: StatusCode, message: &str) -> Json<serde_json::Value> {
-    Json(json!({ "error": { "code": code_for_status(status), "message": message } }))
+    coded_error_body(code_for_status(status), message)
+}
+
+fn coded_error_body(code: &str, message: &str) -> Json<serde_json::Value> {
+    Json(json!({ "error": { "code": code, "message": message } }))
 }
 
 impl IntoResponse for ApiError {
@@ -86,7 +101,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, error_body(status, &message)).into_response();
+        let code = match &self {
+            ApiError::Coded { code, .. } => code,
+            _ => code_for_status(status),
+        };
+        let mut response = (status, coded_error_body(code, &message)).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()

@@ -4,6 +4,8 @@ mod admin;
 mod extract;
 mod health;
 mod keys;
+mod plugins;
+mod tools;
 mod workspace;
 
 use axum::Router;
@@ -31,6 +33,8 @@ pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(admin::router())
         .merge(keys::router())
+        .merge(plugins::router(state.config.plugin_upload_limit))
+        .merge(tools::router())
         .merge(workspace::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(
@@ -144,7 +148,21 @@ mod tests {
         let pool = PgPoolOptions::new()
             .connect_lazy("postgres://nobody@localhost/none")
             .expect("lazy pool");
-        AppState::new(pool, config)
+        let engine = crate::runtime::EngineConfig {
+            max_concurrent_instances: 4,
+            ..Default::default()
+        };
+        let engine = std::sync::Arc::new(crate::runtime::WasmEngine::new(&engine).expect("engine"));
+        let cache_dir = std::env::temp_dir().join("agenthost-unit-cache");
+        let cache = crate::registry::cache::ArtifactCache::new(cache_dir, &engine).expect("cache");
+        let registry = crate::registry::Registry::new(
+            pool.clone(),
+            engine,
+            cache,
+            crate::runtime::Limits::default(),
+            64 << 20,
+        );
+        AppState::new(pool, config, std::sync::Arc::new(registry))
     }
 
     async fn send(app: Router, request: Request) -> (StatusCode, serde_json::Value) {

@@ -12,7 +12,11 @@ use crate::auth;
 use crate::config::Config;
 use crate::db::{self, Database};
 use crate::http;
+use crate::registry::Registry;
+use crate::registry::cache::ArtifactCache;
+use crate::runtime::WasmEngine;
 use crate::state::AppState;
+use std::sync::Arc;
 
 /// A running host. Dropping it without [`Server::shutdown`] leaves the task running.
 #[derive(Debug)]
@@ -34,11 +38,13 @@ impl Server {
         let generated_admin_token =
             auth::ensure_admin_token(&database.pool, config.admin_token.is_some()).await?;
 
+        let registry = open_registry(&config, &database.pool).await?;
+
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let app = http::app(AppState::new(database.pool.clone(), config));
+        let app = http::app(AppState::new(database.pool.clone(), config, registry));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -75,6 +81,25 @@ impl Server {
     pub async fn wait(self) -> Result<()> {
         self.task.await.context("server task panicked")?
     }
+}
+
+/// The wasm engine, the registry with every active plugin loaded, and the listener
+/// that follows changes made by other hosts.
+async fn open_registry(config: &Config, pool: &sqlx::PgPool) -> Result<Arc<Registry>> {
+    let engine =
+        Arc::new(WasmEngine::new(&config.engine_config()).context("creating the wasm engine")?);
+    let cache = ArtifactCache::new(config.data_dir.join("plugin-cache"), &engine)?;
+    let max_memory = config.engine_config().max_memory_bytes;
+    let registry = Arc::new(Registry::new(
+        pool.clone(),
+        engine,
+        cache,
+        config.plugin_limits(),
+        max_memory,
+    ));
+    registry.load_all().await?;
+    registry.watch_other_hosts();
+    Ok(registry)
 }
 
 async fn termination_signal() {

@@ -6,20 +6,23 @@ use sqlx::PgPool;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
+use crate::registry::Registry;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<RateLimiter>,
+    pub registry: Arc<Registry>,
     /// SHA-256 of the admin token from configuration, if one was configured.
     pub admin_token_sha256: Option<Arc<Vec<u8>>>,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, config: Config) -> Self {
+    pub fn new(pool: PgPool, config: Config, registry: Arc<Registry>) -> Self {
         AppState {
             pool,
+            registry,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
             admin_token_sha256: config
                 .admin_token

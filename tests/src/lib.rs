@@ -106,12 +106,16 @@ pub async fn test_config() -> Config {
     config.admin_token = Some(ADMIN_TOKEN.into());
     config.rate_limit_per_minute = 0;
     config.db_max_connections = 4;
+    // Small pools: many test servers share one machine's address space.
+    config.plugin_instances = 32;
+    config.plugin_timeout = Duration::from_secs(5);
     config
 }
 
 /// A real server on 127.0.0.1:0, in this process, with an HTTP client.
 pub struct TestServer {
     pub base: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     server: Option<agenthost::Server>,
 }
@@ -125,8 +129,21 @@ impl TestServer {
     pub async fn start_with(change: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config().await;
         change(&mut config);
+        Self::start_config(config).await
+    }
+
+    /// A second host on the same database as `self` (a replica).
+    pub async fn replica(&self) -> TestServer {
+        let mut config = test_config().await;
+        config.database_url = Some(self.database_url.clone());
+        Self::start_config(config).await
+    }
+
+    async fn start_config(config: Config) -> TestServer {
+        let database_url = config.database_url.clone().unwrap();
         let server = agenthost::Server::start(config).await.unwrap();
         TestServer {
+            database_url,
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
             server: Some(server),
@@ -183,6 +200,50 @@ impl TestServer {
             body["id"].as_str().unwrap().to_string(),
             body["secret"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// Upload a plugin as the admin; returns the response.
+    pub async fn upload_plugin(
+        &self,
+        manifest: &Value,
+        component: Vec<u8>,
+        activate: bool,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .text("manifest", manifest.to_string())
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(component).file_name("plugin.wasm"),
+            );
+        let path = if activate {
+            "/api/admin/plugins?activate=true"
+        } else {
+            "/api/admin/plugins"
+        };
+        self.request(reqwest::Method::POST, path, ADMIN_TOKEN)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Call a tool with a workspace key.
+    pub async fn call_tool(
+        &self,
+        key: &str,
+        plugin: &str,
+        tool: &str,
+        input: &Value,
+    ) -> reqwest::Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/tools/{plugin}/{tool}"),
+            key,
+        )
+        .json(input)
+        .send()
+        .await
+        .unwrap()
     }
 
     pub async fn stop(mut self) {

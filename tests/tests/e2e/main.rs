@@ -6,4 +6,5 @@ mod auth;
 mod database;
 mod health;
 mod lifecycle;
+mod plugins;
 mod runtime;

@@ -1,0 +1,81 @@
+//! The tools API: list active tools, invoke one.
+//!
+//! Status codes of `POST /api/tools/{plugin}/{tool}`:
+//! 200 the tool's output; 404 `not_found` unknown plugin or tool; 422 `invalid_input`
+//! the body fails the tool's input schema; 400 `tool_error` the tool ran and returned
+//! an error (its kind is in the message); 502 `plugin_fault` the plugin trapped, hit
+//! its memory cap or returned non-JSON; 504 `plugin_timeout` it hit its deadline;
+//! 503 `unavailable` no instance slot was free.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::extract::{Json, Path, RequestId};
+use crate::auth::{Role, WorkspaceCaller};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{ToolCallError, ToolCallResult, ToolInfo};
+use crate::runtime::InvokeError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tools", get(list_tools))
+        .route("/api/tools/{plugin}/{tool}", post(invoke_tool))
+}
+
+async fn list_tools(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ToolInfo>>> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(state.registry.tools()))
+}
+
+async fn invoke_tool(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Path((plugin, tool)): Path<(String, String)>,
+    Json(input): Json<Value>,
+) -> ApiResult<Json<ToolCallResult>> {
+    caller.require(Role::Member)?;
+    let request_id = request_id.0.unwrap_or_default();
+    let result = state
+        .registry
+        .invoke_tool(caller.0.workspace_id, &request_id, &plugin, &tool, &input)
+        .await?;
+    Ok(Json(result))
+}
+
+impl From<ToolCallError> for ApiError {
+    fn from(err: ToolCallError) -> Self {
+        let coded = |status, code, message| ApiError::Coded {
+            status,
+            code,
+            message,
+        };
+        let message = err.to_string();
+        match err {
+            ToolCallError::NotFound(m) => ApiError::NotFound(m),
+            ToolCallError::InvalidInput(_) => {
+                coded(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+            }
+            ToolCallError::BadOutput(_) => coded(StatusCode::BAD_GATEWAY, "plugin_fault", message),
+            ToolCallError::Invoke(invoke) => match invoke {
+                InvokeError::Plugin(_) => coded(StatusCode::BAD_REQUEST, "tool_error", message),
+                InvokeError::Timeout(_) => {
+                    coded(StatusCode::GATEWAY_TIMEOUT, "plugin_timeout", message)
+                }
+                InvokeError::Capacity(_) => {
+                    coded(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                }
+                InvokeError::MemoryCap(_) | InvokeError::FuelExhausted | InvokeError::Trap(_) => {
+                    coded(StatusCode::BAD_GATEWAY, "plugin_fault", message)
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The plugin manifest: what an author declares next to the component. The component
+//! itself describes its tools (so descriptions can't drift from code); the manifest
+//! names the plugin, its version and kind, what it asks to be granted, its settings
+//! schema and optional limits. See docs/plugins.md for the format.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::runtime::{Limits, PluginKind};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Lowercase letters, digits, `_` and `-`, starting with a letter; at most 63.
+    pub name: String,
+    /// Semantic version, unique per plugin.
+    pub version: String,
+    pub kind: PluginKind,
+    #[serde(default)]
+    pub description: String,
+    /// What the plugin asks to be granted. Nothing is granted until an admin says so.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// JSON Schema of the plugin's settings; `{}` accepts anything.
+    #[serde(default = "any_schema")]
+    pub config_schema: Value,
+    /// Per-call limits; anything left out gets the host's defaults.
+    #[serde(default)]
+    pub limits: RequestedLimits,
+}
+
+/// Requested (in a manifest) or granted (by an admin) capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Names of instance secrets the plugin may read through `config.secret`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+impl Capabilities {
+    /// The parts of `self` not covered by `allowed`, for error messages.
+    pub fn not_within(&self, allowed: &Capabilities) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|secret| !allowed.secrets.contains(secret))
+            .map(|secret| format!("secret {secret:?}"))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedLimits {
+    pub memory_mb: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub fuel: Option<u64>,
+}
+
+fn any_schema() -> Value {
+    Value::Object(Default::default())
+}
+
+impl Manifest {
+    /// Check names, version and limits; returns the effective limits.
+    pub fn validate(&self, defaults: &Limits, max_memory_bytes: usize) -> Result<Limits, String> {
+        let name_ok = (1..=63).contains(&self.name.len())
+            && self.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(format!(
+                "name {:?} must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter",
+                self.name
+            ));
+        }
+        semver::Version::parse(&self.version)
+            .map_err(|e| format!("version {:?} is not semantic versioning: {e}", self.version))?;
+        jsonschema::validator_for(&self.config_schema)
+            .map_err(|e| format!("config_schema is not a valid JSON Schema: {e}"))?;
+        let memory_bytes = match self.limits.memory_mb {
+            Some(mb) => usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            None => defaults.memory_bytes,
+        };
+        if memory_bytes > max_memory_bytes || memory_bytes < (1 << 20) {
+            return Err(format!(
+                "limits.memory_mb must be between 1 and {}",
+                max_memory_bytes >> 20
+            ));
+        }
+        let timeout_ms = self.limits.timeout_ms.unwrap_or(defaults.timeout_ms);
+        if !(1..=15 * 60 * 1000).contains(&timeout_ms) {
+            return Err("limits.timeout_ms must be between 1 and 900000".into());
+        }
+        Ok(Limits {
+            memory_bytes,
+            timeout_ms,
+            fuel: self.limits.fuel.or(defaults.fuel),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(value: Value) -> Result<Manifest, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn a_minimal_manifest_gets_default_limits() {
+        let m = manifest(json!({"name": "hello", "version": "1.0.0", "kind": "tool"})).unwrap();
+        let limits = m.validate(&Limits::default(), 512 << 20).unwrap();
+        assert_eq!(limits, Limits::default());
+    }
+
+    #[test]
+    fn bad_names_versions_limits_and_fields_are_refused() {
+        let base = json!({"name": "hello", "version": "1.0.0", "kind": "tool"});
+        let check = |patch: Value| {
+            let mut value = base.clone();
+            for (k, v) in patch.as_object().unwrap() {
+                value[k] = v.clone();
+            }
+            manifest(value)
+                .map_err(|e| e.to_string())
+                .and_then(|m| m.validate(&Limits::default(), 512 << 20).map(|_| ()))
+        };
+        assert!(
+            check(json!({"name": "Hello"}))
+                .unwrap_err()
+                .contains("lowercase")
+        );
+        assert!(
+            check(json!({"version": "1.0"}))
+                .unwrap_err()
+                .contains("semantic")
+        );
+        assert!(check(json!({"kind": "agent"})).is_err());
+        assert!(
+            check(json!({"limits": {"memory_mb": 4096}}))
+                .unwrap_err()
+                .contains("memory_mb")
+        );
+        assert!(
+            check(json!({"config_schema": {"type": 5}}))
+                .unwrap_err()
+                .contains("config_schema")
+        );
+        assert!(check(json!({"extra": true})).unwrap_err().contains("extra"));
+    }
+
+    #[test]
+    fn grants_must_stay_within_the_request() {
+        let requested = Capabilities {
+            secrets: vec!["a".into()],
+        };
+        let granted = Capabilities {
+            secrets: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(granted.not_within(&requested), ["secret \"b\""]);
+        assert!(requested.not_within(&requested).is_empty());
+    }
+}

@@ -22,7 +22,7 @@ toolchain:
 postgres:
 	python3 scripts/setup_postgres.py $(PG_DIR)
 
-run: setup
+run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)
 
 test: setup plugins
@@ -38,8 +38,17 @@ fmt:
 	$(CARGO) fmt --all
 	$(CARGO) fmt --all --manifest-path plugins/Cargo.toml
 
+# Builds every guest, then bundles the example plugins (wasm + manifest) where the
+# host installs them from at start (--bundled-plugins-dir).
+GUEST_OUT = $(or $(CARGO_TARGET_DIR),plugins/target)/wasm32-wasip2/wasm-release
+BUNDLED = hello threshold
 plugins: toolchain
 	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release
+	mkdir -p .agenthost/bundled
+	for p in $(BUNDLED); do \
+	  cp $(GUEST_OUT)/$$p.wasm .agenthost/bundled/$$p.wasm && \
+	  cp plugins/examples/$$p/manifest.json .agenthost/bundled/$$p.json; \
+	done
 
 bench: setup
 	bash scripts/bench_startup.sh

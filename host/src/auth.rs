@@ -67,6 +67,8 @@ impl fmt::Display for Role {
 pub enum Principal {
     InstanceAdmin,
     Key(KeyPrincipal),
+    /// The host itself (bundled plugins, the watched plugin directory).
+    System(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -82,12 +84,13 @@ impl Principal {
         match self {
             Principal::InstanceAdmin => "admin".to_string(),
             Principal::Key(key) => format!("key:{}", key.key_id),
+            Principal::System(what) => format!("system:{what}"),
         }
     }
 
     fn rate_limit_bucket(&self) -> String {
         match self {
-            Principal::InstanceAdmin => "admin".to_string(),
+            Principal::InstanceAdmin | Principal::System(_) => "admin".to_string(),
             Principal::Key(key) => key.key_id.to_string(),
         }
     }
@@ -254,7 +257,7 @@ impl<S: Send + Sync> FromRequestParts<S> for InstanceAdmin {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
         match parts.extensions.get::<Principal>() {
             Some(Principal::InstanceAdmin) => Ok(InstanceAdmin),
-            Some(Principal::Key(_)) => Err(ApiError::Forbidden(
+            Some(Principal::Key(_) | Principal::System(_)) => Err(ApiError::Forbidden(
                 "this endpoint needs the instance admin token".into(),
             )),
             None => Err(ApiError::Unauthorized("missing credentials".into())),
@@ -285,7 +288,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkspaceCaller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
         match parts.extensions.get::<Principal>() {
             Some(Principal::Key(key)) => Ok(WorkspaceCaller(key.clone())),
-            Some(Principal::InstanceAdmin) => Err(ApiError::Forbidden(
+            Some(Principal::InstanceAdmin | Principal::System(_)) => Err(ApiError::Forbidden(
                 "this endpoint needs a workspace API key; the admin token manages workspaces \
                  under /api/admin"
                     .into(),

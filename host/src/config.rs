@@ -112,6 +112,20 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub plugin_upload_limit: usize,
 
+    /// Directory of bundled plugins (`<name>.wasm` + `<name>.json`), installed at
+    /// start when missing. `make plugins` fills it.
+    #[arg(
+        long,
+        env = "AGENTHOST_BUNDLED_PLUGINS_DIR",
+        default_value = ".agenthost/bundled"
+    )]
+    pub bundled_plugins_dir: PathBuf,
+
+    /// A directory to watch for plugin authors: dropping in (or rebuilding) a
+    /// `<name>.wasm` + `<name>.json` pair installs and activates it.
+    #[arg(long, env = "AGENTHOST_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `agenthost=debug,sqlx=warn`.
     #[arg(long, env = "AGENTHOST_LOG", default_value = "info")]
     pub log: String,

@@ -9,6 +9,7 @@
 //! (delivered on commit); other hosts reload that plugin from the database.
 
 pub mod cache;
+pub mod directory;
 pub mod manifest;
 
 use std::collections::{BTreeSet, HashMap};
@@ -518,6 +519,17 @@ impl Registry {
         tx.commit().await?;
         self.reload_all_locked().await;
         Ok(())
+    }
+
+    /// The sha256 of `name` `version`, if that version exists.
+    pub async fn version_sha256(&self, name: &str, version: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT sha256 FROM plugin_versions WHERE plugin = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Names of the instance secrets (never their values).

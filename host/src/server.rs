@@ -14,6 +14,7 @@ use crate::db::{self, Database};
 use crate::http;
 use crate::registry::Registry;
 use crate::registry::cache::ArtifactCache;
+use crate::registry::directory;
 use crate::runtime::WasmEngine;
 use crate::state::AppState;
 use std::sync::Arc;
@@ -99,6 +100,15 @@ async fn open_registry(config: &Config, pool: &sqlx::PgPool) -> Result<Arc<Regis
     ));
     registry.load_all().await?;
     registry.watch_other_hosts();
+    directory::install_bundled(&registry, &config.bundled_plugins_dir).await;
+    if let Some(dir) = &config.plugin_dir {
+        tracing::info!(dir = %dir.display(), "watching for plugin changes");
+        directory::watch(
+            registry.clone(),
+            dir.clone(),
+            std::time::Duration::from_millis(250),
+        );
+    }
     Ok(registry)
 }
 

@@ -109,6 +109,7 @@ pub async fn test_config() -> Config {
     // Small pools: many test servers share one machine's address space.
     config.plugin_instances = 32;
     config.plugin_timeout = Duration::from_secs(5);
+    config.bundled_plugins_dir = std::env::temp_dir().join("agenthost-no-bundled-plugins");
     config
 }
 

@@ -602,3 +602,123 @@ async fn viewers_list_tools_but_only_members_invoke() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     server.stop().await;
 }
+
+fn write_pair(dir: &std::path::Path, file: &str, manifest: &Value, wasm: &[u8]) {
+    // Manifest first: the wasm's arrival is what makes a pair complete.
+    std::fs::write(dir.join(format!("{file}.json")), manifest.to_string()).unwrap();
+    std::fs::write(dir.join(format!("{file}.wasm")), wasm).unwrap();
+}
+
+#[tokio::test]
+async fn bundled_plugins_are_installed_at_start_without_overriding_admins() {
+    let bundle = tempfile::tempdir().unwrap();
+    write_pair(
+        bundle.path(),
+        "hello",
+        &manifest("hello", "0.1.0"),
+        &plugin_wasm("hello"),
+    );
+    write_pair(
+        bundle.path(),
+        "broken",
+        &manifest("broken", "0.1.0"),
+        b"not wasm",
+    );
+    let dir = bundle.path().to_path_buf();
+    let (server, key) = setup(move |config| config.bundled_plugins_dir = dir).await;
+    let response = server
+        .call_tool(&key, "hello", "greet", &json!({"name": "Ada"}))
+        .await;
+    assert_eq!(json_of(response).await["output"]["version"], "0.1.0");
+    let plugins = json_of(admin(&server, Method::GET, "/api/admin/plugins", None).await).await;
+    assert_eq!(
+        plugins.as_array().unwrap().len(),
+        1,
+        "the broken bundle was skipped: {plugins}"
+    );
+
+    // The admin disables it; a restart (a replica start) does not re-enable it.
+    admin(
+        &server,
+        Method::POST,
+        "/api/admin/plugins/hello/disable",
+        None,
+    )
+    .await;
+    let again = server.replica().await;
+    let response = again
+        .call_tool(&key, "hello", "greet", &json!({"name": "Ada"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    again.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_watched_directory_hot_reloads_rebuilt_plugins() {
+    let watched = tempfile::tempdir().unwrap();
+    let dir = watched.path().to_path_buf();
+    let (server, key) = setup(move |config| config.plugin_dir = Some(dir)).await;
+    let wait_for = |want: &'static str| {
+        let url = server.url("/api/tools");
+        let key = key.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let tools: Value = reqwest::Client::new()
+                    .get(&url)
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let names: Vec<String> = tools
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}@{}",
+                            t["name"].as_str().unwrap(),
+                            t["version"].as_str().unwrap()
+                        )
+                    })
+                    .collect();
+                if names.iter().any(|n| n.starts_with(want)) {
+                    return names;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "never saw {want}: {names:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    write_pair(
+        watched.path(),
+        "dev",
+        &manifest("dev", "1.0.0"),
+        &plugin_wasm("hello"),
+    );
+    assert_eq!(wait_for("greet@1.0.0").await, ["greet@1.0.0"]);
+
+    // The author rebuilds without bumping the version: a dev build is installed.
+    write_pair(
+        watched.path(),
+        "dev",
+        &manifest("dev", "1.0.0"),
+        &plugin_wasm("faults"),
+    );
+    let names = wait_for("spin@1.0.0+dev.").await;
+    assert!(names.iter().all(|n| n.contains("+dev.")), "{names:?}");
+    let versions = json_of(admin(&server, Method::GET, "/api/admin/plugins/dev", None).await).await;
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        2,
+        "1.0.0 stays as it was"
+    );
+    server.stop().await;
+}

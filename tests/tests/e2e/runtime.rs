@@ -218,3 +218,86 @@ async fn malformed_and_wrong_world_components_are_refused_with_reasons() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_node_plugin_executes_and_picks_branches() {
+    let node = load("threshold", PluginKind::Node, Limits::default())
+        .await
+        .unwrap();
+    assert_eq!(node.nodes.len(), 1);
+    assert_eq!(node.nodes[0].branches, ["high", "low"]);
+    assert!(node.tools.is_empty());
+    let out = node
+        .execute_node(
+            engine(),
+            context(),
+            ConfigCtx::default(),
+            "threshold",
+            r#"{"limit":10}"#,
+            r#"{"value":12}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.branches, ["high"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out.output).unwrap()["value"],
+        12
+    );
+    let err = node
+        .execute_node(
+            engine(),
+            context(),
+            ConfigCtx::default(),
+            "threshold",
+            r#"{}"#,
+            r#"{"value":1}"#,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, InvokeError::Plugin(Error::Invalid(_))),
+        "{err:?}"
+    );
+    // A node plugin has no tools to invoke.
+    let err = call(&node, "threshold", "{}").await.unwrap_err();
+    assert!(
+        matches!(err, InvokeError::Plugin(Error::NotFound(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fuel_budget_stops_a_busy_plugin() {
+    let fuel_engine = WasmEngine::new(&EngineConfig {
+        max_concurrent_instances: 4,
+        fuel: true,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let component = runtime::compile(&fuel_engine, &plugin_wasm("faults")).unwrap();
+    let limits = Limits {
+        fuel: Some(5_000_000),
+        timeout_ms: 30_000,
+        ..Limits::default()
+    };
+    let faults = LoadedPlugin::load(
+        &fuel_engine,
+        &component,
+        "faults",
+        "1.0.0",
+        PluginKind::Tool,
+        limits,
+    )
+    .await
+    .unwrap();
+    let err = faults
+        .invoke_tool(&fuel_engine, context(), ConfigCtx::default(), "spin", "{}")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvokeError::FuelExhausted), "{err:?}");
+    let ok = faults
+        .invoke_tool(&fuel_engine, context(), ConfigCtx::default(), "ok", "{}")
+        .await
+        .unwrap();
+    assert!(ok.contains("true"));
+}

@@ -50,8 +50,11 @@ plugins: toolchain
 	  cp plugins/examples/$$p/manifest.json .agenthost/bundled/$$p.json; \
 	done
 
-bench: setup
+# Criterion micro-benchmarks, then the startup and REST load scripts (need wrk).
+bench: setup plugins
+	$(CARGO) bench -p agenthost --bench runtime
 	bash scripts/bench_startup.sh
+	bash scripts/bench_tools.sh
 
 # Deletes the embedded database (keeps the PostgreSQL binaries).
 clean-data:

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod directory;
 pub mod manifest;
+pub mod metrics;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -152,6 +153,7 @@ pub struct Registry {
     /// Serialises changes on this host, so the in-memory map follows commit order.
     changes: tokio::sync::Mutex<()>,
     host_id: String,
+    pub metrics: metrics::CallMetrics,
 }
 
 impl std::fmt::Debug for Registry {
@@ -179,6 +181,7 @@ impl Registry {
             active: RwLock::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
             host_id: Uuid::new_v4().to_string(),
+            metrics: metrics::CallMetrics::default(),
         }
     }
 
@@ -647,6 +650,8 @@ impl Registry {
             Err(ToolCallError::Invoke(err)) => (err.outcome(), Some(err.to_string())),
             Err(err) => ("bad_output", Some(err.to_string())),
         };
+        self.metrics
+            .record(&active.plugin.name, outcome, duration_ms / 1000.0);
         if outcome != "ok" && outcome != "tool_error" {
             tracing::warn!(plugin, version = %active.plugin.version, tool, outcome, ?error, "plugin call failed");
         }

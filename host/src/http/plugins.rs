@@ -40,6 +40,7 @@ pub fn router(upload_limit: usize) -> Router<AppState> {
             "/api/admin/plugins/{name}/versions/{version}/grants",
             put(set_grants),
         )
+        .route("/api/admin/metrics", get(metrics))
         .route("/api/admin/secrets", get(list_secrets))
         .route("/api/admin/secrets/{name}", put(set_secret))
 }
@@ -290,4 +291,18 @@ async fn list_secrets(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<String>>> {
     Ok(Json(state.registry.secret_names().await?))
+}
+
+/// Prometheus text format.
+async fn metrics(
+    _: InstanceAdmin,
+    State(state): State<AppState>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.registry.metrics.render(),
+    )
 }

@@ -362,6 +362,17 @@ async fn faulty_plugins_fail_their_own_calls_and_nothing_else() {
 
     let response = server.call_tool(&key, "faults", "ok", &json!({})).await;
     assert_eq!(response.status(), StatusCode::OK);
+    let metrics = admin(&server, Method::GET, "/api/admin/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (outcome, count) in [("timeout", 1), ("memory_limit", 1), ("trap", 1), ("ok", 1)] {
+        let line = format!(
+            "agenthost_plugin_calls_total{{plugin=\"faults\",outcome=\"{outcome}\"}} {count}\n"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
     let health = server
         .client
         .get(server.url("/healthz"))

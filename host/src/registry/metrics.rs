@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// (plugin, outcome)
+type Key = (String, &'static str);
+
 #[derive(Debug, Default)]
 pub struct CallMetrics {
-    // (plugin, outcome) -> (count, total seconds). A mutex is plenty: one short
-    // critical section per call, next to a call that costs microseconds at least.
-    calls: Mutex<BTreeMap<(String, &'static str), (u64, f64)>>,
+    // Key -> (count, total seconds). A mutex is plenty: one short critical section
+    // per call, next to a call that costs microseconds at least.
+    calls: Mutex<BTreeMap<Key, (u64, f64)>>,
 }
 
 impl CallMetrics {

@@ -7,6 +7,8 @@
 //! - call: a fresh store and instance from the cached `InstancePre` plus one trivial
 //!   tool call, the per-call cost every invocation pays.
 
+#![allow(clippy::unwrap_used)] // a benchmark that can't set up should stop loudly
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -45,7 +45,14 @@ pub mod log;
 mod plugin;
 pub mod testing;
 
-pub use plugin::{CallContext, Error, NodeOutput, NodePlugin, NodeSpec, ToolPlugin, ToolSpec};
+pub use plugin::{
+    CallContext, Error, NodeOutput, NodePlugin, NodeSpec, ToolPlugin, ToolSpec, typed,
+};
+
+/// Re-exported so a plugin needs no other dependency than this SDK.
+pub use serde;
+/// Re-exported so a plugin needs no other dependency than this SDK.
+pub use serde_json;
 
 /// The version of the `agenthost:plugin` WIT package this SDK targets.
 pub const WIT_PACKAGE_VERSION: &str = "0.1.0";

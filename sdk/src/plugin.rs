@@ -63,6 +63,34 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Run a tool with typed input and output: `input` is decoded into `I` (an
+/// `Error::Invalid` naming the problem when it doesn't fit) and the result encoded.
+///
+/// ```
+/// use agenthost_sdk::{Error, typed};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct Add { a: i64, b: i64 }
+/// #[derive(Serialize)]
+/// struct Sum { sum: i64 }
+///
+/// let out = typed(serde_json::json!({"a": 2, "b": 3}), |i: Add| Ok::<_, Error>(Sum { sum: i.a + i.b }));
+/// assert_eq!(out.unwrap()["sum"], 5);
+/// let err = typed(serde_json::json!({"a": "x"}), |i: Add| Ok::<_, Error>(Sum { sum: i.a }));
+/// assert!(matches!(err, Err(Error::Invalid(_))));
+/// ```
+pub fn typed<I, O>(input: Value, run: impl FnOnce(I) -> Result<O, Error>) -> Result<Value, Error>
+where
+    I: serde::de::DeserializeOwned,
+    O: serde::Serialize,
+{
+    let input: I = serde_json::from_value(input)
+        .map_err(|e| Error::Invalid(format!("input does not fit: {e}")))?;
+    let output = run(input)?;
+    serde_json::to_value(output).map_err(|e| Error::Internal(format!("output not encodable: {e}")))
+}
+
 /// A tool's name, description and JSON Schemas.
 #[derive(Debug, Clone)]
 pub struct ToolSpec {

@@ -1,8 +1,15 @@
 //! The example tool plugin: one tool, `greet`, whose greeting comes from the plugin's
-//! `greeting` setting (default "Hello").
+//! `greeting` setting (default "Hello"). It depends on nothing but `agenthost-sdk`.
 
-use agenthost_sdk::{CallContext, Error, ToolPlugin, ToolSpec, config, log};
-use serde_json::{Value, json};
+use agenthost_sdk::serde::Deserialize;
+use agenthost_sdk::serde_json::{Value, json};
+use agenthost_sdk::{CallContext, Error, ToolPlugin, ToolSpec, config, log, typed};
+
+#[derive(Deserialize)]
+#[serde(crate = "agenthost_sdk::serde")]
+struct GreetInput {
+    name: String,
+}
 
 struct Hello;
 
@@ -29,14 +36,11 @@ impl ToolPlugin for Hello {
 
     fn invoke(ctx: &CallContext, tool: &str, input: Value) -> Result<Value, Error> {
         match tool {
-            "greet" => {
-                let name = input["name"]
-                    .as_str()
-                    .ok_or_else(|| Error::invalid("name must be a string"))?;
+            "greet" => typed(input, |GreetInput { name }| {
                 let greeting = config::get_as::<String>("greeting")?.unwrap_or("Hello".into());
                 log::info(&format!("greeting {name}"));
                 Ok(json!({ "greeting": format!("{greeting}, {name}!"), "version": ctx.version }))
-            }
+            }),
             other => Err(Error::NotFound(format!("no tool named {other}"))),
         }
     }

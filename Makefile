@@ -27,6 +27,8 @@ run: setup plugins
 
 test: setup plugins
 	$(CARGO) test --workspace
+	# Plugin authors' own unit tests run natively against the SDK's in-memory host.
+	$(CARGO) test --manifest-path plugins/Cargo.toml --workspace
 
 lint: toolchain
 	$(CARGO) fmt --all --check

@@ -35,6 +35,14 @@ use manifest::{Capabilities, Manifest};
 
 const CHANNEL: &str = "agenthost_plugins";
 
+/// The `PluginInfo` columns, spliced into literal SQL at compile time.
+macro_rules! plugin_columns {
+    () => {
+        "SELECT name, kind, active_version, previous_version, enabled, settings, created_at, \
+         updated_at FROM plugins"
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{0}")]
@@ -543,23 +551,17 @@ impl Registry {
     }
 
     pub async fn plugins(&self) -> Result<Vec<PluginInfo>> {
-        Ok(sqlx::query_as(
-            "SELECT name, kind, active_version, previous_version, enabled, settings, created_at, \
-             updated_at FROM plugins ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(concat!(plugin_columns!(), " ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     pub async fn plugin(&self, name: &str) -> Result<PluginInfo> {
-        sqlx::query_as(
-            "SELECT name, kind, active_version, previous_version, enabled, settings, created_at, \
-             updated_at FROM plugins WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("no plugin named {name}")))
+        sqlx::query_as(concat!(plugin_columns!(), " WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no plugin named {name}")))
     }
 
     pub async fn versions(&self, name: &str) -> Result<Vec<VersionInfo>> {
@@ -797,14 +799,11 @@ impl Registry {
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         name: &str,
     ) -> Result<PluginInfo> {
-        sqlx::query_as(
-            "SELECT name, kind, active_version, previous_version, enabled, settings, created_at, \
-             updated_at FROM plugins WHERE name = $1 FOR UPDATE",
-        )
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("no plugin named {name}")))
+        sqlx::query_as(concat!(plugin_columns!(), " WHERE name = $1 FOR UPDATE"))
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no plugin named {name}")))
     }
 
     /// Audit, notify, commit, then bring this host's map in line with the database.

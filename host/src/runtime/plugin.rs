@@ -258,6 +258,30 @@ impl LoadedPlugin {
         store
     }
 
+    /// A fresh store and instance for one call.
+    async fn instantiate(
+        &self,
+        engine: &WasmEngine,
+        context: CallContext,
+        config: ConfigCtx,
+    ) -> Result<(Store<PluginState>, wasmtime::component::Instance), InvokeError> {
+        let mut store = self.new_store(engine, context, config);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| InvokeError::classify(e, &self.limits))?;
+        Ok((store, instance))
+    }
+
+    fn no_such_export(&self, what: &str) -> InvokeError {
+        InvokeError::Plugin(Error::NotFound(format!(
+            "{} is a {} plugin and has no {what}",
+            self.name,
+            self.kind.as_str()
+        )))
+    }
+
     /// Run one tool in a fresh instance. The store is dropped afterwards, whatever
     /// happened (an instance can't be re-entered after a trap anyway).
     pub async fn invoke_tool(
@@ -268,20 +292,12 @@ impl LoadedPlugin {
         tool: &str,
         input: &str,
     ) -> Result<String, InvokeError> {
-        let Some(indices) = &self.tools_export else {
-            return Err(InvokeError::Plugin(Error::NotFound(format!(
-                "{} is a {} plugin and has no tools",
-                self.name,
-                self.kind.as_str()
-            ))));
-        };
-        let mut store = self.new_store(engine, context.clone(), config);
+        let indices = self
+            .tools_export
+            .as_ref()
+            .ok_or_else(|| self.no_such_export("tools"))?;
+        let (mut store, instance) = self.instantiate(engine, context.clone(), config).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(classify)?;
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
         guest
             .call_invoke(&mut store, &context, tool, input)
@@ -300,20 +316,12 @@ impl LoadedPlugin {
         node_config: &str,
         input: &str,
     ) -> Result<NodeOutput, InvokeError> {
-        let Some(indices) = &self.nodes_export else {
-            return Err(InvokeError::Plugin(Error::NotFound(format!(
-                "{} is a {} plugin and has no node types",
-                self.name,
-                self.kind.as_str()
-            ))));
-        };
-        let mut store = self.new_store(engine, context.clone(), config);
+        let indices = self
+            .nodes_export
+            .as_ref()
+            .ok_or_else(|| self.no_such_export("node types"))?;
+        let (mut store, instance) = self.instantiate(engine, context.clone(), config).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(classify)?;
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
         guest
             .call_execute(&mut store, &context, node_type, node_config, input)
@@ -349,50 +357,45 @@ fn check_schema(schema: &str, what: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn check_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
+/// Names unique and well-formed, every schema a JSON Schema.
+fn check_descriptors<'a>(
+    what: &str,
+    items: impl Iterator<Item = (&'a str, Vec<(&'static str, &'a str)>)>,
+) -> Result<(), LoadError> {
     let mut seen = std::collections::HashSet::new();
-    for tool in tools {
-        check_name(&tool.name, "tool")?;
-        if !seen.insert(&tool.name) {
+    for (name, schemas) in items {
+        check_name(name, what)?;
+        if !seen.insert(name) {
             return Err(LoadError::Descriptor(format!(
-                "tool {:?} is described twice",
-                tool.name
+                "{what} {name:?} is described twice"
             )));
         }
-        check_schema(
-            &tool.input_schema,
-            &format!("input schema of {}", tool.name),
-        )?;
-        check_schema(
-            &tool.output_schema,
-            &format!("output schema of {}", tool.name),
-        )?;
+        for (label, schema) in schemas {
+            check_schema(schema, &format!("{label} of {name}"))?;
+        }
     }
     Ok(())
 }
 
+fn check_tools(tools: &[ToolDescriptor]) -> Result<(), LoadError> {
+    let items = tools.iter().map(|tool| {
+        let schemas = vec![
+            ("input schema", tool.input_schema.as_str()),
+            ("output schema", tool.output_schema.as_str()),
+        ];
+        (tool.name.as_str(), schemas)
+    });
+    check_descriptors("tool", items)
+}
+
 fn check_nodes(nodes: &[NodeDescriptor]) -> Result<(), LoadError> {
-    let mut seen = std::collections::HashSet::new();
-    for node in nodes {
-        check_name(&node.node_type, "node type")?;
-        if !seen.insert(&node.node_type) {
-            return Err(LoadError::Descriptor(format!(
-                "node type {:?} is described twice",
-                node.node_type
-            )));
-        }
-        check_schema(
-            &node.config_schema,
-            &format!("config schema of {}", node.node_type),
-        )?;
-        check_schema(
-            &node.input_schema,
-            &format!("input schema of {}", node.node_type),
-        )?;
-        check_schema(
-            &node.output_schema,
-            &format!("output schema of {}", node.node_type),
-        )?;
-    }
-    Ok(())
+    let items = nodes.iter().map(|node| {
+        let schemas = vec![
+            ("config schema", node.config_schema.as_str()),
+            ("input schema", node.input_schema.as_str()),
+            ("output schema", node.output_schema.as_str()),
+        ];
+        (node.node_type.as_str(), schemas)
+    });
+    check_descriptors("node type", items)
 }

@@ -1,6 +1,7 @@
 //! Who is calling: the instance admin (one token per instance) or a workspace API key
 //! with a role. Secrets are stored as SHA-256 only and shown once, at creation.
 
+pub mod key_cache;
 pub mod rate_limit;
 
 use std::fmt;
@@ -162,6 +163,9 @@ async fn resolve(state: &AppState, token: &str) -> ApiResult<Principal> {
     if !token.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
+    if let Some(key) = state.key_cache.get(&hash) {
+        return Ok(Principal::Key(key));
+    }
     let row: Option<(Uuid, Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
         "SELECT id, workspace_id, role, last_used_at FROM api_keys \
              WHERE secret_sha256 = $1 AND revoked_at IS NULL",
@@ -173,11 +177,13 @@ async fn resolve(state: &AppState, token: &str) -> ApiResult<Principal> {
     let role = Role::parse(&role)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("unknown role {role} in api_keys")))?;
     touch_last_used(&state.pool, key_id, last_used_at);
-    Ok(Principal::Key(KeyPrincipal {
+    let key = KeyPrincipal {
         key_id,
         workspace_id,
         role,
-    }))
+    };
+    state.key_cache.put(hash, key.clone());
+    Ok(Principal::Key(key))
 }
 
 async fn is_admin_token(state: &AppState, hash: &[u8]) -> ApiResult<bool> {

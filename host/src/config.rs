@@ -126,6 +126,12 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
 
+    /// How long a resolved API key is trusted from memory before the database is asked
+    /// again. Revocation on the same host is immediate; other replicas follow within
+    /// this time. 0 asks the database on every request.
+    #[arg(long, env = "AGENTHOST_AUTH_CACHE_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub auth_cache_ttl: Duration,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `agenthost=debug,sqlx=warn`.
     #[arg(long, env = "AGENTHOST_LOG", default_value = "info")]
     pub log: String,

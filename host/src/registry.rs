@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod directory;
+pub mod invocations;
 pub mod manifest;
 pub mod metrics;
 
@@ -162,6 +163,7 @@ pub struct Registry {
     changes: tokio::sync::Mutex<()>,
     host_id: String,
     pub metrics: metrics::CallMetrics,
+    invocations: invocations::InvocationLog,
 }
 
 impl std::fmt::Debug for Registry {
@@ -181,6 +183,7 @@ impl Registry {
         max_memory_bytes: usize,
     ) -> Self {
         Registry {
+            invocations: invocations::InvocationLog::start(pool.clone()),
             pool,
             engine,
             cache: Arc::new(cache),
@@ -657,15 +660,16 @@ impl Registry {
         if outcome != "ok" && outcome != "tool_error" {
             tracing::warn!(plugin, version = %active.plugin.version, tool, outcome, ?error, "plugin call failed");
         }
-        self.record_invocation(
+        self.invocations.record(invocations::Invocation {
             workspace_id,
-            &active.plugin,
-            tool,
+            plugin: active.plugin.name.clone(),
+            version: active.plugin.version.clone(),
+            tool: tool.to_string(),
             duration_ms,
             outcome,
             error,
-            request_id,
-        );
+            request_id: request_id.to_string(),
+        });
         Ok(ToolCallResult {
             plugin: active.plugin.name.clone(),
             version: active.plugin.version.clone(),
@@ -673,47 +677,6 @@ impl Registry {
             output: result?,
             duration_ms,
         })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record_invocation(
-        &self,
-        workspace_id: Uuid,
-        plugin: &LoadedPlugin,
-        tool: &str,
-        duration_ms: f64,
-        outcome: &'static str,
-        error: Option<String>,
-        request_id: &str,
-    ) {
-        let pool = self.pool.clone();
-        let (name, version, tool, request_id) = (
-            plugin.name.clone(),
-            plugin.version.clone(),
-            tool.to_string(),
-            request_id.to_string(),
-        );
-        // Off the request path: a slow insert must not slow every tool call.
-        tokio::spawn(async move {
-            let result = sqlx::query(
-                "INSERT INTO plugin_invocations \
-                 (workspace_id, plugin, version, tool, duration_ms, outcome, error, request_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(workspace_id)
-            .bind(&name)
-            .bind(&version)
-            .bind(&tool)
-            .bind(duration_ms)
-            .bind(outcome)
-            .bind(error)
-            .bind(request_id)
-            .execute(&pool)
-            .await;
-            if let Err(err) = result {
-                tracing::warn!(error = %err, plugin = %name, "could not record a tool invocation");
-            }
-        });
     }
 
     /// Load every enabled plugin's active version (at start).

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -13,6 +14,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<RateLimiter>,
+    pub key_cache: Arc<KeyCache>,
     pub registry: Arc<Registry>,
     /// SHA-256 of the admin token from configuration, if one was configured.
     pub admin_token_sha256: Option<Arc<Vec<u8>>>,
@@ -24,6 +26,7 @@ impl AppState {
             pool,
             registry,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+            key_cache: Arc::new(KeyCache::new(config.auth_cache_ttl)),
             admin_token_sha256: config
                 .admin_token
                 .as_deref()

@@ -90,5 +90,6 @@ async fn revoke_key(
     };
     audit::record(&mut *tx, event).await?;
     tx.commit().await?;
+    state.key_cache.forget(id);
     Ok(StatusCode::NO_CONTENT)
 }

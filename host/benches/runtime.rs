@@ -94,6 +94,18 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // The same call taken apart, to see where the time goes.
+    c.bench_function("call_parts/store_only", |b| {
+        b.iter(|| faults.new_store(&engine, context(), config.clone()))
+    });
+    c.bench_function("call_parts/store_and_instantiate", |b| {
+        b.to_async(&rt).iter(|| async {
+            faults
+                .instantiate(&engine, context(), config.clone())
+                .await
+                .unwrap()
+        })
+    });
     c.bench_function("call/fresh_instance_greet_with_config_and_log", |b| {
         b.to_async(&rt).iter(|| async {
             hello

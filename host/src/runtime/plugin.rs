@@ -240,7 +240,8 @@ impl LoadedPlugin {
         Ok(plugin)
     }
 
-    fn new_store(
+    /// A store with this plugin's limits (public for the benchmarks).
+    pub fn new_store(
         &self,
         engine: &WasmEngine,
         context: CallContext,
@@ -258,8 +259,8 @@ impl LoadedPlugin {
         store
     }
 
-    /// A fresh store and instance for one call.
-    async fn instantiate(
+    /// A fresh store and instance for one call (public for the benchmarks).
+    pub async fn instantiate(
         &self,
         engine: &WasmEngine,
         context: CallContext,

@@ -106,6 +106,25 @@ fn benches(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // A call into a live instance: no instantiation, memory pages already touched.
+    let (mut store, instance) = rt
+        .block_on(faults.instantiate(&engine, context(), config.clone()))
+        .unwrap();
+    let guest = faults
+        .tools_export()
+        .unwrap()
+        .load(&mut store, &instance)
+        .unwrap();
+    let ctx = context();
+    c.bench_function("call_parts/call_on_live_instance", |b| {
+        b.iter(|| {
+            rt.block_on(guest.call_invoke(&mut store, &ctx, "ok", "{}"))
+                .unwrap()
+                .unwrap();
+            // Deadlines are per store: keep this long-lived one from expiring.
+            store.set_epoch_deadline(1_000_000);
+        })
+    });
     c.bench_function("call/fresh_instance_greet_with_config_and_log", |b| {
         b.to_async(&rt).iter(|| async {
             hello

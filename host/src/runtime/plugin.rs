@@ -275,6 +275,12 @@ impl LoadedPlugin {
         Ok((store, instance))
     }
 
+    /// The export indices of the tools interface (public for the benchmarks).
+    #[doc(hidden)]
+    pub fn tools_export(&self) -> Option<&tools::GuestIndices> {
+        self.tools_export.as_ref()
+    }
+
     fn no_such_export(&self, what: &str) -> InvokeError {
         InvokeError::Plugin(Error::NotFound(format!(
             "{} is a {} plugin and has no {what}",

@@ -712,6 +712,7 @@ impl Registry {
             let mut listener = loop {
                 match listen(&pool).await {
                     Ok(listener) => break listener,
+                    Err(_) if pool.is_closed() => return,
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot LISTEN for plugin changes; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -733,6 +734,8 @@ impl Registry {
                         let _guard = registry.changes.lock().await;
                         registry.reload_all_locked().await;
                     }
+                    // The host is shutting down.
+                    Err(_) if pool.is_closed() => return,
                     Err(err) => {
                         tracing::warn!(error = %err, "plugin change listener failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

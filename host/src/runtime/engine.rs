@@ -12,8 +12,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::state::PluginState;
 use crate::capabilities;
 
-/// How often the epoch advances; deadlines are whole ticks, so a call stops at most
-/// one tick after its deadline.
+/// How often the epoch advances: a running plugin checks its deadline and yields to
+/// the executor once per tick, so a call stops at most one tick after its deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Engine-wide settings. Per-plugin limits live in [`super::Limits`].
@@ -99,14 +99,6 @@ impl WasmEngine {
         })
     }
 
-    /// Deadline in epoch ticks: rounded up, plus one because the current tick is
-    /// already partly over.
-    pub fn deadline_ticks(deadline: Duration) -> u64 {
-        let tick = EPOCH_TICK.as_nanos();
-        let ticks = deadline.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX / 2) + 1
-    }
-
     /// A key for precompiled artifacts: changes whenever wasmtime's version or the
     /// settings that affect compiled code change.
     pub fn compatibility_key(&self) -> String {
@@ -122,17 +114,5 @@ impl WasmEngine {
 impl Drop for WasmEngine {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_round_up_to_whole_ticks_plus_one() {
-        assert_eq!(WasmEngine::deadline_ticks(Duration::from_millis(200)), 21);
-        assert_eq!(WasmEngine::deadline_ticks(Duration::from_millis(201)), 22);
-        assert_eq!(WasmEngine::deadline_ticks(Duration::ZERO), 1);
     }
 }

@@ -2,11 +2,11 @@
 //! gets a fresh store and instance, so calls share nothing and a trap or a limit hit
 //! ends only the call that caused it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::{Component, InstancePre};
-use wasmtime::{Store, Trap};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use super::bindings::{
     CallContext, Error, NodeDescriptor, NodeOutput, ToolDescriptor, nodes, tools,
@@ -126,19 +126,15 @@ impl InvokeError {
             if let Some(cap) = cause.downcast_ref::<MemoryCapExceeded>() {
                 return InvokeError::MemoryCap(cap.to_string());
             }
+            if let Some(pool) = cause.downcast_ref::<PoolConcurrencyLimitError>() {
+                return InvokeError::Capacity(pool.to_string());
+            }
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => InvokeError::Timeout(limits.timeout()),
             Some(Trap::OutOfFuel) => InvokeError::FuelExhausted,
             Some(trap) => InvokeError::Trap(trap.to_string()),
-            None => {
-                let text = format!("{error:#}");
-                if text.contains("concurrent") && text.contains("limit") {
-                    InvokeError::Capacity(text)
-                } else {
-                    InvokeError::Trap(text)
-                }
-            }
+            None => InvokeError::Trap(format!("{error:#}")),
         }
     }
 }
@@ -247,11 +243,23 @@ impl LoadedPlugin {
         context: CallContext,
         config: ConfigCtx,
     ) -> Store<PluginState> {
-        let state = PluginState::new(context, config, self.limits.memory_bytes);
+        let deadline = Instant::now() + self.limits.timeout();
+        let state = PluginState::new(context, config, self.limits.memory_bytes, deadline);
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(WasmEngine::deadline_ticks(self.limits.timeout()));
-        store.epoch_deadline_trap();
+        // On every epoch tick: past the deadline, trap; otherwise yield to the async
+        // executor. A busy plugin thus never holds a tokio worker for more than a
+        // tick, and the deadline still holds to within one tick. tokio's yield_now
+        // (unlike a plain re-wake) lets the scheduler poll I/O before resuming us, so
+        // spinning plugins can't starve the server's sockets.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
         if engine.fuel {
             // Fuel is counted engine-wide; a plugin without a budget gets no limit.
             let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));

@@ -1,6 +1,8 @@
 //! What a plugin's store holds during one call: one field per capability, plus the
 //! WASI context (with nothing ambient) and the resource table.
 
+use std::time::Instant;
+
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -11,6 +13,8 @@ use crate::capabilities::log::LogCtx;
 
 pub struct PluginState {
     pub context: CallContext,
+    /// When the call must stop; checked on every epoch tick.
+    pub deadline: Instant,
     pub log: LogCtx,
     pub config: ConfigCtx,
     pub limits: MemoryCap,
@@ -19,8 +23,14 @@ pub struct PluginState {
 }
 
 impl PluginState {
-    pub fn new(context: CallContext, config: ConfigCtx, memory_bytes: usize) -> Self {
+    pub fn new(
+        context: CallContext,
+        config: ConfigCtx,
+        memory_bytes: usize,
+        deadline: Instant,
+    ) -> Self {
         PluginState {
+            deadline,
             log: LogCtx::new(&context),
             config,
             context,

@@ -733,3 +733,105 @@ async fn the_watched_directory_hot_reloads_rebuilt_plugins() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn uploads_over_the_upload_limit_get_413() {
+    let (server, _) = setup(|config| config.plugin_upload_limit = 16 * 1024).await;
+    let response = server
+        .upload_plugin(&manifest("hello", "1.0.0"), plugin_wasm("hello"), false)
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (code, _) = error_of(response).await;
+    assert_eq!(code, "payload_too_large");
+    let plugins = json_of(admin(&server, Method::GET, "/api/admin/plugins", None).await).await;
+    assert_eq!(plugins, json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn calls_beyond_the_instance_pool_get_503_and_the_rest_run() {
+    let (server, key) = setup(|config| config.plugin_instances = 2).await;
+    let mut faults = manifest("faults", "1.0.0");
+    faults["limits"] = json!({ "timeout_ms": 1500 });
+    assert_eq!(
+        server
+            .upload_plugin(&faults, plugin_wasm("faults"), true)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let server = Arc::new(server);
+    // Four spinning calls hold the pool's two slots for 1.5 s each.
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let (server, key) = (server.clone(), key.clone());
+        calls.push(tokio::spawn(async move {
+            let response = server.call_tool(&key, "faults", "spin", &json!({})).await;
+            let status = response.status();
+            (status, error_of(response).await.0)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for call in calls {
+        outcomes.push(call.await.unwrap());
+    }
+    let timeouts = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::GATEWAY_TIMEOUT)
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|(s, c)| *s == StatusCode::SERVICE_UNAVAILABLE && c == "unavailable")
+        .count();
+    assert_eq!((timeouts, refused), (2, 2), "{outcomes:?}");
+    // Slots come back: the next call runs.
+    let response = server.call_tool(&key, "faults", "ok", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    Arc::into_inner(server).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn spinning_plugins_do_not_starve_other_requests() {
+    // The test server shares this test's single executor thread with the spinning
+    // calls, the harshest case: without yielding, /healthz would wait for them.
+    let (server, key) = setup(|_| {}).await;
+    let mut faults = manifest("faults", "1.0.0");
+    faults["limits"] = json!({ "timeout_ms": 3000 });
+    assert_eq!(
+        server
+            .upload_plugin(&faults, plugin_wasm("faults"), true)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let server = Arc::new(server);
+    let spins: Vec<_> = (0..2)
+        .map(|_| {
+            let (server, key) = (server.clone(), key.clone());
+            tokio::spawn(async move {
+                server
+                    .call_tool(&key, "faults", "spin", &json!({}))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let health = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "health waited {:?}",
+        started.elapsed()
+    );
+    for spin in spins {
+        assert_eq!(spin.await.unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    }
+    Arc::into_inner(server).unwrap().stop().await;
+}

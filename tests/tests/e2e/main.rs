@@ -6,5 +6,6 @@ mod auth;
 mod database;
 mod health;
 mod lifecycle;
+mod plugin_limits;
 mod plugins;
 mod runtime;

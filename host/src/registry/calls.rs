@@ -1,0 +1,142 @@
+//! Listing and invoking tools of the active plugins.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Registry, invocations};
+use crate::runtime::InvokeError;
+use crate::runtime::bindings::CallContext;
+
+/// An active tool, as listed to API users.
+#[derive(Debug, Serialize)]
+pub struct ToolInfo {
+    pub plugin: String,
+    pub version: String,
+    pub name: String,
+    pub description: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+}
+
+/// Why a tool call failed, before or inside the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolCallError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the input does not match the tool's input schema: {}", .0.join("; "))]
+    InvalidInput(Vec<String>),
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error("the plugin returned output that is not JSON: {0}")]
+    BadOutput(String),
+}
+
+/// A finished tool call.
+#[derive(Debug, Serialize)]
+pub struct ToolCallResult {
+    pub plugin: String,
+    pub version: String,
+    pub tool: String,
+    pub output: Value,
+    pub duration_ms: f64,
+}
+
+impl Registry {
+    /// Every tool of every active, enabled tool plugin.
+    pub fn tools(&self) -> Vec<ToolInfo> {
+        let map = self.active.read().unwrap_or_else(|e| e.into_inner());
+        let mut tools: Vec<ToolInfo> = map
+            .values()
+            .flat_map(|active| {
+                active.plugin.tools.iter().map(|tool| ToolInfo {
+                    plugin: active.plugin.name.clone(),
+                    version: active.plugin.version.clone(),
+                    name: tool.name.clone(),
+                    description: tool.description.clone(),
+                    input_schema: serde_json::from_str(&tool.input_schema).unwrap_or(Value::Null),
+                    output_schema: serde_json::from_str(&tool.output_schema).unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        tools.sort_by(|a, b| (&a.plugin, &a.name).cmp(&(&b.plugin, &b.name)));
+        tools
+    }
+
+    /// Validate the input, run the tool in a fresh instance, record the invocation.
+    pub async fn invoke_tool(
+        &self,
+        workspace_id: Uuid,
+        request_id: &str,
+        plugin: &str,
+        tool: &str,
+        input: &Value,
+    ) -> Result<ToolCallResult, ToolCallError> {
+        let active = self
+            .active(plugin)
+            .ok_or_else(|| ToolCallError::NotFound(format!("no active plugin named {plugin}")))?;
+        let validator = active.input_validators.get(tool).ok_or_else(|| {
+            ToolCallError::NotFound(format!("plugin {plugin} has no tool {tool}"))
+        })?;
+        let errors: Vec<String> = validator
+            .iter_errors(input)
+            .map(|e| format!("{} (at {})", e, e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            return Err(ToolCallError::InvalidInput(errors));
+        }
+        let context = CallContext {
+            workspace_id: workspace_id.to_string(),
+            plugin: active.plugin.name.clone(),
+            version: active.plugin.version.clone(),
+            request_id: request_id.to_string(),
+        };
+        let started = Instant::now();
+        let result = active
+            .plugin
+            .invoke_tool(
+                &self.engine,
+                context,
+                active.config.clone(),
+                tool,
+                &input.to_string(),
+            )
+            .await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let result = match result {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| ToolCallError::BadOutput(e.to_string()))
+            }
+            Err(err) => Err(ToolCallError::Invoke(err)),
+        };
+        let (outcome, error) = match &result {
+            Ok(_) => ("ok", None),
+            Err(ToolCallError::Invoke(err)) => (err.outcome(), Some(err.to_string())),
+            Err(err) => ("bad_output", Some(err.to_string())),
+        };
+        self.metrics
+            .record(&active.plugin.name, outcome, duration_ms / 1000.0);
+        if outcome != "ok" && outcome != "tool_error" {
+            tracing::warn!(plugin, version = %active.plugin.version, tool, outcome, ?error, "plugin call failed");
+        }
+        self.invocations.record(invocations::Invocation {
+            workspace_id,
+            plugin: active.plugin.name.clone(),
+            version: active.plugin.version.clone(),
+            tool: tool.to_string(),
+            duration_ms,
+            outcome,
+            error,
+            request_id: request_id.to_string(),
+        });
+        Ok(ToolCallResult {
+            plugin: active.plugin.name.clone(),
+            version: active.plugin.version.clone(),
+            tool: tool.to_string(),
+            output: result?,
+            duration_ms,
+        })
+    }
+}

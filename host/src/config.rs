@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_INSTANCES", default_value_t = 256)]
     pub plugin_instances: u32,
 
+    /// KiB at the start of each plugin memory slot kept resident between calls, so a
+    /// fresh instance doesn't page-fault on its stack and data (see docs/benchmarks.md).
+    #[arg(long, env = "AGENTHOST_PLUGIN_KEEP_RESIDENT_KB", default_value_t = 512)]
+    pub plugin_keep_resident_kb: usize,
+
     /// Largest plugin upload (manifest + component), in bytes.
     #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub plugin_upload_limit: usize,
@@ -157,6 +162,7 @@ impl Config {
             max_memory_bytes: usize::try_from(self.plugin_max_memory_mb << 20)
                 .unwrap_or(usize::MAX),
             fuel: self.plugin_fuel.is_some(),
+            keep_resident_bytes: self.plugin_keep_resident_kb << 10,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct EngineConfig {
     pub max_memory_bytes: usize,
     /// Count fuel (instructions) so per-plugin fuel budgets can be enforced.
     pub fuel: bool,
+    /// Bytes at the start of each memory slot kept resident between instances.
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +35,7 @@ impl Default for EngineConfig {
             max_concurrent_instances: 256,
             max_memory_bytes: 512 << 20,
             fuel: false,
+            keep_resident_bytes: 512 << 10,
         }
     }
 }
@@ -64,7 +67,10 @@ impl WasmEngine {
             .total_memories(instances)
             .total_tables(instances * 4)
             .total_stacks(instances)
-            .max_memory_size(config.max_memory_bytes);
+            .max_memory_size(config.max_memory_bytes)
+            // Reset the first bytes of a reused memory slot with memset instead of
+            // decommitting them, so a new instance doesn't page-fault on them.
+            .linear_memory_keep_resident(config.keep_resident_bytes);
         let mut wasm = Config::new();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_init_cow(true)

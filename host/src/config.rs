@@ -77,7 +77,7 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
 
-    /// How long a request may take before it is answered with 503 `timeout`
+    /// How long a request may take before it is answered with 503 (code `unavailable`)
     /// (`30s`, `500ms`, `2m`; a bare number means seconds).
     #[arg(long, env = "AGENTHOST_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,

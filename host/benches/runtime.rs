@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agenthost::capabilities::config::ConfigCtx;
+use agenthost::capabilities::CallGrants;
 use agenthost::registry::cache::ArtifactCache;
 use agenthost::runtime::bindings::CallContext;
 use agenthost::runtime::{self, EngineConfig, Limits, LoadedPlugin, PluginKind, WasmEngine};
@@ -85,7 +85,7 @@ fn benches(c: &mut Criterion) {
     };
     let faults = load(&faults, "faults");
     let hello = load(&hello, "hello");
-    let config = ConfigCtx::default();
+    let config = CallGrants::default();
     c.bench_function("call/fresh_instance_trivial_tool", |b| {
         b.to_async(&rt).iter(|| async {
             faults

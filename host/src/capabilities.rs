@@ -2,6 +2,7 @@
 //! state (`XCtx`), a view trait saying where the store keeps it, and `add_to_linker`.
 
 pub mod config;
+pub mod email;
 pub mod log;
 
 use wasmtime::component::{HasData, Linker};
@@ -15,6 +16,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     types::add_to_linker::<PluginState, TypesOnly>(linker, |_| TypesOnly)?;
     log::add_to_linker(linker)?;
     config::add_to_linker(linker)?;
+    email::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -29,6 +31,19 @@ impl log::LogView for PluginState {
     fn log(&mut self) -> &mut log::LogCtx {
         &mut self.log
     }
+}
+
+impl email::EmailView for PluginState {
+    fn email(&mut self) -> &mut email::EmailCtx {
+        &mut self.email
+    }
+}
+
+/// What one call may use: the per-capability state handed to a new store.
+#[derive(Debug, Clone, Default)]
+pub struct CallGrants {
+    pub config: config::ConfigCtx,
+    pub email: email::EmailCtx,
 }
 
 impl config::ConfigView for PluginState {

@@ -117,6 +117,12 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub plugin_upload_limit: usize,
 
+    /// SMTP server for plugin email: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465` (TLS). Unset: messages are written to
+    /// `<data-dir>/outbox/` as .eml files, so nothing is lost offline.
+    #[arg(long, env = "AGENTHOST_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
     /// Directory of bundled plugins (`<name>.wasm` + `<name>.json`), installed at
     /// start when missing. `make plugins` fills it.
     #[arg(

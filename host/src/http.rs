@@ -161,6 +161,10 @@ mod tests {
             cache,
             crate::runtime::Limits::default(),
             64 << 20,
+            std::sync::Arc::new(
+                crate::capabilities::email::Mailer::new(None, std::env::temp_dir())
+                    .expect("mailer"),
+            ),
         );
         AppState::new(pool, config, std::sync::Arc::new(registry))
     }

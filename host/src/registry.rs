@@ -27,7 +27,9 @@ use sqlx::postgres::PgListener;
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
+use crate::capabilities::email::{EmailCtx, Mailer};
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
@@ -70,7 +72,7 @@ type Result<T, E = RegistryError> = std::result::Result<T, E>;
 pub struct ActivePlugin {
     pub plugin: Arc<LoadedPlugin>,
     pub sha256: String,
-    pub config: ConfigCtx,
+    pub grants: CallGrants,
     input_validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
 
@@ -116,6 +118,7 @@ pub struct Registry {
     cache: Arc<ArtifactCache>,
     pub defaults: Limits,
     pub max_memory_bytes: usize,
+    mailer: Arc<Mailer>,
     active: RwLock<HashMap<String, Arc<ActivePlugin>>>,
     /// Serialises changes on this host, so the in-memory map follows commit order.
     changes: tokio::sync::Mutex<()>,
@@ -139,8 +142,10 @@ impl Registry {
         cache: ArtifactCache,
         defaults: Limits,
         max_memory_bytes: usize,
+        mailer: Arc<Mailer>,
     ) -> Self {
         Registry {
+            mailer,
             invocations: invocations::InvocationLog::start(pool.clone()),
             pool,
             engine,
@@ -295,6 +300,11 @@ impl Registry {
             granted_secrets: Arc::new(grants.secrets.iter().cloned().collect::<BTreeSet<_>>()),
             secret_values: Arc::new(secret_values),
         };
+        let email = EmailCtx {
+            plugin: name.to_string(),
+            grant: grants.email.clone(),
+            mailer: Some(self.mailer.clone()),
+        };
         // A settings or grant change keeps the loaded component; a new version loads.
         let plugin = match self.active(name) {
             Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
@@ -325,7 +335,7 @@ impl Registry {
             Some(Arc::new(ActivePlugin {
                 plugin,
                 sha256,
-                config,
+                grants: CallGrants { config, email },
                 input_validators,
             })),
         );

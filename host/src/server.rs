@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth;
+use crate::capabilities::email::Mailer;
 use crate::config::Config;
 use crate::db::{self, Database};
 use crate::http;
@@ -91,12 +92,14 @@ async fn open_registry(config: &Config, pool: &sqlx::PgPool) -> Result<Arc<Regis
         Arc::new(WasmEngine::new(&config.engine_config()).context("creating the wasm engine")?);
     let cache = ArtifactCache::new(config.data_dir.join("plugin-cache"), &engine)?;
     let max_memory = config.engine_config().max_memory_bytes;
+    let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
     let registry = Arc::new(Registry::new(
         pool.clone(),
         engine,
         cache,
         config.plugin_limits(),
         max_memory,
+        Arc::new(mailer),
     ));
     registry.load_all().await?;
     registry.watch_other_hosts();

@@ -21,6 +21,7 @@ pub struct TestHost {
     settings: HashMap<String, String>,
     secrets: HashMap<String, String>,
     logs: Vec<(Level, String)>,
+    emails: Vec<crate::email::Message>,
 }
 
 thread_local! {
@@ -60,6 +61,28 @@ impl Drop for InstalledHost {
     fn drop(&mut self) {
         HOST.with(|host| *host.borrow_mut() = None);
     }
+}
+
+/// Messages "sent" so far on this thread.
+pub fn sent_emails() -> Vec<crate::email::Message> {
+    HOST.with(|host| {
+        host.borrow()
+            .as_ref()
+            .map(|h| h.emails.clone())
+            .unwrap_or_default()
+    })
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn record_email(message: &crate::email::Message) -> Result<String, Error> {
+    HOST.with(|host| {
+        let mut host = host.borrow_mut();
+        let host = host
+            .as_mut()
+            .ok_or_else(|| Error::Unavailable("no TestHost installed on this thread".into()))?;
+        host.emails.push(message.clone());
+        Ok(format!("<test-{}@agenthost>", host.emails.len()))
+    })
 }
 
 /// Log lines captured so far on this thread (level and message).

@@ -20,6 +20,8 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+pub mod smtp;
+
 pub use reqwest::StatusCode;
 
 /// The admin token every in-process test server is configured with.

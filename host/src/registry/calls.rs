@@ -99,7 +99,7 @@ impl Registry {
             .invoke_tool(
                 &self.engine,
                 context,
-                active.config.clone(),
+                active.grants.clone(),
                 tool,
                 &input.to_string(),
             )

@@ -36,16 +36,44 @@ pub struct Capabilities {
     /// Names of instance secrets the plugin may read through `config.secret`.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Sending email through the `email` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailCapability>,
+}
+
+/// Who a plugin may send email as, and how much.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailCapability {
+    /// Allowed sender addresses: exact (`bot@acme.com`) or a whole domain (`*@acme.com`).
+    pub senders: Vec<String>,
+    /// Messages per hour (per host). Set by the admin when granting; a manifest may
+    /// leave it out. Default when granted without one: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_limit: Option<u32>,
 }
 
 impl Capabilities {
     /// The parts of `self` not covered by `allowed`, for error messages.
     pub fn not_within(&self, allowed: &Capabilities) -> Vec<String> {
-        self.secrets
+        let mut beyond: Vec<String> = self
+            .secrets
             .iter()
             .filter(|secret| !allowed.secrets.contains(secret))
             .map(|secret| format!("secret {secret:?}"))
-            .collect()
+            .collect();
+        match (&self.email, &allowed.email) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("email".into()),
+            (Some(email), Some(allowed)) => beyond.extend(
+                email
+                    .senders
+                    .iter()
+                    .filter(|sender| !allowed.senders.contains(sender))
+                    .map(|sender| format!("email sender {sender:?}")),
+            ),
+        }
+        beyond
     }
 }
 
@@ -156,13 +184,29 @@ mod tests {
 
     #[test]
     fn grants_must_stay_within_the_request() {
+        let email = |senders: &[&str]| {
+            Some(EmailCapability {
+                senders: senders.iter().map(|s| s.to_string()).collect(),
+                hourly_limit: None,
+            })
+        };
         let requested = Capabilities {
             secrets: vec!["a".into()],
+            email: email(&["bot@acme.com"]),
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
+            email: email(&["bot@acme.com", "*@acme.com"]),
         };
-        assert_eq!(granted.not_within(&requested), ["secret \"b\""]);
+        assert_eq!(
+            granted.not_within(&requested),
+            ["secret \"b\"", "email sender \"*@acme.com\""]
+        );
         assert!(requested.not_within(&requested).is_empty());
+        let no_email = Capabilities {
+            email: None,
+            ..requested.clone()
+        };
+        assert_eq!(requested.not_within(&no_email), ["email"]);
     }
 }

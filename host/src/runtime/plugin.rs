@@ -13,7 +13,7 @@ use super::bindings::{
 };
 use super::engine::WasmEngine;
 use super::state::{MemoryCapExceeded, PluginState};
-use crate::capabilities::config::ConfigCtx;
+use crate::capabilities::CallGrants;
 
 /// What a plugin offers: tools to agents or node types to workflows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +201,7 @@ impl LoadedPlugin {
             version: version.to_string(),
             request_id: "describe".to_string(),
         };
-        let mut store = plugin.new_store(engine, context, ConfigCtx::default());
+        let mut store = plugin.new_store(engine, context, CallGrants::default());
         let instance = plugin
             .pre
             .instantiate_async(&mut store)
@@ -241,10 +241,10 @@ impl LoadedPlugin {
         &self,
         engine: &WasmEngine,
         context: CallContext,
-        config: ConfigCtx,
+        grants: CallGrants,
     ) -> Store<PluginState> {
         let deadline = Instant::now() + self.limits.timeout();
-        let state = PluginState::new(context, config, self.limits.memory_bytes, deadline);
+        let state = PluginState::new(context, grants, self.limits.memory_bytes, deadline);
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limits);
         // On every epoch tick: past the deadline, trap; otherwise yield to the async
@@ -272,9 +272,9 @@ impl LoadedPlugin {
         &self,
         engine: &WasmEngine,
         context: CallContext,
-        config: ConfigCtx,
+        grants: CallGrants,
     ) -> Result<(Store<PluginState>, wasmtime::component::Instance), InvokeError> {
-        let mut store = self.new_store(engine, context, config);
+        let mut store = self.new_store(engine, context, grants);
         let instance = self
             .pre
             .instantiate_async(&mut store)
@@ -303,7 +303,7 @@ impl LoadedPlugin {
         &self,
         engine: &WasmEngine,
         context: CallContext,
-        config: ConfigCtx,
+        grants: CallGrants,
         tool: &str,
         input: &str,
     ) -> Result<String, InvokeError> {
@@ -311,7 +311,7 @@ impl LoadedPlugin {
             .tools_export
             .as_ref()
             .ok_or_else(|| self.no_such_export("tools"))?;
-        let (mut store, instance) = self.instantiate(engine, context.clone(), config).await?;
+        let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
         guest
@@ -326,7 +326,7 @@ impl LoadedPlugin {
         &self,
         engine: &WasmEngine,
         context: CallContext,
-        config: ConfigCtx,
+        grants: CallGrants,
         node_type: &str,
         node_config: &str,
         input: &str,
@@ -335,7 +335,7 @@ impl LoadedPlugin {
             .nodes_export
             .as_ref()
             .ok_or_else(|| self.no_such_export("node types"))?;
-        let (mut store, instance) = self.instantiate(engine, context.clone(), config).await?;
+        let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
         guest

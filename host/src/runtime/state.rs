@@ -8,7 +8,9 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::CallContext;
+use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
+use crate::capabilities::email::EmailCtx;
 use crate::capabilities::log::LogCtx;
 
 pub struct PluginState {
@@ -17,6 +19,7 @@ pub struct PluginState {
     pub deadline: Instant,
     pub log: LogCtx,
     pub config: ConfigCtx,
+    pub email: EmailCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -25,14 +28,15 @@ pub struct PluginState {
 impl PluginState {
     pub fn new(
         context: CallContext,
-        config: ConfigCtx,
+        grants: CallGrants,
         memory_bytes: usize,
         deadline: Instant,
     ) -> Self {
         PluginState {
             deadline,
             log: LogCtx::new(&context),
-            config,
+            config: grants.config,
+            email: grants.email,
             context,
             limits: MemoryCap::new(memory_bytes),
             wasi: no_ambient_authority(),

@@ -4,6 +4,7 @@
 mod api_errors;
 mod auth;
 mod database;
+mod email;
 mod health;
 mod lifecycle;
 mod plugin_limits;

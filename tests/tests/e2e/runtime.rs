@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use agenthost::capabilities::CallGrants;
 use agenthost::capabilities::config::ConfigCtx;
 use agenthost::runtime::bindings::{CallContext, Error};
 use agenthost::runtime::{
@@ -35,7 +36,7 @@ async fn call(
     input: &str,
 ) -> Result<serde_json::Value, InvokeError> {
     let out = plugin
-        .invoke_tool(engine(), context(), ConfigCtx::default(), tool, input)
+        .invoke_tool(engine(), context(), CallGrants::default(), tool, input)
         .await?;
     Ok(serde_json::from_str(&out).unwrap())
 }
@@ -50,9 +51,12 @@ async fn a_sdk_plugin_describes_and_runs_its_tools() {
     let schema: serde_json::Value = serde_json::from_str(&hello.tools[0].input_schema).unwrap();
     assert_eq!(schema["required"][0], "name");
 
-    let settings = ConfigCtx {
-        settings: Arc::new([("greeting".to_string(), serde_json::json!("Howdy"))].into()),
-        ..ConfigCtx::default()
+    let settings = CallGrants {
+        config: ConfigCtx {
+            settings: Arc::new([("greeting".to_string(), serde_json::json!("Howdy"))].into()),
+            ..ConfigCtx::default()
+        },
+        ..CallGrants::default()
     };
     let out = hello
         .invoke_tool(engine(), context(), settings, "greet", r#"{"name":"Ada"}"#)
@@ -151,10 +155,13 @@ async fn plugins_see_no_environment_files_or_ungranted_secrets() {
         "no host files or directories"
     );
 
-    let config = ConfigCtx {
-        granted_secrets: Arc::new(["mine".to_string()].into()),
-        secret_values: Arc::new([("mine".to_string(), "v1".to_string())].into()),
-        ..ConfigCtx::default()
+    let config = CallGrants {
+        config: ConfigCtx {
+            granted_secrets: Arc::new(["mine".to_string()].into()),
+            secret_values: Arc::new([("mine".to_string(), "v1".to_string())].into()),
+            ..ConfigCtx::default()
+        },
+        ..CallGrants::default()
     };
     let out = faults
         .invoke_tool(
@@ -231,7 +238,7 @@ async fn a_node_plugin_executes_and_picks_branches() {
         .execute_node(
             engine(),
             context(),
-            ConfigCtx::default(),
+            CallGrants::default(),
             "threshold",
             r#"{"limit":10}"#,
             r#"{"value":12}"#,
@@ -247,7 +254,7 @@ async fn a_node_plugin_executes_and_picks_branches() {
         .execute_node(
             engine(),
             context(),
-            ConfigCtx::default(),
+            CallGrants::default(),
             "threshold",
             r#"{}"#,
             r#"{"value":1}"#,
@@ -291,12 +298,12 @@ async fn a_fuel_budget_stops_a_busy_plugin() {
     .await
     .unwrap();
     let err = faults
-        .invoke_tool(&fuel_engine, context(), ConfigCtx::default(), "spin", "{}")
+        .invoke_tool(&fuel_engine, context(), CallGrants::default(), "spin", "{}")
         .await
         .unwrap_err();
     assert!(matches!(err, InvokeError::FuelExhausted), "{err:?}");
     let ok = faults
-        .invoke_tool(&fuel_engine, context(), ConfigCtx::default(), "ok", "{}")
+        .invoke_tool(&fuel_engine, context(), CallGrants::default(), "ok", "{}")
         .await
         .unwrap();
     assert!(ok.contains("true"));

@@ -74,6 +74,8 @@ pub struct ActivePlugin {
     pub sha256: String,
     pub grants: CallGrants,
     input_validators: HashMap<String, Arc<jsonschema::Validator>>,
+    /// The tools as `GET /api/tools` lists them, schemas parsed once at load.
+    tool_infos: Vec<ToolInfo>,
 }
 
 /// Who did it, for the audit log.
@@ -330,6 +332,7 @@ impl Registry {
             }
         };
         let input_validators = input_validators(&plugin.tools)?;
+        let tool_infos = calls::tool_infos(&plugin);
         self.set_active(
             name,
             Some(Arc::new(ActivePlugin {
@@ -337,6 +340,7 @@ impl Registry {
                 sha256,
                 grants: CallGrants { config, email },
                 input_validators,
+                tool_infos,
             })),
         );
         Ok(())

@@ -34,17 +34,22 @@ pub fn add_to_linker<T: LogView + Send + 'static>(linker: &mut Linker<T>) -> any
     Ok(())
 }
 
+/// Cut a message to `MAX_MESSAGE` bytes (on a character boundary) and mark the cut.
+fn cap_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let cut = (0..=MAX_MESSAGE)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push_str("...");
+    }
+    message
+}
+
 impl wit::Host for LogCtx {
     async fn write(&mut self, level: Level, message: String, fields: Vec<Field>) {
-        let mut message = message;
-        if message.len() > MAX_MESSAGE {
-            let cut = (0..=MAX_MESSAGE)
-                .rev()
-                .find(|i| message.is_char_boundary(*i))
-                .unwrap_or(0);
-            message.truncate(cut);
-            message.push_str("...");
-        }
+        let message = cap_message(message);
         let fields: String = fields
             .iter()
             .map(|field| format!(" {}={:?}", field.key, field.value))
@@ -67,5 +72,21 @@ impl wit::Host for LogCtx {
                 tracing::error!(target: "plugin", plugin, version, request_id, "{message}{fields}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let short = "fine".to_string();
+        assert_eq!(cap_message(short.clone()), short);
+        let flood = "é".repeat(MAX_MESSAGE); // 2 bytes each
+        let capped = cap_message(flood);
+        assert!(capped.ends_with("..."));
+        assert!(capped.len() <= MAX_MESSAGE + 3);
+        assert!(capped.trim_end_matches("...").chars().all(|c| c == 'é'));
     }
 }

@@ -7,11 +7,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Registry, invocations};
-use crate::runtime::InvokeError;
 use crate::runtime::bindings::CallContext;
+use crate::runtime::{InvokeError, LoadedPlugin};
 
 /// An active tool, as listed to API users.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ToolInfo {
     pub plugin: String,
     pub version: String,
@@ -44,22 +44,30 @@ pub struct ToolCallResult {
     pub duration_ms: f64,
 }
 
+/// The listing entries of a loaded plugin's tools.
+pub(super) fn tool_infos(plugin: &LoadedPlugin) -> Vec<ToolInfo> {
+    let parse = |schema: &str| serde_json::from_str(schema).unwrap_or(Value::Null);
+    plugin
+        .tools
+        .iter()
+        .map(|tool| ToolInfo {
+            plugin: plugin.name.clone(),
+            version: plugin.version.clone(),
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            input_schema: parse(&tool.input_schema),
+            output_schema: parse(&tool.output_schema),
+        })
+        .collect()
+}
+
 impl Registry {
     /// Every tool of every active, enabled tool plugin.
     pub fn tools(&self) -> Vec<ToolInfo> {
         let map = self.active.read().unwrap_or_else(|e| e.into_inner());
         let mut tools: Vec<ToolInfo> = map
             .values()
-            .flat_map(|active| {
-                active.plugin.tools.iter().map(|tool| ToolInfo {
-                    plugin: active.plugin.name.clone(),
-                    version: active.plugin.version.clone(),
-                    name: tool.name.clone(),
-                    description: tool.description.clone(),
-                    input_schema: serde_json::from_str(&tool.input_schema).unwrap_or(Value::Null),
-                    output_schema: serde_json::from_str(&tool.output_schema).unwrap_or(Value::Null),
-                })
-            })
+            .flat_map(|active| active.tool_infos.iter().cloned())
             .collect();
         tools.sort_by(|a, b| (&a.plugin, &a.name).cmp(&(&b.plugin, &b.name)));
         tools

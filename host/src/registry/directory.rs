@@ -43,13 +43,18 @@ pub fn scan(dir: &Path) -> Vec<PluginFiles> {
     found
 }
 
-fn read(files: &PluginFiles) -> Result<(Manifest, Vec<u8>), String> {
+fn read_manifest(files: &PluginFiles) -> Result<Manifest, String> {
     let text =
         std::fs::read(&files.manifest).map_err(|e| format!("{}: {e}", files.manifest.display()))?;
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", files.manifest.display()))?;
-    let bytes = std::fs::read(&files.wasm).map_err(|e| format!("{}: {e}", files.wasm.display()))?;
-    Ok((manifest, bytes))
+    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", files.manifest.display()))
+}
+
+fn read_component(files: &PluginFiles) -> Result<Vec<u8>, String> {
+    std::fs::read(&files.wasm).map_err(|e| format!("{}: {e}", files.wasm.display()))
+}
+
+fn read(files: &PluginFiles) -> Result<(Manifest, Vec<u8>), String> {
+    Ok((read_manifest(files)?, read_component(files)?))
 }
 
 /// Install bundled plugins whose version is missing; activate those with no active
@@ -61,8 +66,10 @@ pub async fn install_bundled(registry: &Registry, dir: &Path) {
         request_id: None,
     };
     for files in scan(dir) {
-        let (manifest, bytes) = match read(&files) {
-            Ok(found) => found,
+        // Only the manifest is needed to know whether this version is installed; the
+        // component is read only when it isn't (start-up reads nothing it won't use).
+        let manifest = match read_manifest(&files) {
+            Ok(manifest) => manifest,
             Err(err) => {
                 tracing::warn!(error = %err, "skipping bundled plugin");
                 continue;
@@ -71,6 +78,7 @@ pub async fn install_bundled(registry: &Registry, dir: &Path) {
         let (name, version) = (manifest.name.clone(), manifest.version.clone());
         let result = async {
             if registry.version_sha256(&name, &version).await?.is_none() {
+                let bytes = read_component(&files).map_err(RegistryError::Invalid)?;
                 registry.install(manifest, bytes, actor).await?;
                 tracing::info!(plugin = %name, %version, "installed bundled plugin");
             }

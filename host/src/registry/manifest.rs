@@ -180,6 +180,11 @@ mod tests {
                 .contains("config_schema")
         );
         assert!(check(json!({"extra": true})).unwrap_err().contains("extra"));
+        for timeout in [0, 900_001] {
+            let err = check(json!({"limits": {"timeout_ms": timeout}})).unwrap_err();
+            assert!(err.contains("timeout_ms"), "{timeout}: {err}");
+        }
+        assert!(check(json!({"limits": {"timeout_ms": 900_000, "memory_mb": 512}})).is_ok());
     }
 
     #[test]

@@ -141,6 +141,9 @@ async fn malformed_messages_are_invalid_and_nothing_is_sent() {
         json!({"from": "bot@acme.test", "to": ["a@example.test"], "subject": "x"}),
         json!({"from": "bot@acme.test", "to": ["a@example.test"], "subject": "x\r\nBcc: evil@x.test", "text": "x"}),
         json!({"from": "nobody", "to": ["a@example.test"], "subject": "x", "text": "x"}),
+        // 101 recipients: one over the cap.
+        json!({"from": "bot@acme.test", "to": (0..101).map(|i| format!("r{i}@example.test")).collect::<Vec<_>>(), "subject": "x", "text": "x"}),
+        json!({"from": "bot@acme.test", "to": ["a@example.test"], "subject": "x".repeat(999), "text": "x"}),
     ];
     for message in bad {
         let response = server.call_tool(&key, "mailer", "send", &message).await;

@@ -2,6 +2,7 @@
 //! state (`XCtx`), a view trait saying where the store keeps it, and `add_to_linker`.
 
 pub mod config;
+pub mod database;
 pub mod email;
 pub mod log;
 
@@ -17,6 +18,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     log::add_to_linker(linker)?;
     config::add_to_linker(linker)?;
     email::add_to_linker(linker)?;
+    database::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -39,11 +41,47 @@ impl email::EmailView for PluginState {
     }
 }
 
+/// The host-side services behind the capabilities, shared by every plugin.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub mailer: std::sync::Arc<email::Mailer>,
+    pub sandbox: std::sync::Arc<crate::db::sandbox::Sandbox>,
+    pub statement_limits: crate::db::sandbox::StatementLimits,
+}
+
+impl Services {
+    pub fn from_config(
+        config: &crate::config::Config,
+        pool: &sqlx::PgPool,
+    ) -> anyhow::Result<Self> {
+        let mailer =
+            email::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
+        Ok(Services {
+            mailer: std::sync::Arc::new(mailer),
+            sandbox: std::sync::Arc::new(crate::db::sandbox::Sandbox::new(
+                pool.clone(),
+                config.plugin_db_connections,
+            )),
+            statement_limits: crate::db::sandbox::StatementLimits {
+                timeout: config.plugin_db_statement_timeout,
+                max_rows: config.plugin_db_max_rows,
+            },
+        })
+    }
+}
+
 /// What one call may use: the per-capability state handed to a new store.
 #[derive(Debug, Clone, Default)]
 pub struct CallGrants {
     pub config: config::ConfigCtx,
     pub email: email::EmailCtx,
+    pub database: database::DatabaseCtx,
+}
+
+impl database::DatabaseView for PluginState {
+    fn database(&mut self) -> &mut database::DatabaseCtx {
+        &mut self.database
+    }
 }
 
 impl config::ConfigView for PluginState {

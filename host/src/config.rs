@@ -117,6 +117,18 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub plugin_upload_limit: usize,
 
+    /// Statement timeout of plugin SQL (the database capability), per statement.
+    #[arg(long, env = "AGENTHOST_PLUGIN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub plugin_db_statement_timeout: Duration,
+
+    /// Most rows one plugin query may return; more is an error, not a silent cut.
+    #[arg(long, env = "AGENTHOST_PLUGIN_DB_MAX_ROWS", default_value_t = 10_000)]
+    pub plugin_db_max_rows: u32,
+
+    /// Database connections per plugin (each plugin logs in as its own role).
+    #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
+    pub plugin_db_connections: u32,
+
     /// SMTP server for plugin email: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS) or `smtps://user:pass@host:465` (TLS). Unset: messages are written to
     /// `<data-dir>/outbox/` as .eml files, so nothing is lost offline.

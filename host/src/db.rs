@@ -2,6 +2,7 @@
 //! server can host us, and the migrations.
 
 pub mod embedded;
+pub mod sandbox;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -161,10 +161,7 @@ mod tests {
             cache,
             crate::runtime::Limits::default(),
             64 << 20,
-            std::sync::Arc::new(
-                crate::capabilities::email::Mailer::new(None, std::env::temp_dir())
-                    .expect("mailer"),
-            ),
+            crate::capabilities::Services::from_config(&config, &pool).expect("services"),
         );
         AppState::new(pool, config, std::sync::Arc::new(registry))
     }

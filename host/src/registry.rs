@@ -28,8 +28,10 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::capabilities::CallGrants;
+use crate::capabilities::Services;
 use crate::capabilities::config::ConfigCtx;
-use crate::capabilities::email::{EmailCtx, Mailer};
+use crate::capabilities::database::DatabaseCtx;
+use crate::capabilities::email::EmailCtx;
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
@@ -120,7 +122,7 @@ pub struct Registry {
     cache: Arc<ArtifactCache>,
     pub defaults: Limits,
     pub max_memory_bytes: usize,
-    mailer: Arc<Mailer>,
+    pub services: Services,
     active: RwLock<HashMap<String, Arc<ActivePlugin>>>,
     /// Serialises changes on this host, so the in-memory map follows commit order.
     changes: tokio::sync::Mutex<()>,
@@ -144,10 +146,10 @@ impl Registry {
         cache: ArtifactCache,
         defaults: Limits,
         max_memory_bytes: usize,
-        mailer: Arc<Mailer>,
+        services: Services,
     ) -> Self {
         Registry {
-            mailer,
+            services,
             invocations: invocations::InvocationLog::start(pool.clone()),
             pool,
             engine,
@@ -305,8 +307,16 @@ impl Registry {
         let email = EmailCtx {
             plugin: name.to_string(),
             grant: grants.email.clone(),
-            mailer: Some(self.mailer.clone()),
+            mailer: Some(self.services.mailer.clone()),
         };
+        let database = DatabaseCtx::new(
+            name,
+            grants
+                .database
+                .as_ref()
+                .map(|_| self.services.sandbox.clone()),
+            self.services.statement_limits,
+        );
         // A settings or grant change keeps the loaded component; a new version loads.
         let plugin = match self.active(name) {
             Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
@@ -338,7 +348,11 @@ impl Registry {
             Some(Arc::new(ActivePlugin {
                 plugin,
                 sha256,
-                grants: CallGrants { config, email },
+                grants: CallGrants {
+                    config,
+                    email,
+                    database,
+                },
                 input_validators,
                 tool_infos,
             })),

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::auth;
-use crate::capabilities::email::Mailer;
+use crate::capabilities::Services;
 use crate::config::Config;
 use crate::db::{self, Database};
 use crate::http;
@@ -46,6 +46,7 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let sandbox = registry.services.sandbox.clone();
         let app = http::app(AppState::new(database.pool.clone(), config, registry));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -59,6 +60,7 @@ impl Server {
                 })
                 .await
                 .context("HTTP server failed");
+            sandbox.close().await;
             let closed = database.close().await;
             served.and(closed)
         });
@@ -92,14 +94,14 @@ async fn open_registry(config: &Config, pool: &sqlx::PgPool) -> Result<Arc<Regis
         Arc::new(WasmEngine::new(&config.engine_config()).context("creating the wasm engine")?);
     let cache = ArtifactCache::new(config.data_dir.join("plugin-cache"), &engine)?;
     let max_memory = config.engine_config().max_memory_bytes;
-    let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
+    let services = Services::from_config(config, pool)?;
     let registry = Arc::new(Registry::new(
         pool.clone(),
         engine,
         cache,
         config.plugin_limits(),
         max_memory,
-        Arc::new(mailer),
+        services,
     ));
     registry.load_all().await?;
     registry.watch_other_hosts();

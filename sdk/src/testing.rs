@@ -12,7 +12,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use std::rc::Rc;
+
 use crate::Error;
+use crate::database::{Rows, Value};
 use crate::log::Level;
 
 /// Settings, secrets and captured logs of a test.
@@ -22,6 +25,19 @@ pub struct TestHost {
     secrets: HashMap<String, String>,
     logs: Vec<(Level, String)>,
     emails: Vec<crate::email::Message>,
+    database: Option<QueryHandler>,
+}
+
+/// Plays the database in tests: gets each statement and its parameters.
+type QueryFn = dyn Fn(&str, &[Value]) -> Result<Rows, Error>;
+
+#[derive(Clone)]
+struct QueryHandler(Rc<QueryFn>);
+
+impl std::fmt::Debug for QueryHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueryHandler")
+    }
 }
 
 thread_local! {
@@ -43,6 +59,17 @@ impl TestHost {
     /// Grant a secret with its value.
     pub fn secret(mut self, name: &str, value: &str) -> Self {
         self.secrets.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Answer `database::query`/`execute` with `handler` (for `execute`, the number of
+    /// rows returned is the number of rows affected). Without one, database calls are
+    /// `denied`, as for a plugin not granted the capability.
+    pub fn database(
+        mut self,
+        handler: impl Fn(&str, &[Value]) -> Result<Rows, Error> + 'static,
+    ) -> Self {
+        self.database = Some(QueryHandler(Rc::new(handler)));
         self
     }
 
@@ -121,4 +148,15 @@ pub(crate) fn secret(name: &str) -> Result<String, Error> {
             .and_then(|h| h.secrets.get(name).cloned())
             .ok_or_else(|| Error::Denied(format!("secret {name} is not granted to this plugin")))
     })
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_query(sql: &str, params: &[Value]) -> Result<Rows, Error> {
+    let handler = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.database.clone()));
+    match handler {
+        Some(QueryHandler(handler)) => handler(sql, params),
+        None => Err(Error::Denied(
+            "the TestHost has no database handler (TestHost::database)".into(),
+        )),
+    }
 }

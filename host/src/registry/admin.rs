@@ -11,6 +11,7 @@ use super::{
     Actor, CHANNEL, PluginInfo, Registry, RegistryError, Result, VersionInfo, input_validators,
 };
 use crate::audit::{self, AuditEvent};
+use crate::db::sandbox::SandboxError;
 use crate::runtime::LoadedPlugin;
 use crate::runtime::bindings::ToolDescriptor;
 
@@ -337,6 +338,7 @@ impl Registry {
             _ => e.into(),
         })?;
         let event = audit_event(actor, "secret.set", name, json!({}));
+        self.sync_database_role(&mut tx, name).await?;
         audit::record(&mut *tx, event).await?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -410,12 +412,49 @@ impl Registry {
     }
 
     /// Audit, notify, commit, then bring this host's map in line with the database.
+    /// Keep the plugin's database role in step with its active version's grant (and
+    /// run that version's pending schema migrations) before the change commits.
+    async fn sync_database_role(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        name: &str,
+    ) -> Result<()> {
+        let active: Option<(String, Value, Value)> = sqlx::query_as(
+            "SELECT v.version, v.grants, v.manifest FROM plugins p \
+             JOIN plugin_versions v ON v.plugin = p.name AND v.version = p.active_version \
+             WHERE p.name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some((version, grants, manifest)) = active else {
+            return Ok(());
+        };
+        let grants: Capabilities = serde_json::from_value(grants).context("stored grants")?;
+        let manifest: Manifest = serde_json::from_value(manifest).context("stored manifest")?;
+        self.services
+            .sandbox
+            .sync(
+                tx,
+                name,
+                &version,
+                grants.database.as_ref(),
+                &manifest.migrations,
+            )
+            .await
+            .map_err(|e| match e {
+                SandboxError::Invalid(message) => RegistryError::Invalid(message),
+                SandboxError::Internal(e) => RegistryError::Internal(e),
+            })
+    }
+
     async fn commit_and_reload(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
         name: &str,
         event: AuditEvent<'_>,
     ) -> Result<PluginInfo> {
+        self.sync_database_role(&mut tx, name).await?;
         audit::record(&mut *tx, event).await?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)

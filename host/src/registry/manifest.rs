@@ -3,6 +3,8 @@
 //! names the plugin, its version and kind, what it asks to be granted, its settings
 //! schema and optional limits. See docs/plugins.md for the format.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,6 +29,10 @@ pub struct Manifest {
     /// Per-call limits; anything left out gets the host's defaults.
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// SQL run, in order, in the plugin's own schema when its database capability is
+    /// granted. Append-only: a migration that ran may not change (docs/plugins.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
 }
 
 /// Requested (in a manifest) or granted (by an admin) capabilities.
@@ -39,6 +45,28 @@ pub struct Capabilities {
     /// Sending email through the `email` interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailCapability>,
+    /// SQL through the `database` interface: the plugin's own schema, plus the shared
+    /// tables named here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseCapability>,
+}
+
+/// Which tables of the shared `data` schema a plugin may use, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseCapability {
+    /// Table name (in schema `data`, without the schema) -> access.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableAccess>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableAccess {
+    /// SELECT.
+    Read,
+    /// SELECT, INSERT, UPDATE, DELETE.
+    Write,
 }
 
 /// Who a plugin may send email as, and how much.
@@ -71,6 +99,17 @@ impl Capabilities {
                     .iter()
                     .filter(|sender| !allowed.senders.contains(sender))
                     .map(|sender| format!("email sender {sender:?}")),
+            ),
+        }
+        match (&self.database, &allowed.database) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("database".into()),
+            (Some(database), Some(allowed)) => beyond.extend(
+                database
+                    .tables
+                    .iter()
+                    .filter(|(table, access)| allowed.tables.get(*table) < Some(access))
+                    .map(|(table, access)| format!("{access:?} access to table {table:?}")),
             ),
         }
         beyond
@@ -195,17 +234,32 @@ mod tests {
                 hourly_limit: None,
             })
         };
+        let database = |tables: &[(&str, TableAccess)]| {
+            Some(DatabaseCapability {
+                tables: tables.iter().map(|(t, a)| (t.to_string(), *a)).collect(),
+            })
+        };
         let requested = Capabilities {
             secrets: vec!["a".into()],
             email: email(&["bot@acme.com"]),
+            database: database(&[("deals", TableAccess::Read)]),
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
             email: email(&["bot@acme.com", "*@acme.com"]),
+            database: database(&[
+                ("deals", TableAccess::Write),
+                ("customers", TableAccess::Read),
+            ]),
         };
         assert_eq!(
             granted.not_within(&requested),
-            ["secret \"b\"", "email sender \"*@acme.com\""]
+            [
+                "secret \"b\"",
+                "email sender \"*@acme.com\"",
+                "Read access to table \"customers\"",
+                "Write access to table \"deals\"",
+            ]
         );
         assert!(requested.not_within(&requested).is_empty());
         let no_email = Capabilities {

@@ -314,11 +314,11 @@ impl LoadedPlugin {
         let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
-        guest
+        let result = guest
             .call_invoke(&mut store, &context, tool, input)
             .await
-            .map_err(classify)?
-            .map_err(InvokeError::Plugin)
+            .map_err(classify)?;
+        finish_transaction(&mut store, result).await
     }
 
     /// Execute one node in a fresh instance.
@@ -338,11 +338,24 @@ impl LoadedPlugin {
         let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
         let classify = |e| InvokeError::classify(e, &self.limits);
         let guest = indices.load(&mut store, &instance).map_err(classify)?;
-        guest
+        let result = guest
             .call_execute(&mut store, &context, node_type, node_config, input)
             .await
-            .map_err(classify)?
-            .map_err(InvokeError::Plugin)
+            .map_err(classify)?;
+        finish_transaction(&mut store, result).await
+    }
+}
+
+/// Commit the call's database work when it succeeded, roll it back when it returned
+/// an error. (After a trap the store is dropped, and with it, rolled back.)
+async fn finish_transaction<T>(
+    store: &mut Store<PluginState>,
+    result: Result<T, Error>,
+) -> Result<T, InvokeError> {
+    let committed = store.data_mut().database.finish(result.is_ok()).await;
+    match (result, committed) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(error)) | (Err(error), _) => Err(InvokeError::Plugin(error)),
     }
 }
 

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::CallContext;
 use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
+use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
 use crate::capabilities::log::LogCtx;
 
@@ -20,6 +21,7 @@ pub struct PluginState {
     pub log: LogCtx,
     pub config: ConfigCtx,
     pub email: EmailCtx,
+    pub database: DatabaseCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -37,6 +39,7 @@ impl PluginState {
             log: LogCtx::new(&context),
             config: grants.config,
             email: grants.email,
+            database: grants.database.for_workspace(&context.workspace_id),
             context,
             limits: MemoryCap::new(memory_bytes),
             wasi: no_ambient_authority(),

@@ -4,6 +4,7 @@
 mod api_errors;
 mod auth;
 mod database;
+mod db_capability;
 mod email;
 mod health;
 mod lifecycle;

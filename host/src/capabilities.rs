@@ -4,6 +4,7 @@
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod llm;
 pub mod log;
 
 use wasmtime::component::{HasData, Linker};
@@ -19,6 +20,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     config::add_to_linker(linker)?;
     email::add_to_linker(linker)?;
     database::add_to_linker(linker)?;
+    llm::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -47,6 +49,7 @@ pub struct Services {
     pub mailer: std::sync::Arc<email::Mailer>,
     pub sandbox: std::sync::Arc<crate::db::sandbox::Sandbox>,
     pub statement_limits: crate::db::sandbox::StatementLimits,
+    pub llm: std::sync::Arc<crate::llm::Llm>,
 }
 
 impl Services {
@@ -62,6 +65,7 @@ impl Services {
                 pool.clone(),
                 config.plugin_db_connections,
             )),
+            llm: std::sync::Arc::new(crate::llm::Llm::from_config(config, pool.clone())?),
             statement_limits: crate::db::sandbox::StatementLimits {
                 timeout: config.plugin_db_statement_timeout,
                 max_rows: config.plugin_db_max_rows,
@@ -76,6 +80,13 @@ pub struct CallGrants {
     pub config: config::ConfigCtx,
     pub email: email::EmailCtx,
     pub database: database::DatabaseCtx,
+    pub llm: llm::LlmCtx,
+}
+
+impl llm::LlmView for PluginState {
+    fn llm(&mut self) -> &mut llm::LlmCtx {
+        &mut self.llm
+    }
 }
 
 impl database::DatabaseView for PluginState {

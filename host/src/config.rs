@@ -129,6 +129,34 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,
 
+    /// Base URL of an OpenAI-compatible API (`https://api.openai.com/v1`, a local
+    /// vLLM/Ollama/LiteLLM...). Unset: LLM calls are `unavailable` with this name in
+    /// the message.
+    #[arg(long, env = "AGENTHOST_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    /// API key sent as a bearer token to the LLM provider.
+    #[arg(long, env = "AGENTHOST_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    /// Timeout of one LLM request (each retry gets its own).
+    #[arg(long, env = "AGENTHOST_LLM_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub llm_timeout: Duration,
+
+    /// Retries after a 429, a 5xx or a connection error, with exponential backoff.
+    #[arg(long, env = "AGENTHOST_LLM_MAX_RETRIES", default_value_t = 3)]
+    pub llm_max_retries: u32,
+
+    /// First backoff delay; doubles per retry, with jitter.
+    #[arg(long, env = "AGENTHOST_LLM_BACKOFF", default_value = "500ms", value_parser = parse_duration)]
+    pub llm_backoff: Duration,
+
+    /// Prices in USD per million tokens, as JSON:
+    /// `{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}`. Models not listed are
+    /// recorded with no cost.
+    #[arg(long, env = "AGENTHOST_LLM_PRICES", default_value = "{}")]
+    pub llm_prices: String,
+
     /// SMTP server for plugin email: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS) or `smtps://user:pass@host:465` (TLS). Unset: messages are written to
     /// `<data-dir>/outbox/` as .eml files, so nothing is lost offline.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod llm;
 pub mod registry;
 pub mod runtime;
 pub mod server;

@@ -32,6 +32,7 @@ use crate::capabilities::Services;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::llm::LlmCtx;
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
@@ -317,6 +318,12 @@ impl Registry {
                 .map(|_| self.services.sandbox.clone()),
             self.services.statement_limits,
         );
+        let llm = LlmCtx {
+            plugin: name.to_string(),
+            workspace: None,
+            grant: grants.llm.clone(),
+            llm: Some(self.services.llm.clone()),
+        };
         // A settings or grant change keeps the loaded component; a new version loads.
         let plugin = match self.active(name) {
             Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
@@ -352,6 +359,7 @@ impl Registry {
                     config,
                     email,
                     database,
+                    llm,
                 },
                 input_validators,
                 tool_infos,

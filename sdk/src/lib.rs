@@ -36,13 +36,14 @@
 //! # assert_eq!(Hello::invoke(&ctx, "greet", json!({"name": "Ada"})).unwrap()["greeting"], "Hello, Ada!");
 //! ```
 //!
-//! Host functions ([`log`], [`config`], [`email`], [`database`]) talk to the host inside a component; in a
+//! Host functions ([`log`], [`config`], [`email`], [`database`], [`llm`]) talk to the host inside a component; in a
 //! native build (your unit tests) they talk to an in-memory [`testing::TestHost`].
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod llm;
 pub mod log;
 mod plugin;
 pub mod testing;

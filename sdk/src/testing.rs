@@ -16,6 +16,7 @@ use std::rc::Rc;
 
 use crate::Error;
 use crate::database::{Rows, Value};
+use crate::llm::{ChatRequest, ChatResponse};
 use crate::log::Level;
 
 /// Settings, secrets and captured logs of a test.
@@ -26,6 +27,25 @@ pub struct TestHost {
     logs: Vec<(Level, String)>,
     emails: Vec<crate::email::Message>,
     database: Option<QueryHandler>,
+    chat: Option<Handler<ChatFn>>,
+    embed: Option<Handler<EmbedFn>>,
+}
+
+type ChatFn = dyn Fn(&ChatRequest) -> Result<ChatResponse, Error>;
+type EmbedFn = dyn Fn(&str, &[String]) -> Result<Vec<Vec<f32>>, Error>;
+
+struct Handler<F: ?Sized>(Rc<F>);
+
+impl<F: ?Sized> Clone for Handler<F> {
+    fn clone(&self) -> Self {
+        Handler(self.0.clone())
+    }
+}
+
+impl<F: ?Sized> std::fmt::Debug for Handler<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handler")
+    }
 }
 
 /// Plays the database in tests: gets each statement and its parameters.
@@ -70,6 +90,25 @@ impl TestHost {
         handler: impl Fn(&str, &[Value]) -> Result<Rows, Error> + 'static,
     ) -> Self {
         self.database = Some(QueryHandler(Rc::new(handler)));
+        self
+    }
+
+    /// Answer `llm::chat` with `handler`. Without one, chat is `unavailable`, as on a
+    /// host with no provider.
+    pub fn llm_chat(
+        mut self,
+        handler: impl Fn(&ChatRequest) -> Result<ChatResponse, Error> + 'static,
+    ) -> Self {
+        self.chat = Some(Handler(Rc::new(handler)));
+        self
+    }
+
+    /// Answer `llm::embed` with `handler` (model, texts -> one vector per text).
+    pub fn llm_embed(
+        mut self,
+        handler: impl Fn(&str, &[String]) -> Result<Vec<Vec<f32>>, Error> + 'static,
+    ) -> Self {
+        self.embed = Some(Handler(Rc::new(handler)));
         self
     }
 
@@ -157,6 +196,28 @@ pub(crate) fn run_query(sql: &str, params: &[Value]) -> Result<Rows, Error> {
         Some(QueryHandler(handler)) => handler(sql, params),
         None => Err(Error::Denied(
             "the TestHost has no database handler (TestHost::database)".into(),
+        )),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_chat(request: &ChatRequest) -> Result<ChatResponse, Error> {
+    let handler = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.chat.clone()));
+    match handler {
+        Some(Handler(handler)) => handler(request),
+        None => Err(Error::Unavailable(
+            "the TestHost has no chat handler (TestHost::llm_chat)".into(),
+        )),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_embed(model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+    let handler = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.embed.clone()));
+    match handler {
+        Some(Handler(handler)) => handler(model, texts),
+        None => Err(Error::Unavailable(
+            "the TestHost has no embedding handler (TestHost::llm_embed)".into(),
         )),
     }
 }

@@ -49,6 +49,21 @@ pub struct Capabilities {
     /// tables named here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseCapability>,
+    /// Chat completions and embeddings through the `llm` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmCapability>,
+}
+
+/// Which models a plugin may use, and how many tokens a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmCapability {
+    /// Model names, exactly as the provider knows them.
+    pub models: Vec<String>,
+    /// Prompt + completion tokens per UTC day (all workspaces). Set by the admin when
+    /// granting; none means no budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_token_budget: Option<u64>,
 }
 
 /// Which tables of the shared `data` schema a plugin may use, and how.
@@ -110,6 +125,16 @@ impl Capabilities {
                     .iter()
                     .filter(|(table, access)| allowed.tables.get(*table) < Some(access))
                     .map(|(table, access)| format!("{access:?} access to table {table:?}")),
+            ),
+        }
+        match (&self.llm, &allowed.llm) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("llm".into()),
+            (Some(llm), Some(allowed)) => beyond.extend(
+                llm.models
+                    .iter()
+                    .filter(|model| !allowed.models.contains(model))
+                    .map(|model| format!("llm model {model:?}")),
             ),
         }
         beyond
@@ -243,10 +268,15 @@ mod tests {
             secrets: vec!["a".into()],
             email: email(&["bot@acme.com"]),
             database: database(&[("deals", TableAccess::Read)]),
+            llm: None,
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
             email: email(&["bot@acme.com", "*@acme.com"]),
+            llm: Some(LlmCapability {
+                models: vec!["gpt-x".into()],
+                daily_token_budget: None,
+            }),
             database: database(&[
                 ("deals", TableAccess::Write),
                 ("customers", TableAccess::Read),
@@ -259,6 +289,7 @@ mod tests {
                 "email sender \"*@acme.com\"",
                 "Read access to table \"customers\"",
                 "Write access to table \"deals\"",
+                "llm",
             ]
         );
         assert!(requested.not_within(&requested).is_empty());

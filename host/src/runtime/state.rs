@@ -12,6 +12,7 @@ use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::llm::LlmCtx;
 use crate::capabilities::log::LogCtx;
 
 pub struct PluginState {
@@ -22,6 +23,7 @@ pub struct PluginState {
     pub config: ConfigCtx,
     pub email: EmailCtx,
     pub database: DatabaseCtx,
+    pub llm: LlmCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -40,6 +42,10 @@ impl PluginState {
             config: grants.config,
             email: grants.email,
             database: grants.database.for_workspace(&context.workspace_id),
+            llm: LlmCtx {
+                workspace: uuid::Uuid::parse_str(&context.workspace_id).ok(),
+                ..grants.llm
+            },
             context,
             limits: MemoryCap::new(memory_bytes),
             wasi: no_ambient_authority(),

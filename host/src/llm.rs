@@ -1,0 +1,238 @@
+//! LLM access through any OpenAI-compatible API (async-openai): chat completions and
+//! embeddings, retried with backoff on 429/5xx/connection errors, each call's tokens and
+//! cost recorded in `llm_usage`. Used by the `llm` capability and by agents.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+pub struct Price {
+    pub prompt: f64,
+    #[serde(default)]
+    pub completion: f64,
+}
+
+/// Who a call is for, as recorded in `llm_usage`.
+#[derive(Debug, Clone, Default)]
+pub struct UsageKey {
+    pub workspace: Option<Uuid>,
+    pub plugin: Option<String>,
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// No provider configured, or it kept failing after the retries.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The provider refused the request as malformed (4xx other than 429).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub struct Llm {
+    client: Option<Client<OpenAIConfig>>,
+    prices: HashMap<String, Price>,
+    max_retries: u32,
+    backoff: Duration,
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for Llm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llm")
+            .field("configured", &self.client.is_some())
+            .finish()
+    }
+}
+
+const NOT_CONFIGURED: &str = "no LLM provider is configured: set AGENTHOST_LLM_BASE_URL \
+    (--llm-base-url) to an OpenAI-compatible API, and AGENTHOST_LLM_API_KEY if it needs one";
+
+impl Llm {
+    pub fn from_config(config: &crate::config::Config, pool: PgPool) -> anyhow::Result<Self> {
+        let prices: HashMap<String, Price> = serde_json::from_str(&config.llm_prices)
+            .map_err(|e| anyhow::anyhow!("--llm-prices is not a valid price table: {e}"))?;
+        let client = match &config.llm_base_url {
+            None => None,
+            Some(base) => {
+                let mut openai = OpenAIConfig::new().with_api_base(base.trim_end_matches('/'));
+                if let Some(key) = &config.llm_api_key {
+                    openai = openai.with_api_key(key);
+                }
+                let http = reqwest13::Client::builder()
+                    .timeout(config.llm_timeout)
+                    .build()?;
+                Some(Client::with_config(openai).with_http_client(http))
+            }
+        };
+        Ok(Llm {
+            client,
+            prices,
+            max_retries: config.llm_max_retries,
+            backoff: config.llm_backoff,
+            pool,
+        })
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.client.is_some()
+    }
+
+    fn client(&self) -> Result<&Client<OpenAIConfig>, LlmError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| LlmError::Unavailable(NOT_CONFIGURED.into()))
+    }
+
+    /// One chat completion; `request` is an OpenAI chat request body (no streaming).
+    pub async fn chat(&self, key: &UsageKey, mut request: Value) -> Result<Value, LlmError> {
+        let client = self.client()?;
+        request["stream"] = Value::Bool(false);
+        let response: Value = self
+            .with_retries(|| {
+                let request = request.clone();
+                async move { client.chat().create_byot::<_, Value>(request).await }
+            })
+            .await?;
+        let model = response["model"]
+            .as_str()
+            .or(request["model"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let usage = &response["usage"];
+        self.record(key, &model, "chat", tokens(&usage["prompt_tokens"]), tokens(&usage["completion_tokens"]))
+            .await;
+        Ok(response)
+    }
+
+    /// Embeddings of `texts`, in order.
+    pub async fn embed(
+        &self,
+        key: &UsageKey,
+        model: &str,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, LlmError> {
+        let client = self.client()?;
+        let request = serde_json::json!({ "model": model, "input": texts, "encoding_format": "float" });
+        let response: Value = self
+            .with_retries(|| {
+                let request = request.clone();
+                async move { client.embeddings().create_byot::<_, Value>(request).await }
+            })
+            .await?;
+        let mut data: Vec<(u64, Vec<f32>)> = Vec::new();
+        for item in response["data"].as_array().into_iter().flatten() {
+            let vector = item["embedding"]
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
+                .ok_or_else(|| LlmError::Unavailable("the provider returned no embedding".into()))?;
+            data.push((item["index"].as_u64().unwrap_or(data.len() as u64), vector));
+        }
+        data.sort_by_key(|(index, _)| *index);
+        if data.len() != texts.len() {
+            return Err(LlmError::Unavailable(format!(
+                "the provider returned {} embeddings for {} texts",
+                data.len(),
+                texts.len()
+            )));
+        }
+        self.record(key, model, "embedding", tokens(&response["usage"]["prompt_tokens"]), 0)
+            .await;
+        Ok(data.into_iter().map(|(_, v)| v).collect())
+    }
+
+    async fn with_retries<F, Fut>(&self, mut call: F) -> Result<Value, LlmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Value, OpenAIError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) if attempt < self.max_retries && retryable(&error) => {
+                    let base = self.backoff.saturating_mul(1 << attempt.min(16));
+                    let jitter = rand::rng().random_range(0.0..0.25);
+                    let delay = base.mul_f64(1.0 + jitter);
+                    tracing::warn!(attempt, ?delay, %error, "LLM call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(classify(error, attempt)),
+            }
+        }
+    }
+
+    async fn record(&self, key: &UsageKey, model: &str, operation: &str, prompt: i32, completion: i32) {
+        let cost = self.prices.get(model).map(|price| {
+            (f64::from(prompt) * price.prompt + f64::from(completion) * price.completion) / 1e6
+        });
+        let recorded = sqlx::query(
+            "INSERT INTO llm_usage (workspace_id, plugin, agent, model, operation, \
+             prompt_tokens, completion_tokens, cost_usd) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::float8::numeric)",
+        )
+        .bind(key.workspace)
+        .bind(&key.plugin)
+        .bind(&key.agent)
+        .bind(model)
+        .bind(operation)
+        .bind(prompt)
+        .bind(completion)
+        .bind(cost)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = recorded {
+            tracing::error!(%error, "recording LLM usage failed");
+        }
+    }
+
+    /// Tokens a plugin used today (UTC), for its budget.
+    pub async fn tokens_used_today(&self, plugin: &str) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::int8 FROM llm_usage \
+             WHERE plugin = $1 AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        )
+        .bind(plugin)
+        .fetch_one(&self.pool)
+        .await
+    }
+}
+
+fn tokens(value: &Value) -> i32 {
+    value.as_i64().and_then(|t| i32::try_from(t).ok()).unwrap_or(0)
+}
+
+fn retryable(error: &OpenAIError) -> bool {
+    match error {
+        OpenAIError::ApiError(api) => {
+            api.status_code.as_u16() == 429 || api.status_code.is_server_error()
+        }
+        OpenAIError::Reqwest(_) | OpenAIError::StreamError(_) => true,
+        _ => false,
+    }
+}
+
+fn classify(error: OpenAIError, retries: u32) -> LlmError {
+    match &error {
+        OpenAIError::ApiError(api) if !retryable(&error) => LlmError::Rejected(format!(
+            "the LLM provider refused the request ({}): {}",
+            api.status_code, api.api_error.message
+        )),
+        _ => LlmError::Unavailable(format!(
+            "the LLM provider failed after {} attempt(s): {error}",
+            retries + 1
+        )),
+    }
+}

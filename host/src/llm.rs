@@ -66,6 +66,9 @@ impl Llm {
         let client = match &config.llm_base_url {
             None => None,
             Some(base) => {
+                // One crypto provider (ring) is compiled in; make it the process default
+                // that reqwest's rustls expects (an error only means it is set already).
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let mut openai = OpenAIConfig::new().with_api_base(base.trim_end_matches('/'));
                 if let Some(key) = &config.llm_api_key {
                     openai = openai.with_api_key(key);
@@ -73,7 +76,14 @@ impl Llm {
                 let http = reqwest13::Client::builder()
                     .timeout(config.llm_timeout)
                     .build()?;
-                Some(Client::with_config(openai).with_http_client(http))
+                // Our own retry loop (configurable, logged) replaces async-openai's
+                // built-in retry layer, so requests are not retried twice over.
+                let plain = async_openai::middleware::ReqwestService::new(http.clone());
+                Some(
+                    Client::with_config(openai)
+                        .with_http_client(http)
+                        .with_http_service(plain),
+                )
             }
         };
         Ok(Llm {
@@ -111,8 +121,14 @@ impl Llm {
             .unwrap_or_default()
             .to_string();
         let usage = &response["usage"];
-        self.record(key, &model, "chat", tokens(&usage["prompt_tokens"]), tokens(&usage["completion_tokens"]))
-            .await;
+        self.record(
+            key,
+            &model,
+            "chat",
+            tokens(&usage["prompt_tokens"]),
+            tokens(&usage["completion_tokens"]),
+        )
+        .await;
         Ok(response)
     }
 
@@ -124,7 +140,8 @@ impl Llm {
         texts: &[String],
     ) -> Result<Vec<Vec<f32>>, LlmError> {
         let client = self.client()?;
-        let request = serde_json::json!({ "model": model, "input": texts, "encoding_format": "float" });
+        let request =
+            serde_json::json!({ "model": model, "input": texts, "encoding_format": "float" });
         let response: Value = self
             .with_retries(|| {
                 let request = request.clone();
@@ -135,8 +152,15 @@ impl Llm {
         for item in response["data"].as_array().into_iter().flatten() {
             let vector = item["embedding"]
                 .as_array()
-                .map(|v| v.iter().filter_map(Value::as_f64).map(|x| x as f32).collect())
-                .ok_or_else(|| LlmError::Unavailable("the provider returned no embedding".into()))?;
+                .map(|v| {
+                    v.iter()
+                        .filter_map(Value::as_f64)
+                        .map(|x| x as f32)
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    LlmError::Unavailable("the provider returned no embedding".into())
+                })?;
             data.push((item["index"].as_u64().unwrap_or(data.len() as u64), vector));
         }
         data.sort_by_key(|(index, _)| *index);
@@ -147,8 +171,14 @@ impl Llm {
                 texts.len()
             )));
         }
-        self.record(key, model, "embedding", tokens(&response["usage"]["prompt_tokens"]), 0)
-            .await;
+        self.record(
+            key,
+            model,
+            "embedding",
+            tokens(&response["usage"]["prompt_tokens"]),
+            0,
+        )
+        .await;
         Ok(data.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -174,7 +204,14 @@ impl Llm {
         }
     }
 
-    async fn record(&self, key: &UsageKey, model: &str, operation: &str, prompt: i32, completion: i32) {
+    async fn record(
+        &self,
+        key: &UsageKey,
+        model: &str,
+        operation: &str,
+        prompt: i32,
+        completion: i32,
+    ) {
         let cost = self.prices.get(model).map(|price| {
             (f64::from(prompt) * price.prompt + f64::from(completion) * price.completion) / 1e6
         });
@@ -211,7 +248,10 @@ impl Llm {
 }
 
 fn tokens(value: &Value) -> i32 {
-    value.as_i64().and_then(|t| i32::try_from(t).ok()).unwrap_or(0)
+    value
+        .as_i64()
+        .and_then(|t| i32::try_from(t).ok())
+        .unwrap_or(0)
 }
 
 fn retryable(error: &OpenAIError) -> bool {

@@ -20,6 +20,7 @@ use crate::Error;
 
 /// A tool call the model asked for; `arguments` is JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ToolCall {
     /// The provider's id of the call.
     pub id: String,
@@ -31,6 +32,7 @@ pub struct ToolCall {
 
 /// One message of a conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Message {
     /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
@@ -64,6 +66,7 @@ impl Message {
 
 /// A tool the model may call; `parameters` is a JSON Schema as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tool {
     /// Its name.
     pub name: String,
@@ -75,6 +78,7 @@ pub struct Tool {
 
 /// A chat completion request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ChatRequest {
     /// A granted model.
     pub model: String,
@@ -103,6 +107,7 @@ impl ChatRequest {
 
 /// Tokens a call used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
     /// Prompt tokens.
     pub prompt_tokens: u32,
@@ -112,6 +117,7 @@ pub struct Usage {
 
 /// The model's answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ChatResponse {
     /// Text of the answer, if any.
     pub content: Option<String>,
@@ -201,8 +207,7 @@ pub fn chat(request: &ChatRequest) -> Result<ChatResponse, Error> {
 pub fn embed(model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
     #[cfg(target_arch = "wasm32")]
     {
-        crate::__private::bindings::agenthost::plugin::llm::embed(model, texts)
-            .map_err(Error::from)
+        crate::__private::bindings::agenthost::plugin::llm::embed(model, texts).map_err(Error::from)
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

@@ -129,8 +129,10 @@ fn message_json(message: &Message) -> Value {
         value["tool_calls"] = message
             .tool_calls
             .iter()
-            .map(|call| json!({ "id": call.id, "type": "function",
-                "function": { "name": call.name, "arguments": call.arguments } }))
+            .map(|call| {
+                json!({ "id": call.id, "type": "function",
+                "function": { "name": call.name, "arguments": call.arguments } })
+            })
             .collect();
     }
     if let Some(id) = &message.tool_call_id {

@@ -8,6 +8,7 @@ mod db_capability;
 mod email;
 mod health;
 mod lifecycle;
+mod llm;
 mod plugin_limits;
 mod plugins;
 mod runtime;

@@ -23,7 +23,7 @@ pub struct DatabaseCtx {
     /// Present when the active version is granted the capability.
     pub sandbox: Option<Arc<Sandbox>>,
     pub workspace: Option<Uuid>,
-    pub limits: Option<StatementLimits>,
+    pub limits: StatementLimits,
     transaction: Option<Transaction<'static, Postgres>>,
 }
 
@@ -68,15 +68,15 @@ impl DatabaseCtx {
             plugin: plugin.to_string(),
             sandbox,
             workspace: None,
-            limits: Some(limits),
+            limits,
             transaction: None,
         }
     }
 
-    /// This grant, for a call made by `workspace_id` (a UUID; anything else can't
-    /// reach the database).
-    pub fn for_workspace(mut self, workspace_id: &str) -> Self {
-        self.workspace = Uuid::parse_str(workspace_id).ok();
+    /// This grant, for a call made by `workspace` (none: the call can't reach the
+    /// database).
+    pub fn for_workspace(mut self, workspace: Option<Uuid>) -> Self {
+        self.workspace = workspace;
         self.transaction = None;
         self
     }
@@ -97,13 +97,6 @@ impl DatabaseCtx {
         }
     }
 
-    fn limits(&self) -> StatementLimits {
-        self.limits.unwrap_or(StatementLimits {
-            timeout: Duration::from_secs(5),
-            max_rows: 10_000,
-        })
-    }
-
     /// The open transaction, started (and bound to the workspace) on first use.
     async fn transaction(&mut self) -> Result<&mut Transaction<'static, Postgres>, Error> {
         let Some(sandbox) = &self.sandbox else {
@@ -115,7 +108,7 @@ impl DatabaseCtx {
             Error::Invalid("this call has no workspace to run statements for".into())
         })?;
         if self.transaction.is_none() {
-            let limits = self.limits();
+            let limits = self.limits;
             let transaction = sandbox
                 .begin(&self.plugin, workspace, limits)
                 .await
@@ -133,7 +126,7 @@ impl DatabaseCtx {
     }
 
     /// Refuse before touching the database: no grant, or not a plain DML statement.
-    async fn checked(&mut self, sql: &str) -> Result<(), Error> {
+    fn checked(&self, sql: &str) -> Result<(), Error> {
         if self.sandbox.is_none() {
             return Err(Error::Denied(
                 "the database capability is not granted to this plugin version".into(),
@@ -154,8 +147,8 @@ impl DatabaseCtx {
 
 impl wit::Host for DatabaseCtx {
     async fn query(&mut self, sql: String, params: Vec<Value>) -> Result<Rows, Error> {
-        self.checked(&sql).await?;
-        let limits = self.limits();
+        self.checked(&sql)?;
+        let limits = self.limits;
         let query = values::bind(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), params)?;
         let transaction = self.transaction().await?;
         let fetch = async {
@@ -199,8 +192,8 @@ impl wit::Host for DatabaseCtx {
     }
 
     async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<u64, Error> {
-        self.checked(&sql).await?;
-        let limits = self.limits();
+        self.checked(&sql)?;
+        let limits = self.limits;
         let query = values::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), params)?;
         let transaction = self.transaction().await?;
         let run = async {

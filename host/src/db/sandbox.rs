@@ -93,6 +93,16 @@ pub struct StatementLimits {
     pub max_rows: u32,
 }
 
+impl Default for StatementLimits {
+    /// The flags' defaults (`--plugin-db-statement-timeout`, `--plugin-db-max-rows`).
+    fn default() -> Self {
+        StatementLimits {
+            timeout: Duration::from_secs(5),
+            max_rows: 10_000,
+        }
+    }
+}
+
 impl Sandbox {
     pub fn new(host_pool: PgPool, max_connections: u32) -> Self {
         let options = host_pool.connect_options();
@@ -151,6 +161,7 @@ impl Sandbox {
                 .bind(plugin)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let recorded = existing.is_some();
         let password = match existing {
             Some(password) => password,
             None => {
@@ -178,9 +189,14 @@ impl Sandbox {
                     .bind(role)
                     .fetch_one(&mut *tx)
                     .await?;
+            // A role we recorded already has its password; set it only on creation (or
+            // when the role outlived our record of it).
+            if exists && recorded {
+                continue;
+            }
+            let verb = if exists { "ALTER" } else { "CREATE" };
             // The password is our own random alphanumeric string: safe to quote inline
             // (DDL takes no parameters).
-            let verb = if exists { "ALTER" } else { "CREATE" };
             let ddl = format!(
                 "{verb} ROLE {} LOGIN NOSUPERUSER NOINHERIT NOCREATEDB NOCREATEROLE \
                  NOREPLICATION NOBYPASSRLS PASSWORD '{password}'",

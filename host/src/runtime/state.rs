@@ -36,14 +36,15 @@ impl PluginState {
         memory_bytes: usize,
         deadline: Instant,
     ) -> Self {
+        let workspace = uuid::Uuid::parse_str(&context.workspace_id).ok();
         PluginState {
             deadline,
             log: LogCtx::new(&context),
             config: grants.config,
             email: grants.email,
-            database: grants.database.for_workspace(&context.workspace_id),
+            database: grants.database.for_workspace(workspace),
             llm: LlmCtx {
-                workspace: uuid::Uuid::parse_str(&context.workspace_id).ok(),
+                workspace,
                 ..grants.llm
             },
             context,

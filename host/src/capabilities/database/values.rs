@@ -74,7 +74,7 @@ pub fn decode_row(row: &PgRow) -> Result<Vec<Value>, Error> {
 
 fn decode(row: &PgRow, index: usize) -> Result<Value, Error> {
     let column = &row.columns()[index];
-    let type_name = column.type_info().name().to_string();
+    let type_name = column.type_info().name();
     let failed = |e: sqlx::Error| {
         Error::Internal(format!(
             "column {:?} ({type_name}) could not be read: {e}",
@@ -85,7 +85,7 @@ fn decode(row: &PgRow, index: usize) -> Result<Value, Error> {
     if raw.is_null() {
         return Ok(Value::Null);
     }
-    let value = match type_name.as_str() {
+    let value = match type_name {
         "BOOL" => Value::Boolean(row.try_get(index).map_err(failed)?),
         "INT2" => Value::Int(row.try_get::<i16, _>(index).map_err(failed)?.into()),
         "INT4" => Value::Int(row.try_get::<i32, _>(index).map_err(failed)?.into()),

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod http;
 pub mod llm;
 pub mod log;
 
@@ -21,6 +22,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     email::add_to_linker(linker)?;
     database::add_to_linker(linker)?;
     llm::add_to_linker(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
 
@@ -50,6 +52,7 @@ pub struct Services {
     pub sandbox: std::sync::Arc<crate::db::sandbox::Sandbox>,
     pub statement_limits: crate::db::sandbox::StatementLimits,
     pub llm: std::sync::Arc<crate::llm::Llm>,
+    pub http_limits: http::HttpLimits,
 }
 
 impl Services {
@@ -66,6 +69,11 @@ impl Services {
                 config.plugin_db_connections,
             )),
             llm: std::sync::Arc::new(crate::llm::Llm::from_config(config, pool.clone())?),
+            http_limits: http::HttpLimits {
+                timeout: config.http_timeout,
+                max_body_bytes: config.http_max_body_bytes,
+                max_concurrent: config.http_max_concurrent,
+            },
             statement_limits: crate::db::sandbox::StatementLimits {
                 timeout: config.plugin_db_statement_timeout,
                 max_rows: config.plugin_db_max_rows,
@@ -81,6 +89,7 @@ pub struct CallGrants {
     pub email: email::EmailCtx,
     pub database: database::DatabaseCtx,
     pub llm: llm::LlmCtx,
+    pub http: http::HttpCtx,
 }
 
 impl llm::LlmView for PluginState {

@@ -129,6 +129,19 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,
 
+    /// Timeout of one plugin HTTP request, from connecting to the last body byte.
+    #[arg(long, env = "AGENTHOST_HTTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+
+    /// Largest response (and request) body of a plugin HTTP request, in bytes; a longer
+    /// response is cut off with an error.
+    #[arg(long, env = "AGENTHOST_HTTP_MAX_BODY_BYTES", default_value_t = 10 << 20)]
+    pub http_max_body_bytes: u64,
+
+    /// HTTP requests one plugin may have in flight at once; more wait for a slot.
+    #[arg(long, env = "AGENTHOST_HTTP_MAX_CONCURRENT", default_value_t = 8)]
+    pub http_max_concurrent: usize,
+
     /// Base URL of an OpenAI-compatible API (`https://api.openai.com/v1`, a local
     /// vLLM/Ollama/LiteLLM...). Unset: LLM calls are `unavailable` with this name in
     /// the message.

@@ -66,9 +66,7 @@ impl Llm {
         let client = match &config.llm_base_url {
             None => None,
             Some(base) => {
-                // One crypto provider (ring) is compiled in; make it the process default
-                // that reqwest's rustls expects (an error only means it is set already).
-                let _ = rustls::crypto::ring::default_provider().install_default();
+                crate::capabilities::http::install_crypto_provider();
                 let mut openai = OpenAIConfig::new().with_api_base(base.trim_end_matches('/'));
                 if let Some(key) = &config.llm_api_key {
                     openai = openai.with_api_key(key);

@@ -32,6 +32,7 @@ use crate::capabilities::Services;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::http::{HttpCtx, HttpPolicy};
 use crate::capabilities::llm::LlmCtx;
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
@@ -324,6 +325,15 @@ impl Registry {
             grant: grants.llm.clone(),
             llm: Some(self.services.llm.clone()),
         };
+        let http = HttpCtx {
+            policy: match &grants.http {
+                Some(grant) => Some(Arc::new(
+                    HttpPolicy::new(name, grant, self.services.http_limits)
+                        .context("building the http policy")?,
+                )),
+                None => None,
+            },
+        };
         // A settings or grant change keeps the loaded component; a new version loads.
         let plugin = match self.active(name) {
             Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
@@ -360,6 +370,7 @@ impl Registry {
                     email,
                     database,
                     llm,
+                    http,
                 },
                 input_validators,
                 tool_infos,

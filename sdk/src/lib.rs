@@ -43,6 +43,7 @@
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod http;
 pub mod llm;
 pub mod log;
 mod plugin;

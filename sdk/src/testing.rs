@@ -29,7 +29,10 @@ pub struct TestHost {
     database: Option<QueryHandler>,
     chat: Option<Handler<ChatFn>>,
     embed: Option<Handler<EmbedFn>>,
+    http: Option<Handler<HttpFn>>,
 }
+
+type HttpFn = dyn Fn(&crate::http::Request) -> Result<crate::http::Response, Error>;
 
 type ChatFn = dyn Fn(&ChatRequest) -> Result<ChatResponse, Error>;
 type EmbedFn = dyn Fn(&str, &[String]) -> Result<Vec<Vec<f32>>, Error>;
@@ -109,6 +112,17 @@ impl TestHost {
         handler: impl Fn(&str, &[String]) -> Result<Vec<Vec<f32>>, Error> + 'static,
     ) -> Self {
         self.embed = Some(Handler(Rc::new(handler)));
+        self
+    }
+
+    /// Answer `http` requests with `handler` (one call per request; redirects it
+    /// returns are followed like the real host's). Without one, requests are `denied`,
+    /// as for a plugin not granted the capability.
+    pub fn http(
+        mut self,
+        handler: impl Fn(&crate::http::Request) -> Result<crate::http::Response, Error> + 'static,
+    ) -> Self {
+        self.http = Some(Handler(Rc::new(handler)));
         self
     }
 
@@ -218,6 +232,22 @@ pub(crate) fn run_embed(model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, 
         Some(Handler(handler)) => handler(model, texts),
         None => Err(Error::Unavailable(
             "the TestHost has no embedding handler (TestHost::llm_embed)".into(),
+        )),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_http(request: &crate::http::Request) -> Result<crate::http::Response, Error> {
+    let handler = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.http.clone()));
+    match handler {
+        Some(Handler(handler)) => handler(request).map(|mut response| {
+            if response.url.is_empty() {
+                response.url = request.url.clone();
+            }
+            response
+        }),
+        None => Err(Error::Denied(
+            "the TestHost has no http handler (TestHost::http)".into(),
         )),
     }
 }

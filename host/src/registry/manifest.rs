@@ -52,6 +52,35 @@ pub struct Capabilities {
     /// Chat completions and embeddings through the `llm` interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmCapability>,
+    /// Outbound requests through `wasi:http/outgoing-handler`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCapability>,
+}
+
+/// Where a plugin may send HTTP requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCapability {
+    /// Origin patterns: `https://api.example.com`, `*.example.com:443`,
+    /// `http://10.0.0.5:8080` (docs/plugins.md has the matching rules).
+    pub origins: Vec<String>,
+    /// Networks (CIDR) that are not public but may be reached anyway, such as
+    /// `10.0.0.0/8` or `127.0.0.1/32`. Loopback, private, link-local, CGNAT and
+    /// metadata addresses are refused unless listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_networks: Vec<String>,
+}
+
+impl HttpCapability {
+    fn validate(&self) -> Result<(), String> {
+        for origin in &self.origins {
+            crate::capabilities::http::OriginPattern::parse(origin)?;
+        }
+        for network in &self.private_networks {
+            crate::capabilities::http::Network::parse(network)?;
+        }
+        Ok(())
+    }
 }
 
 /// Which models a plugin may use, and how many tokens a day.
@@ -127,6 +156,24 @@ impl Capabilities {
                     .map(|(table, access)| format!("{access:?} access to table {table:?}")),
             ),
         }
+        match (&self.http, &allowed.http) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("http".into()),
+            (Some(http), Some(allowed)) => {
+                beyond.extend(
+                    http.origins
+                        .iter()
+                        .filter(|origin| !allowed.origins.contains(origin))
+                        .map(|origin| format!("http origin {origin:?}")),
+                );
+                beyond.extend(
+                    http.private_networks
+                        .iter()
+                        .filter(|network| !allowed.private_networks.contains(network))
+                        .map(|network| format!("http private network {network:?}")),
+                );
+            }
+        }
         match (&self.llm, &allowed.llm) {
             (None, _) => {}
             (Some(_), None) => beyond.push("llm".into()),
@@ -172,6 +219,10 @@ impl Manifest {
             .map_err(|e| format!("version {:?} is not semantic versioning: {e}", self.version))?;
         jsonschema::validator_for(&self.config_schema)
             .map_err(|e| format!("config_schema is not a valid JSON Schema: {e}"))?;
+        if let Some(http) = &self.capabilities.http {
+            http.validate()
+                .map_err(|e| format!("capabilities.http: {e}"))?;
+        }
         let memory_bytes = match self.limits.memory_mb {
             Some(mb) => usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             None => defaults.memory_bytes,
@@ -269,6 +320,7 @@ mod tests {
             email: email(&["bot@acme.com"]),
             database: database(&[("deals", TableAccess::Read)]),
             llm: None,
+            http: None,
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
@@ -281,6 +333,10 @@ mod tests {
                 ("deals", TableAccess::Write),
                 ("customers", TableAccess::Read),
             ]),
+            http: Some(HttpCapability {
+                origins: vec!["https://api.example.com".into()],
+                private_networks: vec!["10.0.0.0/8".into()],
+            }),
         };
         assert_eq!(
             granted.not_within(&requested),
@@ -289,6 +345,7 @@ mod tests {
                 "email sender \"*@acme.com\"",
                 "Read access to table \"customers\"",
                 "Write access to table \"deals\"",
+                "http",
                 "llm",
             ]
         );

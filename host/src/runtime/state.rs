@@ -12,6 +12,7 @@ use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::http::HttpCtx;
 use crate::capabilities::llm::LlmCtx;
 use crate::capabilities::log::LogCtx;
 
@@ -24,6 +25,8 @@ pub struct PluginState {
     pub email: EmailCtx,
     pub database: DatabaseCtx,
     pub llm: LlmCtx,
+    pub http: HttpCtx,
+    http_wasi: wasmtime_wasi_http::WasiHttpCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -47,6 +50,8 @@ impl PluginState {
                 workspace,
                 ..grants.llm
             },
+            http: grants.http,
+            http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,
             limits: MemoryCap::new(memory_bytes),
             wasi: no_ambient_authority(),
@@ -71,6 +76,16 @@ impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for PluginState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http_wasi,
+            hooks: &mut self.http,
             table: &mut self.table,
         }
     }

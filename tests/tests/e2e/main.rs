@@ -7,6 +7,7 @@ mod database;
 mod db_capability;
 mod email;
 mod health;
+mod http_capability;
 mod lifecycle;
 mod llm;
 mod plugin_limits;

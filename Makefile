@@ -5,13 +5,16 @@
 # unprivileged user, so this must not sit under a directory only root can enter.
 PG_DIR ?= .agenthost/postgres
 export AGENTHOST_PG_DIR := $(abspath $(PG_DIR))
+# Where the local embedding model (all-MiniLM-L6-v2) goes.
+MODEL_DIR ?= .agenthost/models/all-MiniLM-L6-v2
+export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
 CARGO ?= cargo
 # Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
 ARGS ?=
 
-.PHONY: setup toolchain postgres run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres
+setup: toolchain postgres model
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -21,6 +24,9 @@ toolchain:
 
 postgres:
 	python3 scripts/setup_postgres.py $(PG_DIR)
+
+model:
+	python3 scripts/setup_model.py $(MODEL_DIR)
 
 run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)

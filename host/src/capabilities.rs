@@ -7,6 +7,7 @@ pub mod email;
 pub mod http;
 pub mod llm;
 pub mod log;
+pub mod vector;
 
 use wasmtime::component::{HasData, Linker};
 
@@ -22,6 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     email::add_to_linker(linker)?;
     database::add_to_linker(linker)?;
     llm::add_to_linker(linker)?;
+    vector::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
@@ -53,6 +55,7 @@ pub struct Services {
     pub statement_limits: crate::db::sandbox::StatementLimits,
     pub llm: std::sync::Arc<crate::llm::Llm>,
     pub http_limits: http::HttpLimits,
+    pub vectors: std::sync::Arc<crate::vector::VectorStore>,
 }
 
 impl Services {
@@ -62,13 +65,31 @@ impl Services {
     ) -> anyhow::Result<Self> {
         let mailer =
             email::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
+        let llm = std::sync::Arc::new(crate::llm::Llm::from_config(config, pool.clone())?);
+        let provider = match config.embedding_provider.as_str() {
+            "local" => crate::embeddings::Provider::Local {
+                model_dir: config.embedding_model_dir.clone(),
+            },
+            "openai" => crate::embeddings::Provider::OpenAi {
+                model: config.embedding_model.clone(),
+            },
+            other => {
+                anyhow::bail!("--embedding-provider must be `local` or `openai`, not {other:?}")
+            }
+        };
+        let embeddings = std::sync::Arc::new(crate::embeddings::Embeddings::new(
+            provider,
+            llm.clone(),
+            pool.clone(),
+        ));
         Ok(Services {
+            vectors: std::sync::Arc::new(crate::vector::VectorStore::new(pool.clone(), embeddings)),
             mailer: std::sync::Arc::new(mailer),
             sandbox: std::sync::Arc::new(crate::db::sandbox::Sandbox::new(
                 pool.clone(),
                 config.plugin_db_connections,
             )),
-            llm: std::sync::Arc::new(crate::llm::Llm::from_config(config, pool.clone())?),
+            llm,
             http_limits: http::HttpLimits {
                 timeout: config.http_timeout,
                 max_body_bytes: config.http_max_body_bytes,
@@ -90,11 +111,18 @@ pub struct CallGrants {
     pub database: database::DatabaseCtx,
     pub llm: llm::LlmCtx,
     pub http: http::HttpCtx,
+    pub vector: vector::VectorCtx,
 }
 
 impl llm::LlmView for PluginState {
     fn llm(&mut self) -> &mut llm::LlmCtx {
         &mut self.llm
+    }
+}
+
+impl vector::VectorView for PluginState {
+    fn vector(&mut self) -> &mut vector::VectorCtx {
+        &mut self.vector
     }
 }
 

@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod embeddings;
 pub mod error;
 pub mod http;
 pub mod llm;
@@ -16,6 +17,7 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod vector;
 pub mod workspaces;
 
 pub use config::Config;

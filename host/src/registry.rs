@@ -34,6 +34,7 @@ use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
 use crate::capabilities::http::{HttpCtx, HttpPolicy};
 use crate::capabilities::llm::LlmCtx;
+use crate::capabilities::vector::VectorCtx;
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
@@ -334,6 +335,12 @@ impl Registry {
                 None => None,
             },
         };
+        let vector = VectorCtx {
+            plugin: name.to_string(),
+            workspace: None,
+            grant: grants.vector.clone(),
+            store: Some(self.services.vectors.clone()),
+        };
         // A settings or grant change keeps the loaded component; a new version loads.
         let plugin = match self.active(name) {
             Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
@@ -371,6 +378,7 @@ impl Registry {
                     database,
                     llm,
                     http,
+                    vector,
                 },
                 input_validators,
                 tool_infos,

@@ -48,6 +48,7 @@ pub mod llm;
 pub mod log;
 mod plugin;
 pub mod testing;
+pub mod vector;
 
 pub use plugin::{
     CallContext, Error, NodeOutput, NodePlugin, NodeSpec, ToolPlugin, ToolSpec, typed,

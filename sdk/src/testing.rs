@@ -30,7 +30,13 @@ pub struct TestHost {
     chat: Option<Handler<ChatFn>>,
     embed: Option<Handler<EmbedFn>>,
     http: Option<Handler<HttpFn>>,
+    vectors: vectors::Collections,
+    vector_embedder: Option<Handler<VectorEmbedFn>>,
 }
+
+mod vectors;
+
+type VectorEmbedFn = dyn Fn(&str) -> Vec<f32>;
 
 type HttpFn = dyn Fn(&crate::http::Request) -> Result<crate::http::Response, Error>;
 
@@ -123,6 +129,13 @@ impl TestHost {
         handler: impl Fn(&crate::http::Request) -> Result<crate::http::Response, Error> + 'static,
     ) -> Self {
         self.http = Some(Handler(Rc::new(handler)));
+        self
+    }
+
+    /// Embed vector-capability text with `embedder` instead of the default (hashed
+    /// word counts, which match shared words rather than meaning).
+    pub fn vector_embedder(mut self, embedder: impl Fn(&str) -> Vec<f32> + 'static) -> Self {
+        self.vector_embedder = Some(Handler(Rc::new(embedder)));
         self
     }
 
@@ -250,4 +263,49 @@ pub(crate) fn run_http(request: &crate::http::Request) -> Result<crate::http::Re
             "the TestHost has no http handler (TestHost::http)".into(),
         )),
     }
+}
+
+/// Run `f` on the installed host's collections and embedder.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+fn with_vectors<R>(
+    f: impl FnOnce(&mut vectors::Collections, &dyn Fn(&str) -> Vec<f32>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    HOST.with(|host| {
+        let mut host = host.borrow_mut();
+        let host = host.as_mut().ok_or_else(|| {
+            Error::Denied("no TestHost is installed on this thread (TestHost::install)".into())
+        })?;
+        let embedder = host.vector_embedder.clone();
+        let embed = |text: &str| match &embedder {
+            Some(Handler(embed)) => embed(text),
+            None => vectors::bag_of_words(text),
+        };
+        f(&mut host.vectors, &embed)
+    })
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn vector_upsert(
+    collection: &str,
+    documents: &[crate::vector::Document],
+) -> Result<u32, Error> {
+    with_vectors(|collections, embed| vectors::upsert(collections, embed, collection, documents))
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn vector_search(
+    collection: &str,
+    query: &crate::vector::Query,
+) -> Result<Vec<crate::vector::Match>, Error> {
+    with_vectors(|collections, embed| vectors::search(collections, embed, collection, query))
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn vector_delete(collection: &str, ids: &[String]) -> Result<u32, Error> {
+    with_vectors(|collections, _| Ok(vectors::delete(collections, collection, ids)))
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn vector_drop(collection: &str) -> Result<bool, Error> {
+    with_vectors(|collections, _| Ok(collections.remove(collection).is_some()))
 }

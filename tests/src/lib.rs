@@ -35,6 +35,16 @@ pub fn pg_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/postgres"))
 }
 
+/// Where `make setup` installs the embedding model; `AGENTHOST_EMBEDDING_MODEL_DIR`
+/// overrides it.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("AGENTHOST_EMBEDDING_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/models/all-MiniLM-L6-v2")
+        })
+}
+
 struct Cluster {
     server: EmbeddedPostgres,
     // Kept for the process's life; removed by the atexit hook.
@@ -113,6 +123,7 @@ pub async fn test_config() -> Config {
     config.plugin_instances = 32;
     config.plugin_timeout = Duration::from_secs(5);
     config.bundled_plugins_dir = std::env::temp_dir().join("agenthost-no-bundled-plugins");
+    config.embedding_model_dir = model_dir();
     config
 }
 

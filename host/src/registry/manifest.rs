@@ -52,9 +52,22 @@ pub struct Capabilities {
     /// Chat completions and embeddings through the `llm` interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmCapability>,
+    /// Semantic search through the `vector` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorCapability>,
     /// Outbound requests through `wasi:http/outgoing-handler`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCapability>,
+}
+
+/// Vector collections: the plugin's own (always, once granted) plus shared ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorCapability {
+    /// Collection names shared between every plugin granted them (in the calling
+    /// workspace); other names are private to the plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<String>,
 }
 
 /// Where a plugin may send HTTP requests.
@@ -156,6 +169,17 @@ impl Capabilities {
                     .map(|(table, access)| format!("{access:?} access to table {table:?}")),
             ),
         }
+        match (&self.vector, &allowed.vector) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("vector".into()),
+            (Some(vector), Some(allowed)) => beyond.extend(
+                vector
+                    .shared
+                    .iter()
+                    .filter(|name| !allowed.shared.contains(name))
+                    .map(|name| format!("shared vector collection {name:?}")),
+            ),
+        }
         match (&self.http, &allowed.http) {
             (None, _) => {}
             (Some(_), None) => beyond.push("http".into()),
@@ -219,6 +243,16 @@ impl Manifest {
             .map_err(|e| format!("version {:?} is not semantic versioning: {e}", self.version))?;
         jsonschema::validator_for(&self.config_schema)
             .map_err(|e| format!("config_schema is not a valid JSON Schema: {e}"))?;
+        if let Some(vector) = &self.capabilities.vector
+            && let Some(bad) = vector
+                .shared
+                .iter()
+                .find(|name| !crate::capabilities::vector::valid_collection_name(name))
+        {
+            return Err(format!(
+                "capabilities.vector.shared: {bad:?} must be 1-63 lowercase letters, digits, '_' or '-'"
+            ));
+        }
         if let Some(http) = &self.capabilities.http {
             http.validate()
                 .map_err(|e| format!("capabilities.http: {e}"))?;
@@ -321,6 +355,7 @@ mod tests {
             database: database(&[("deals", TableAccess::Read)]),
             llm: None,
             http: None,
+            vector: None,
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
@@ -333,6 +368,7 @@ mod tests {
                 ("deals", TableAccess::Write),
                 ("customers", TableAccess::Read),
             ]),
+            vector: None,
             http: Some(HttpCapability {
                 origins: vec!["https://api.example.com".into()],
                 private_networks: vec!["10.0.0.0/8".into()],

@@ -15,6 +15,7 @@ use crate::capabilities::email::EmailCtx;
 use crate::capabilities::http::HttpCtx;
 use crate::capabilities::llm::LlmCtx;
 use crate::capabilities::log::LogCtx;
+use crate::capabilities::vector::VectorCtx;
 
 pub struct PluginState {
     pub context: CallContext,
@@ -26,6 +27,7 @@ pub struct PluginState {
     pub database: DatabaseCtx,
     pub llm: LlmCtx,
     pub http: HttpCtx,
+    pub vector: VectorCtx,
     http_wasi: wasmtime_wasi_http::WasiHttpCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
@@ -51,6 +53,10 @@ impl PluginState {
                 ..grants.llm
             },
             http: grants.http,
+            vector: VectorCtx {
+                workspace,
+                ..grants.vector
+            },
             http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,
             limits: MemoryCap::new(memory_bytes),

@@ -13,3 +13,4 @@ mod llm;
 mod plugin_limits;
 mod plugins;
 mod runtime;
+mod vector;

@@ -58,9 +58,11 @@ plugins: toolchain
 	  cp plugins/examples/$$p/manifest.json .agenthost/bundled/$$p.json; \
 	done
 
-# Criterion micro-benchmarks, then the startup and REST load scripts (need wrk).
+# Criterion micro-benchmarks, the capability benchmarks (database, vector, embeddings),
+# then the startup and REST load scripts (need wrk).
 bench: setup plugins
 	$(CARGO) bench -p agenthost --bench runtime
+	$(CARGO) run --release -p agenthost-tests --bin bench-capabilities
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

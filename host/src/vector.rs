@@ -95,10 +95,6 @@ impl VectorStore {
         VectorStore { pool, embeddings }
     }
 
-    pub fn embeddings(&self) -> &Embeddings {
-        &self.embeddings
-    }
-
     pub async fn upsert(
         &self,
         usage: &UsageKey,
@@ -235,14 +231,13 @@ impl VectorStore {
         }
         let mut tx = self.pool.begin().await?;
         // Keep scanning the HNSW graph until k rows pass the WHERE clause (pgvector
-        // 0.8's iterative scans), and look at least k candidates per layer.
-        sqlx::query("SET LOCAL hnsw.iterative_scan = strict_order")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SET LOCAL hnsw.ef_search = {}",
-            query.k.max(40)
-        )))
+        // 0.8's iterative scans), and look at least k candidates per layer. Both are
+        // set for this transaction only, in one round trip.
+        sqlx::query(
+            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true),
+                    set_config('hnsw.ef_search', $1, true)",
+        )
+        .bind(query.k.max(40).to_string())
         .execute(&mut *tx)
         .await?;
         // The dimension is part of the indexed expression, so it is spelled out (it
@@ -337,12 +332,21 @@ impl VectorStore {
                 "vectors must have 1 to 2000 dimensions, not {dims}"
             )));
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE INDEX IF NOT EXISTS vector_documents_hnsw_{dims} ON vector_documents
-               USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE dims = {dims}"
-        )))
-        .execute(&self.pool)
-        .await?;
+        // CREATE INDEX locks the table against writes even when the index exists, so
+        // only run it for a dimension that has none yet.
+        let index = format!("vector_documents_hnsw_{dims}");
+        let indexed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&index)
+            .fetch_one(&self.pool)
+            .await?;
+        if !indexed {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE INDEX IF NOT EXISTS {index} ON vector_documents
+                   USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE dims = {dims}"
+            )))
+            .execute(&self.pool)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO vector_collections (workspace_id, namespace, name, model, dims)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",

@@ -11,7 +11,6 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer};
 
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
-pub const DIMENSIONS: usize = 384;
 
 /// Texts per forward pass: padding only to the longest text of a batch keeps short
 /// texts cheap, and batching amortises the per-pass overhead.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::Server;
-use crate::config::{Cli, Command};
+use crate::config::{Cli, Command, DemoCommand};
 
 /// Parse arguments and environment, run the chosen command, report errors.
 pub fn main() -> ExitCode {
@@ -45,6 +45,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Demo(DemoCommand::Seed { workspace }) => {
+            let seeded = crate::server::seed_demo(&cli.config, &workspace).await?;
+            report_seed(&workspace, &seeded);
+            Ok(())
+        }
         Command::RotateAdminToken => {
             if cli.config.admin_token.is_some() {
                 eprintln!(
@@ -56,6 +61,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_admin_token(&token, "rotated");
             Ok(())
         }
+    }
+}
+
+pub(crate) fn report_seed(workspace: &str, seeded: &crate::data::demo::Seeded) {
+    for rows in &seeded.rows {
+        println!(
+            "demo {workspace}: {} {} ({} new, {} updated)",
+            rows.received, rows.entity, rows.inserted, rows.updated
+        );
+    }
+    if let Some(secret) = &seeded.owner_secret {
+        println!("Owner key of workspace {workspace} (shown once, store it now): {secret}");
     }
 }
 

@@ -32,6 +32,19 @@ pub enum Command {
     /// Use this when the generated token was lost. Has no effect on a token set with
     /// --admin-token / AGENTHOST_ADMIN_TOKEN, which always takes precedence.
     RotateAdminToken,
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Create the workspace (if missing) and upsert a deterministic demo dataset into
+    /// it: people, customers, deals, transactions and cost allocation rules for 2024-2025.
+    Seed {
+        #[arg(long, default_value = "demo")]
+        workspace: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -191,6 +204,38 @@ pub struct Config {
     /// recorded with no cost.
     #[arg(long, env = "AGENTHOST_LLM_PRICES", default_value = "{}")]
     pub llm_prices: String,
+
+    /// Model used by agents that don't name one.
+    #[arg(
+        long,
+        env = "AGENTHOST_LLM_DEFAULT_MODEL",
+        default_value = "gpt-4o-mini"
+    )]
+    pub llm_default_model: String,
+
+    /// Model calls per chat turn (agents may set fewer or more). On the last one the
+    /// model is asked to answer without tools.
+    #[arg(long, env = "AGENTHOST_CHAT_MAX_STEPS", default_value_t = 8)]
+    pub chat_max_steps: u32,
+
+    /// How long one tool call of an agent may take before it is reported to the model
+    /// as timed out.
+    #[arg(long, env = "AGENTHOST_CHAT_TOOL_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub chat_tool_timeout: Duration,
+
+    /// How many of a conversation's most recent messages are sent to the model after
+    /// the system prompt.
+    #[arg(long, env = "AGENTHOST_CHAT_CONTEXT_MESSAGES", default_value_t = 20)]
+    pub chat_context_messages: u32,
+
+    /// The longest a whole chat turn may run (a streamed turn outlives the request
+    /// timeout, so it needs its own limit).
+    #[arg(long, env = "AGENTHOST_CHAT_TURN_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub chat_turn_timeout: Duration,
+
+    /// Fill the workspace `demo` with the demo dataset at start (`agenthost demo seed`).
+    #[arg(long, env = "AGENTHOST_SEED_DEMO")]
+    pub seed_demo: bool,
 
     /// SMTP server for plugin email: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS) or `smtps://user:pass@host:465` (TLS). Unset: messages are written to

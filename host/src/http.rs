@@ -1,6 +1,8 @@
 //! The HTTP API: routes, and the middleware every request passes through.
 
 mod admin;
+mod agents;
+mod data;
 mod extract;
 mod health;
 mod keys;
@@ -32,6 +34,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(admin::router())
+        .merge(agents::router())
+        .merge(data::router())
         .merge(keys::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tools::router())

@@ -1,12 +1,14 @@
 //! Agenthost: a server that hosts AI agents whose tools and workflow steps are
 //! WebAssembly components. See DESIGN.md for the architecture.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod db;
 pub mod embeddings;
 pub mod error;

@@ -2,6 +2,8 @@
 //! embeddings, retried with backoff on 429/5xx/connection errors, each call's tokens and
 //! cost recorded in `llm_usage`. Used by the `llm` capability and by agents.
 
+mod stream;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -13,6 +15,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+pub use stream::Completion;
 
 /// USD per million tokens.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
@@ -56,7 +60,7 @@ impl std::fmt::Debug for Llm {
     }
 }
 
-const NOT_CONFIGURED: &str = "no LLM provider is configured: set AGENTHOST_LLM_BASE_URL \
+pub const NOT_CONFIGURED: &str = "no LLM provider is configured: set AGENTHOST_LLM_BASE_URL \
     (--llm-base-url) to an OpenAI-compatible API, and AGENTHOST_LLM_API_KEY if it needs one";
 
 impl Llm {
@@ -180,10 +184,18 @@ impl Llm {
         Ok(data.into_iter().map(|(_, v)| v).collect())
     }
 
-    async fn with_retries<F, Fut>(&self, mut call: F) -> Result<Value, LlmError>
+    async fn with_retries<F, Fut>(&self, call: F) -> Result<Value, LlmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Value, OpenAIError>>,
+    {
+        self.with_retries_of(call).await
+    }
+
+    async fn with_retries_of<T, F, Fut>(&self, mut call: F) -> Result<T, LlmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OpenAIError>>,
     {
         let mut attempt = 0;
         loop {

@@ -41,6 +41,12 @@ impl Server {
             auth::ensure_admin_token(&database.pool, config.admin_token.is_some()).await?;
 
         let registry = open_registry(&config, &database.pool).await?;
+        crate::agents::chat::sweep_interrupted_turns(&database.pool, config.chat_turn_timeout)
+            .await?;
+        if config.seed_demo {
+            let seeded = crate::data::demo::seed(&database.pool, "demo").await?;
+            crate::cli::report_seed("demo", &seeded);
+        }
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -136,6 +142,18 @@ async fn termination_signal() {
 pub async fn migrate_only(config: &Config) -> Result<()> {
     let database = Database::open(config).await?;
     let result = db::migrate(&database.pool).await;
+    database.close().await?;
+    result
+}
+
+/// `agenthost demo seed`: fill a demo workspace.
+pub async fn seed_demo(config: &Config, slug: &str) -> Result<crate::data::demo::Seeded> {
+    let database = Database::open(config).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        crate::data::demo::seed(&database.pool, slug).await
+    }
+    .await;
     database.close().await?;
     result
 }

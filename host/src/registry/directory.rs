@@ -2,7 +2,9 @@
 //!
 //! - Bundled plugins (`--bundled-plugins-dir`, filled by `make plugins`) are installed
 //!   at start when their version is missing, and activated when the plugin has no
-//!   active version yet; an admin's later choices are never overridden.
+//!   active version yet; an admin's later choices are never overridden. They ship with
+//!   the host, so a newly installed bundled version is granted what its manifest
+//!   requests (Dexter needs its tables); an admin can narrow that afterwards.
 //! - The watched directory (`--plugin-dir`) is the author's edit-build-reload loop:
 //!   a new or changed pair is installed and activated once it has stopped changing.
 //!   Versions are immutable, so a rebuilt component under an existing version is
@@ -79,7 +81,11 @@ pub async fn install_bundled(registry: &Registry, dir: &Path) {
         let result = async {
             if registry.version_sha256(&name, &version).await?.is_none() {
                 let bytes = read_component(&files).map_err(RegistryError::Invalid)?;
+                let requested = manifest.capabilities.clone();
                 registry.install(manifest, bytes, actor).await?;
+                registry
+                    .set_grants(&name, &version, requested, actor)
+                    .await?;
                 tracing::info!(plugin = %name, %version, "installed bundled plugin");
             }
             if registry.plugin(&name).await?.active_version.is_none() {

@@ -1,0 +1,313 @@
+//! Agents, chat, conversations, usage and health (docs/chat.md).
+//!
+//! `POST /api/agents/{id}/chat` answers JSON, or with `Accept: text/event-stream` the
+//! Vercel AI SDK UI message stream v1. Status codes: 200; 404 unknown agent or
+//! conversation; 409 agent disabled; 422 bad message or a conversation of another
+//! agent; 503 no LLM configured (the message names the settings), or the provider
+//! kept failing; 502 the provider refused the request. In a stream, errors after the
+//! start are an `error` part. Either way the turn's outcome is recorded.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::{Json, Path, Query};
+use crate::agents::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard};
+use crate::agents::stream::{ChatEvent, UiMessageEncoder};
+use crate::agents::{self, AgentChanges, conversations, usage};
+use crate::auth::{Role, WorkspaceCaller};
+use crate::error::{ApiError, ApiResult};
+use crate::llm::LlmError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/agents", get(list_agents).post(create_agent))
+        .route(
+            "/api/agents/{agent}",
+            get(get_agent).patch(update_agent).delete(delete_agent),
+        )
+        .route("/api/agents/{agent}/chat", post(chat))
+        .route("/api/agents/{agent}/health", get(health))
+        .route("/api/conversations", get(list_conversations))
+        .route(
+            "/api/conversations/{id}",
+            get(get_conversation).delete(delete_conversation),
+        )
+        .route("/api/usage", get(get_usage))
+}
+
+async fn list_agents(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let agents = agents::list(&state.pool, caller.0.workspace_id).await?;
+    let views: Vec<Value> = agents
+        .iter()
+        .map(|a| agents::view(a, &state.registry))
+        .collect();
+    Ok(Json(json!({ "agents": views })))
+}
+
+async fn get_agent(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
+    Ok(Json(agents::view(&agent, &state.registry)))
+}
+
+async fn create_agent(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Json(new): Json<AgentChanges>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Role::Admin)?;
+    let agent = agents::create(&state.pool, caller.0.workspace_id, &new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(agents::view(&agent, &state.registry)),
+    ))
+}
+
+async fn update_agent(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    Json(changes): Json<AgentChanges>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Admin)?;
+    let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
+    let agent = agents::update(&state.pool, &agent, &changes).await?;
+    Ok(Json(agents::view(&agent, &state.registry)))
+}
+
+async fn delete_agent(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Admin)?;
+    let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
+    // Conversations stay (their agent becomes null): they are the workspace's record.
+    sqlx::query("DELETE FROM agents WHERE id = $1")
+        .bind(agent.id)
+        .execute(&state.pool)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn health(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
+    let mut health = usage::health(&state.pool, agent.id).await?;
+    health["agent"] = json!(agent.slug);
+    Ok(Json(health))
+}
+
+async fn get_usage(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Query(query): Query<usage::UsageQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(
+        usage::usage(&state.pool, caller.0.workspace_id, &query).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversationQuery {
+    agent: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_conversations(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Query(query): Query<ConversationQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let workspace = caller.0.workspace_id;
+    let agent = match &query.agent {
+        Some(agent) => Some(agents::get(&state.pool, workspace, agent).await?.id),
+        None => None,
+    };
+    let limit = super::clamp_limit(query.limit, 50, 500);
+    let list = conversations::list(&state.pool, workspace, agent, limit).await?;
+    Ok(Json(json!({ "conversations": list })))
+}
+
+async fn get_conversation(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(
+        conversations::detail(&state.pool, caller.0.workspace_id, id).await?,
+    ))
+}
+
+async fn delete_conversation(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    caller.require(Role::Member)?;
+    conversations::delete(&state.pool, caller.0.workspace_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn chat(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+    Json(input): Json<ChatInput>,
+) -> ApiResult<Response> {
+    caller.require(Role::Member)?;
+    let chat = Chat {
+        pool: state.pool.clone(),
+        registry: state.registry.clone(),
+        config: state.config.clone(),
+    };
+    let who = format!("key:{}", caller.0.key_id);
+    let prepared = chat
+        .prepare(caller.0.workspace_id, &who, &agent, input)
+        .await?;
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let guard = TurnGuard::new(state.pool.clone(), prepared.turn_id);
+    let turn_timeout = state.config.chat_turn_timeout;
+    if wants_stream {
+        return Ok(stream(chat, prepared, guard, turn_timeout));
+    }
+    let (conversation_id, turn_id) = (prepared.conversation_id, prepared.turn_id);
+    let ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &Emitter(None))).await;
+    match ran {
+        Ok(Ok(result)) => {
+            guard.finish();
+            Ok(axum::Json(result).into_response())
+        }
+        Ok(Err(err)) => {
+            guard.finish();
+            Ok(turn_error(&err, conversation_id, turn_id))
+        }
+        Err(_) => {
+            let message = format!("the turn took longer than {} s", turn_timeout.as_secs());
+            guard.end("failed", &message).await;
+            Err(ApiError::Coded {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "turn_timeout",
+                message,
+            })
+        }
+    }
+}
+
+/// An error that ended a turn, with the ids to look its record up by.
+fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response {
+    let (status, code) = match err {
+        TurnError::Llm(LlmError::Rejected(_)) => (StatusCode::BAD_GATEWAY, "llm_error"),
+        TurnError::Llm(LlmError::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "llm_unavailable")
+        }
+        TurnError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    if let TurnError::Database(error) = err {
+        tracing::error!(%error, "a chat turn failed on the database");
+    }
+    let message = match err {
+        TurnError::Database(_) => "internal server error (details are in the server log)".into(),
+        other => other.to_string(),
+    };
+    let body = json!({ "error": { "code": code, "message": message,
+        "conversation_id": conversation_id, "turn_id": turn_id } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Run the turn in its own task and stream its events. When the client goes away the
+/// body (and its receiver) is dropped; the task sees the channel close, drops the run
+/// and its guard records the turn as cancelled.
+fn stream(
+    chat: Chat,
+    prepared: crate::agents::chat::Prepared,
+    guard: TurnGuard,
+    turn_timeout: Duration,
+) -> Response {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
+    let watch = sender.clone();
+    tokio::spawn(async move {
+        let emitter = Emitter(Some(sender));
+        let finished = tokio::select! {
+            ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &emitter)) => Some(ran.is_ok()),
+            _ = watch.closed() => None,
+        };
+        match finished {
+            Some(true) => guard.finish(),
+            Some(false) => {
+                let message = format!("the turn took longer than {} s", turn_timeout.as_secs());
+                emitter.emit(ChatEvent::Error(message.clone()));
+                guard.end("failed", &message).await;
+            }
+            // The client left: dropping the guard records the turn as cancelled.
+            None => drop(guard),
+        }
+    });
+    let parts = futures_util::stream::unfold(
+        (receiver, UiMessageEncoder::default(), false),
+        |(mut receiver, mut encoder, done)| async move {
+            if done {
+                return None;
+            }
+            match receiver.recv().await {
+                Some(event) => {
+                    let events: Vec<Event> = encoder
+                        .encode(event)
+                        .into_iter()
+                        .map(|part| Event::default().data(part.to_string()))
+                        .collect();
+                    Some((events, (receiver, encoder, false)))
+                }
+                None => Some((
+                    vec![Event::default().data("[DONE]")],
+                    (receiver, encoder, true),
+                )),
+            }
+        },
+    )
+    .flat_map(|events| {
+        futures_util::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
+    });
+    let mut response = Sse::new(parts)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
+        .into_response();
+    response.headers_mut().insert(
+        "x-vercel-ai-ui-message-stream",
+        HeaderValue::from_static("v1"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -242,6 +242,45 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Install, activate and grant the Dexter plugin as `make plugins` bundles it.
+    pub async fn install_dexter(&self) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dexter/manifest.json");
+        let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let response = self
+            .upload_plugin(&manifest, plugin_wasm("dexter"), true)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let version = manifest["version"].as_str().unwrap();
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/admin/plugins/dexter/versions/{version}/grants"),
+                ADMIN_TOKEN,
+            )
+            .json(&manifest["capabilities"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// Import rows of a business-data entity as JSON; returns (status, body).
+    pub async fn import(&self, key: &str, entity: &str, rows: &Value) -> (StatusCode, Value) {
+        let response = self
+            .request(reqwest::Method::POST, &format!("/api/data/{entity}"), key)
+            .json(rows)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
     /// Call a tool with a workspace key.
     pub async fn call_tool(
         &self,

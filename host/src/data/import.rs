@@ -106,27 +106,28 @@ pub fn normalise_all(
     let mut errors = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for (index, row) in rows.iter().enumerate() {
+        let id = row.get("external_id").map(|v| match v {
+            Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        });
+        if let Some(id) = id.filter(|id| !id.is_empty())
+            && let Some(first) = seen.insert(id.clone(), index + 1)
+        {
+            errors.push(RowError {
+                row: index + 1,
+                field: Some("external_id".into()),
+                message: format!("{id:?} already appears in row {first}"),
+            });
+        }
         match entity.normalise(index + 1, row) {
-            Ok(value) => {
-                let id = value["external_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                if let Some(first) = seen.insert(id.clone(), index + 1) {
-                    errors.push(RowError {
-                        row: index + 1,
-                        field: Some("external_id".into()),
-                        message: format!("{id:?} already appears in row {first}"),
-                    });
-                }
-                normalised.push(value);
-            }
+            Ok(value) => normalised.push(value),
             Err(mut row_errors) => errors.append(&mut row_errors),
         }
     }
     if errors.is_empty() {
         Ok(normalised)
     } else {
+        errors.sort_by_key(|e| e.row);
         Err(ImportError::Rows(errors))
     }
 }

@@ -391,15 +391,17 @@ fn economics(
 pub fn customer_analytics(period: &Period) -> Result<Value, Error> {
     let [start, end] = dates(period);
     let rows = database::query(
-        "SELECT coalesce(c.segment, '(no segment)') AS segment, \
+        "WITH counts AS (SELECT coalesce(c.segment, '(no segment)') AS segment, \
            count(*) FILTER (WHERE c.created_on BETWEEN $1 AND $2) AS new, \
            count(*) FILTER (WHERE c.created_on < $1 AND (c.churned_on IS NULL OR c.churned_on >= $1)) AS at_start, \
            count(*) FILTER (WHERE c.churned_on BETWEEN $1 AND $2) AS churned, \
-           count(*) FILTER (WHERE c.created_on <= $2 AND (c.churned_on IS NULL OR c.churned_on >= $1)) AS active, \
-           coalesce((SELECT sum(d.amount) FROM data.deals d JOIN data.customers c2 ON c2.id = d.customer_id \
-             WHERE d.won AND d.actual_close BETWEEN $1 AND $2 \
-             AND coalesce(c2.segment, '(no segment)') = coalesce(c.segment, '(no segment)')), 0) AS revenue \
-         FROM data.customers c GROUP BY 1 ORDER BY 1",
+           count(*) FILTER (WHERE c.created_on <= $2 AND (c.churned_on IS NULL OR c.churned_on >= $1)) AS active \
+           FROM data.customers c GROUP BY 1), \
+         revenue AS (SELECT coalesce(c.segment, '(no segment)') AS segment, sum(d.amount) AS revenue \
+           FROM data.deals d JOIN data.customers c ON c.id = d.customer_id \
+           WHERE d.won AND d.actual_close BETWEEN $1 AND $2 GROUP BY 1) \
+         SELECT counts.*, coalesce(revenue.revenue, 0) AS revenue \
+         FROM counts LEFT JOIN revenue USING (segment) ORDER BY 1",
         &[start.clone(), end.clone()],
     )?;
     let spend = database::query(

@@ -3,8 +3,10 @@
 
 mod api_errors;
 mod auth;
+mod business_data;
 mod database;
 mod db_capability;
+mod dexter;
 mod email;
 mod health;
 mod http_capability;

@@ -21,6 +21,8 @@ pub enum Reply {
     ToolCalls(Vec<(String, String, Value)>),
     /// An HTTP error with an OpenAI error body.
     Status(u16, String),
+    /// This reply, after a pause (to catch a turn in the middle).
+    After(std::time::Duration, Box<Reply>),
 }
 
 #[derive(Default)]
@@ -92,9 +94,14 @@ async fn chat(State(script): Shared, axum::Json(request): axum::Json<Value>) -> 
         .and_then(|m| m["content"].as_str())
         .unwrap_or("")
         .to_string();
-    let reply = reply.unwrap_or(Reply::Text(format!("echo: {last_user}")));
+    let mut reply = reply.unwrap_or(Reply::Text(format!("echo: {last_user}")));
+    while let Reply::After(pause, inner) = reply {
+        tokio::time::sleep(pause).await;
+        reply = *inner;
+    }
     let message = match reply {
         Reply::Status(status, message) => return error(status, &message),
+        Reply::After(..) => unreachable!("unwrapped above"),
         Reply::Text(text) => json!({ "role": "assistant", "content": text }),
         Reply::ToolCalls(calls) => json!({
             "role": "assistant", "content": null,

@@ -21,13 +21,18 @@
 use agenthost_tests::{StatusCode, TestServer};
 use serde_json::{Value, json};
 
-struct Fixture {
-    server: TestServer,
-    key: String,
+pub struct Fixture {
+    pub server: TestServer,
+    pub key: String,
 }
 
 async fn fixture() -> Fixture {
-    let server = TestServer::start().await;
+    fixture_with(|_| {}).await
+}
+
+/// The fixture on a server with a changed configuration (an LLM for chat tests).
+pub async fn fixture_with(change: impl FnOnce(&mut agenthost::Config)) -> Fixture {
+    let server = TestServer::start_with(change).await;
     server.install_dexter().await;
     let (_, key) = server.create_workspace("fin").await;
     let data = [

@@ -11,6 +11,10 @@ export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
 CARGO ?= cargo
 # Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
 ARGS ?=
+# `make run DEMO=1` fills the workspace `demo` with the demo dataset at start.
+ifeq ($(DEMO),1)
+export AGENTHOST_SEED_DEMO := true
+endif
 
 .PHONY: setup toolchain postgres model run test lint fmt plugins bench clean-data
 
@@ -63,6 +67,7 @@ plugins: toolchain
 bench: setup plugins
 	$(CARGO) bench -p agenthost --bench runtime
 	$(CARGO) run --release -p agenthost-tests --bin bench-capabilities
+	$(CARGO) run --release -p agenthost-tests --bin bench-chat
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

@@ -28,6 +28,8 @@ pub enum Reply {
 #[derive(Default)]
 struct Script {
     chat: VecDeque<Reply>,
+    /// Unscripted requests: call this tool after a user message, answer after a tool.
+    auto_tool: Option<(String, Value)>,
     embeddings: VecDeque<Reply>,
     requests: Vec<(String, Value)>,
 }
@@ -59,6 +61,13 @@ impl FakeOpenAi {
         self.script.lock().unwrap().chat.push_back(reply);
     }
 
+    /// From now on, unscripted chat requests whose last message is the user's get a
+    /// call of `tool` with `arguments`; those after a tool result get a short answer.
+    /// For many concurrent conversations, where a queue can't say whose reply is whose.
+    pub fn auto_tool(&self, tool: &str, arguments: Value) {
+        self.script.lock().unwrap().auto_tool = Some((tool.to_string(), arguments));
+    }
+
     /// Queue a failure for the next embeddings request.
     pub fn fail_embeddings(&self, status: u16, message: &str) {
         let reply = Reply::Status(status, message.into());
@@ -80,13 +89,29 @@ fn error(status: u16, message: &str) -> Response {
 }
 
 async fn chat(State(script): Shared, axum::Json(request): axum::Json<Value>) -> Response {
-    let reply = {
+    let (reply, auto_tool) = {
         let mut script = script.lock().unwrap();
+        // Keep memory flat under load: only the last 1000 requests are kept.
+        if script.requests.len() >= 1000 {
+            script.requests.remove(0);
+        }
         script
             .requests
             .push(("/chat/completions".into(), request.clone()));
-        script.chat.pop_front()
+        (script.chat.pop_front(), script.auto_tool.clone())
     };
+    let last_role = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .map(|m| m["role"].clone());
+    let reply = reply.or_else(|| {
+        let (tool, arguments) = auto_tool?;
+        Some(if last_role == Some(json!("user")) {
+            Reply::ToolCalls(vec![("call_auto".into(), tool, arguments)])
+        } else {
+            Reply::Text("Done: the tool answered.".into())
+        })
+    });
     let model = request["model"].as_str().unwrap_or("fake").to_string();
     let last_user = request["messages"]
         .as_array()

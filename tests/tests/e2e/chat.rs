@@ -479,6 +479,36 @@ async fn the_step_limit_ends_a_turn_that_keeps_calling_tools() {
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].1.get("tool_choice"), None);
     assert_eq!(requests[1].1["tool_choice"], "none");
+
+    // A tool pinned to a version that isn't the active one is not offered, and the
+    // agent says why.
+    let pinned = json!({ "tools": [{ "plugin": "dexter", "tool": "roi", "version": "0.0.9" }] });
+    let (status, agent) = send(
+        &f.server,
+        Method::PATCH,
+        "/api/agents/dexter",
+        &f.key,
+        Some(pinned),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agent["tool_status"][0]["available"], false);
+    let problem = agent["tool_status"][0]["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("pinned to dexter 0.0.9, but 0.1.0 is active"),
+        "{problem}"
+    );
+    fake.reply(Reply::Text("no tools".into()));
+    let (status, _) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/dexter/chat",
+        &f.key,
+        Some(json!({ "message": "anything?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fake.requests()[2].1.get("tools"), None);
     f.server.stop().await;
 }
 

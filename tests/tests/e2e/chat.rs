@@ -357,6 +357,35 @@ async fn a_client_that_disconnects_cancels_the_turn() {
 }
 
 #[tokio::test]
+async fn a_json_client_that_gives_up_cancels_the_turn_too() {
+    let (f, fake) = dexter_with_llm(|_| {}).await;
+    fake.reply(Reply::After(
+        Duration::from_secs(120),
+        Box::new(Reply::Text("too late".into())),
+    ));
+    let request = f
+        .server
+        .request(Method::POST, "/api/agents/dexter/chat", &f.key)
+        .timeout(Duration::from_millis(500))
+        .json(&json!({ "message": "slow one" }));
+    assert!(request.send().await.unwrap_err().is_timeout());
+    let pool = sqlx::PgPool::connect(&f.server.database_url).await.unwrap();
+    let started = Instant::now();
+    let status = loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM turns")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if status != "running" || started.elapsed() > Duration::from_secs(20) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, "cancelled");
+    f.server.stop().await;
+}
+
+#[tokio::test]
 async fn tools_run_in_parallel_and_their_failures_go_back_to_the_model() {
     let (f, fake) =
         dexter_with_llm(|config| config.chat_tool_timeout = Duration::from_secs(1)).await;
@@ -659,6 +688,51 @@ async fn conversations_continue_within_a_window_and_can_be_deleted() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = chat("   ", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = chat(&"x".repeat(40 * 1024), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Another workspace can't read or continue it.
+    let (_, stranger) = f.server.create_workspace("stranger").await;
+    let (status, _) = send(
+        &f.server,
+        Method::GET,
+        &format!("/api/conversations/{id}"),
+        &stranger,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/dexter/chat",
+        &stranger,
+        Some(json!({ "message": "hi", "conversation_id": id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, usage) = send(
+        &f.server,
+        Method::GET,
+        "/api/usage?from=yesterday",
+        &f.key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{usage}");
+    let (_, usage) = send(
+        &f.server,
+        Method::GET,
+        "/api/usage?from=2020-01-01&group_by=day",
+        &f.key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        usage["groups"].as_array().unwrap().len(),
+        1,
+        "three turns today: {usage}"
+    );
+    assert_eq!(usage["groups"][0]["llm_calls"], 3);
 
     let (_, list) = send(
         &f.server,

@@ -121,6 +121,20 @@ async fn one_bad_row_imports_nothing_and_every_problem_has_its_row() {
     );
     assert_eq!(rows(&server, &key, "deals").await["total"], 0);
 
+    // More rows than one request may carry.
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| json!({ "external_id": format!("p{i}"), "name": "x" }))
+        .collect();
+    let (status, body) = server.import(&key, "people", &Value::Array(many)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10000"),
+        "{body}"
+    );
+
     // Not an array, not JSON, an unknown entity, and dates out of order.
     let (status, _) = server
         .import(&key, "deals", &json!({ "external_id": "x" }))

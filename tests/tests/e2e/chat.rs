@@ -386,6 +386,59 @@ async fn a_json_client_that_gives_up_cancels_the_turn_too() {
 }
 
 #[tokio::test]
+async fn a_turn_that_outlives_its_limit_is_failed_with_a_reason() {
+    let (f, fake) =
+        dexter_with_llm(|config| config.chat_turn_timeout = Duration::from_millis(700)).await;
+    fake.reply(Reply::After(
+        Duration::from_secs(30),
+        Box::new(Reply::Text("too late".into())),
+    ));
+    let (status, body) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/dexter/chat",
+        &f.key,
+        Some(json!({ "message": "slow" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["error"]["code"], "turn_timeout");
+    // Streamed: an error part, then the end of the stream.
+    fake.reply(Reply::After(
+        Duration::from_secs(30),
+        Box::new(Reply::Text("too late".into())),
+    ));
+    let response = f
+        .server
+        .request(Method::POST, "/api/agents/dexter/chat", &f.key)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "message": "slow again" }))
+        .send()
+        .await
+        .unwrap();
+    let parts = sse_parts(&response.text().await.unwrap());
+    assert_eq!(parts.last().unwrap(), "[DONE]");
+    assert!(
+        parts[parts.len() - 2].contains("took longer than"),
+        "{parts:?}"
+    );
+    let pool = sqlx::PgPool::connect(&f.server.database_url).await.unwrap();
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT status, error FROM turns ORDER BY started_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, e)| s == "failed" && e.contains("took longer than")),
+        "{statuses:?}"
+    );
+    f.server.stop().await;
+}
+
+#[tokio::test]
 async fn tools_run_in_parallel_and_their_failures_go_back_to_the_model() {
     let (f, fake) =
         dexter_with_llm(|config| config.chat_tool_timeout = Duration::from_secs(1)).await;

@@ -526,6 +526,69 @@ async fn tools_run_in_parallel_and_their_failures_go_back_to_the_model() {
 }
 
 #[tokio::test]
+async fn a_tool_output_too_big_for_the_model_is_replaced_by_an_error() {
+    let (f, fake) = dexter_with_llm(|_| {}).await;
+    let manifest = json!({ "name": "sqlprobe", "version": "1.0.0", "kind": "tool",
+        "capabilities": { "database": { "tables": {} } } });
+    assert_eq!(
+        f.server
+            .upload_plugin(&manifest, plugin_wasm("sqlprobe"), true)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let grant = f
+        .server
+        .request(
+            Method::PUT,
+            "/api/admin/plugins/sqlprobe/versions/1.0.0/grants",
+            agenthost_tests::ADMIN_TOKEN,
+        )
+        .json(&manifest["capabilities"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), StatusCode::OK);
+    let agent =
+        json!({ "slug": "sql", "name": "SQL", "tools": [{ "plugin": "sqlprobe", "tool": "run" }] });
+    assert_eq!(
+        send(&f.server, Method::POST, "/api/agents", &f.key, Some(agent))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    // 40 000 characters of output: more than the 32 KiB passed back to the model.
+    let big = json!({ "statements": [{ "sql": "SELECT repeat('x', 40000) AS big" }] });
+    fake.reply(Reply::ToolCalls(vec![tool_call("big", "run", big)]));
+    fake.reply(Reply::Text("it was too big".into()));
+    let (status, body) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/sql/chat",
+        &f.key,
+        Some(json!({ "message": "go" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The record keeps the whole output; the model gets an error instead.
+    assert_eq!(body["tool_calls"][0]["outcome"], "ok");
+    let tool_message = fake.requests()[1].1["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()
+        .clone();
+    let content = tool_message["content"].as_str().unwrap();
+    assert!(
+        content.len() < 1000 && content.contains("more than the 32768"),
+        "{}",
+        &content[..200.min(content.len())]
+    );
+    f.server.stop().await;
+}
+
+#[tokio::test]
 async fn the_step_limit_ends_a_turn_that_keeps_calling_tools() {
     let (f, fake) = dexter_with_llm(|_| {}).await;
     let (status, _) = send(

@@ -74,17 +74,12 @@ const MAX_TOOLS: usize = 64;
 impl AgentChanges {
     pub fn validate(&self) -> ApiResult<()> {
         let invalid = |m: String| Err(ApiError::Invalid(m));
-        if let Some(slug) = &self.slug {
-            let ok = (1..=63).contains(&slug.len())
-                && !slug.starts_with('-')
-                && slug
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !ok {
-                return invalid(format!(
-                    "slug {slug:?} must be 1-63 lowercase letters, digits or '-'"
-                ));
-            }
+        if let Some(slug) = &self.slug
+            && !crate::workspaces::is_valid_slug(slug)
+        {
+            return invalid(format!(
+                "slug {slug:?} must be 1-63 lowercase letters, digits or '-', not starting with '-'"
+            ));
         }
         if let Some(name) = &self.name
             && (name.trim().is_empty() || name.len() > 200)
@@ -254,13 +249,11 @@ pub struct ToolStatus {
 /// Match an agent's tool references with the active plugins' tools. A tool that is
 /// missing, or pinned to a version that is not the active one, is not offered.
 pub fn resolve_tools(registry: &Registry, tools: &[ToolRef]) -> Vec<ToolStatus> {
-    let active = registry.tools();
     tools
         .iter()
         .map(|reference| {
-            let found = active
-                .iter()
-                .find(|t| t.plugin == reference.plugin && t.name == reference.tool);
+            let found = registry.tool_info(&reference.plugin, &reference.tool);
+            let found = found.as_ref();
             let problem = match (found, &reference.version) {
                 (None, _) => Some(format!(
                     "no active plugin {} with a tool {}",

@@ -184,15 +184,7 @@ impl Llm {
         Ok(data.into_iter().map(|(_, v)| v).collect())
     }
 
-    async fn with_retries<F, Fut>(&self, call: F) -> Result<Value, LlmError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Value, OpenAIError>>,
-    {
-        self.with_retries_of(call).await
-    }
-
-    async fn with_retries_of<T, F, Fut>(&self, mut call: F) -> Result<T, LlmError>
+    async fn with_retries<T, F, Fut>(&self, mut call: F) -> Result<T, LlmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, OpenAIError>>,

@@ -22,15 +22,19 @@ pub struct NewWorkspace {
     pub name: String,
 }
 
+/// The slug rule shared by workspaces and agents (and their tables' CHECKs):
+/// 1-63 lowercase letters, digits or `-`, not starting with `-`.
+pub fn is_valid_slug(slug: &str) -> bool {
+    (1..=63).contains(&slug.len())
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+}
+
 impl NewWorkspace {
     pub fn validate(&self) -> ApiResult<()> {
-        let slug_ok = (1..=63).contains(&self.slug.len())
-            && self
-                .slug
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !self.slug.starts_with('-');
-        if !slug_ok {
+        if !is_valid_slug(&self.slug) {
             return Err(ApiError::Invalid(format!(
                 "slug {:?} must be 1-63 lowercase letters, digits or '-', not starting with '-'",
                 self.slug
@@ -59,6 +63,23 @@ pub async fn create<'e>(db: impl PgExecutor<'e>, new: &NewWorkspace) -> ApiResul
         )),
         other => Ok(other?),
     }
+}
+
+/// A new workspace and its owner key (the secret is in the result, shown once), in the
+/// caller's transaction. Used by the admin API and by `agenthost demo seed`.
+pub async fn create_with_owner(
+    tx: &mut sqlx::PgConnection,
+    new: &NewWorkspace,
+    created_by: &str,
+) -> ApiResult<(Workspace, crate::api_keys::CreatedKey)> {
+    new.validate()?;
+    let workspace = create(&mut *tx, new).await?;
+    let owner = crate::api_keys::NewKey {
+        name: "owner".into(),
+        role: crate::auth::Role::Owner,
+    };
+    let key = crate::api_keys::create(&mut *tx, workspace.id, &owner, created_by).await?;
+    Ok((workspace, key))
 }
 
 pub async fn list<'e>(db: impl PgExecutor<'e>) -> sqlx::Result<Vec<Workspace>> {

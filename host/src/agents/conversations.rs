@@ -161,7 +161,8 @@ pub async fn add_messages(
     messages: &[Value],
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO messages (conversation_id, turn_id, role, content, tool_calls, tool_call_id) \
+        "WITH touched AS (UPDATE conversations SET updated_at = now() WHERE id = $1) \
+         INSERT INTO messages (conversation_id, turn_id, role, content, tool_calls, tool_call_id) \
          SELECT $1, $2, m->>'role', m->>'content', nullif(m->'tool_calls', 'null'), \
          m->>'tool_call_id' \
          FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS e(m, n) ORDER BY n",
@@ -171,9 +172,5 @@ pub async fn add_messages(
     .bind(Value::Array(messages.to_vec()))
     .execute(pool)
     .await?;
-    sqlx::query("UPDATE conversations SET updated_at = now() WHERE id = $1")
-        .bind(conversation)
-        .execute(pool)
-        .await?;
     Ok(())
 }

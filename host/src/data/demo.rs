@@ -232,15 +232,7 @@ pub async fn seed(pool: &PgPool, slug: &str) -> anyhow::Result<Seeded> {
                 slug: slug.into(),
                 name: "Demo company".into(),
             };
-            new.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let workspace = crate::workspaces::create(&mut *tx, &new)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let owner = crate::api_keys::NewKey {
-                name: "owner".into(),
-                role: crate::auth::Role::Owner,
-            };
-            let key = crate::api_keys::create(&mut *tx, workspace.id, &owner, "demo-seed")
+            let (workspace, key) = crate::workspaces::create_with_owner(&mut tx, &new, "demo-seed")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             tx.commit().await?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::extract::{Json, Path, Query, RequestId};
 use crate::api_keys::{self, CreatedKey, NewKey};
 use crate::audit::{self, AuditEntry, AuditEvent};
-use crate::auth::{InstanceAdmin, Principal, Role};
+use crate::auth::{InstanceAdmin, Principal};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::workspaces::{self, NewWorkspace, Workspace};
@@ -45,14 +45,8 @@ async fn create_workspace(
     request_id: RequestId,
     Json(new): Json<NewWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
-    new.validate()?;
     let mut tx = state.pool.begin().await?;
-    let workspace = workspaces::create(&mut *tx, &new).await?;
-    let owner = NewKey {
-        name: "owner".into(),
-        role: Role::Owner,
-    };
-    let owner_key = api_keys::create(&mut *tx, workspace.id, &owner, "admin").await?;
+    let (workspace, owner_key) = workspaces::create_with_owner(&mut tx, &new, "admin").await?;
     let event = AuditEvent {
         principal: &Principal::InstanceAdmin,
         request_id: request_id.as_deref(),

@@ -31,7 +31,7 @@ impl Llm {
         request["stream"] = Value::Bool(true);
         request["stream_options"] = json!({ "include_usage": true });
         let mut stream = self
-            .with_retries_of(|| {
+            .with_retries(|| {
                 let request = request.clone();
                 async move { client.chat().create_stream_byot::<_, Value>(request).await }
             })

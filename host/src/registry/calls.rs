@@ -73,6 +73,12 @@ impl Registry {
         tools
     }
 
+    /// One active tool's listing entry (an agent's tool, looked up per turn).
+    pub fn tool_info(&self, plugin: &str, tool: &str) -> Option<ToolInfo> {
+        let active = self.active(plugin)?;
+        active.tool_infos.iter().find(|t| t.name == tool).cloned()
+    }
+
     /// Validate the input, run the tool in a fresh instance, record the invocation.
     pub async fn invoke_tool(
         &self,

@@ -207,6 +207,23 @@ async fn dexter_answers_q4_revenue_with_its_plugin_and_the_turn_is_recorded() {
     f.server.stop().await;
 }
 
+/// The status and error of the test's only turn once it has stopped running (or after
+/// 30 s, so a turn stuck in `running` fails the assertion that follows).
+async fn turn_after_it_ends(pool: &sqlx::PgPool) -> (String, Option<String>) {
+    let started = Instant::now();
+    loop {
+        let (status, error): (String, Option<String>) =
+            sqlx::query_as("SELECT status, error FROM turns")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if status != "running" || started.elapsed() > Duration::from_secs(30) {
+            return (status, error);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `data:` payloads of an SSE body, in order.
 fn sse_parts(body: &str) -> Vec<String> {
     body.lines()
@@ -323,18 +340,7 @@ async fn a_client_that_disconnects_cancels_the_turn() {
     }
     drop(response);
     let pool = sqlx::PgPool::connect(&f.server.database_url).await.unwrap();
-    let started = Instant::now();
-    let status = loop {
-        let (status, error): (String, Option<String>) =
-            sqlx::query_as("SELECT status, error FROM turns")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if status != "running" || started.elapsed() > Duration::from_secs(30) {
-            break (status, error);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = turn_after_it_ends(&pool).await;
     assert_eq!(status.0, "cancelled");
     assert!(status.1.unwrap().contains("disconnected"));
     // What did happen is kept: the user's message and the finished tool call.
@@ -370,17 +376,7 @@ async fn a_json_client_that_gives_up_cancels_the_turn_too() {
         .json(&json!({ "message": "slow one" }));
     assert!(request.send().await.unwrap_err().is_timeout());
     let pool = sqlx::PgPool::connect(&f.server.database_url).await.unwrap();
-    let started = Instant::now();
-    let status = loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM turns")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if status != "running" || started.elapsed() > Duration::from_secs(20) {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (status, _) = turn_after_it_ends(&pool).await;
     assert_eq!(status, "cancelled");
     f.server.stop().await;
 }

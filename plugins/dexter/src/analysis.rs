@@ -6,7 +6,7 @@ use agenthost_sdk::Error;
 use agenthost_sdk::database::{self, Rows, Value as Sql};
 use agenthost_sdk::serde_json::{Map, Value, json};
 
-use crate::calculators::{money, ratio, ratio_or_null};
+use crate::calculators::{count, money, ratio, ratio_or_null, unsigned_zero};
 use crate::date::Period;
 
 /// How long a customer is assumed to stay when churn is zero or tiny: 5 years.
@@ -14,6 +14,11 @@ pub const MAX_LIFESPAN_MONTHS: f64 = 60.0;
 
 fn number(rows: &Rows, index: usize, column: &str) -> f64 {
     rows.get(index, column).and_then(Sql::as_f64).unwrap_or(0.0)
+}
+
+/// A count the database computed (`count(*)` is bigint, a sum of counts numeric).
+fn whole(rows: &Rows, index: usize, column: &str) -> i64 {
+    count(number(rows, index, column))
 }
 
 fn text(rows: &Rows, index: usize, column: &str) -> String {
@@ -67,14 +72,14 @@ fn currency_of(period: &Period, asked: Option<&str>) -> Result<Option<String>, E
 }
 
 /// Won revenue and deal count in a period.
-fn won(period: &Period, currency: &Option<String>) -> Result<(f64, f64), Error> {
+fn won(period: &Period, currency: &Option<String>) -> Result<(f64, i64), Error> {
     let [start, end] = dates(period);
     let rows = database::query(
         "SELECT coalesce(sum(amount), 0) AS revenue, count(*) AS deals FROM data.deals \
          WHERE won AND actual_close BETWEEN $1 AND $2 AND ($3::text IS NULL OR currency::text = $3::text)",
         &[start, end, currency.clone().into()],
     )?;
-    Ok((number(&rows, 0, "revenue"), number(&rows, 0, "deals")))
+    Ok((number(&rows, 0, "revenue"), whole(&rows, 0, "deals")))
 }
 
 pub fn revenue_analysis(
@@ -113,11 +118,11 @@ pub fn revenue_analysis(
          GROUP BY 1, 2 ORDER BY 1, 2"
     );
     let rows = database::query(&sql, &[start, end, currency.clone().into()])?;
-    let mut series: Vec<(String, f64, f64)> = Vec::new();
-    let mut groups: Vec<(String, f64, f64)> = Vec::new();
+    let mut series: Vec<(String, f64, i64)> = Vec::new();
+    let mut groups: Vec<(String, f64, i64)> = Vec::new();
     for i in 0..rows.len() {
         let (b, k) = (text(&rows, i, "bucket"), text(&rows, i, "key"));
-        let (revenue, deals) = (number(&rows, i, "revenue"), number(&rows, i, "deals"));
+        let (revenue, deals) = (number(&rows, i, "revenue"), whole(&rows, i, "deals"));
         match series.iter_mut().find(|s| s.0 == b) {
             Some(s) => (s.1, s.2) = (s.1 + revenue, s.2 + deals),
             None => series.push((b, revenue, deals)),
@@ -128,14 +133,14 @@ pub fn revenue_analysis(
         }
     }
     let total: f64 = series.iter().map(|s| s.1).sum();
-    let deals: f64 = series.iter().map(|s| s.2).sum();
+    let deals: i64 = series.iter().map(|s| s.2).sum();
     groups.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let previous = period.previous();
     let year_earlier = period.year_earlier();
     let (previous_revenue, _) = won(&previous, &currency)?;
     let (year_earlier_revenue, _) = won(&year_earlier, &currency)?;
     let mut notes = Vec::new();
-    if deals == 0.0 {
+    if deals == 0 {
         notes.push(format!("no deals were won in {}", period.label));
     }
     if previous_revenue == 0.0 || year_earlier_revenue == 0.0 {
@@ -144,7 +149,7 @@ pub fn revenue_analysis(
     Ok(json!({
         "period": describe(period), "currency": currency, "granularity": granularity,
         "total_revenue": money(total), "deals_won": deals,
-        "average_deal_size": if deals > 0.0 { json!(money(total / deals)) } else { Value::Null },
+        "average_deal_size": if deals > 0 { json!(money(total / deals as f64)) } else { Value::Null },
         "series": series.iter().map(|(b, r, d)| json!({ "period": b, "revenue": money(*r), "deals_won": d })).collect::<Vec<_>>(),
         "breakdown": { "by": group_by, "groups": groups.iter().map(|(k, r, d)| json!({
             "key": k, "revenue": money(*r), "deals_won": d, "share": ratio_or_null(*r, total),
@@ -290,24 +295,24 @@ pub fn sales_rep_performance(period: &Period) -> Result<Value, Error> {
         "performance_table"
     };
     let mut reps = Vec::new();
-    let (mut team_won, mut team_lost, mut team_revenue, mut team_quota) = (0.0, 0.0, 0.0, 0.0);
+    let (mut team_won, mut team_lost, mut team_revenue, mut team_quota) = (0, 0, 0.0, 0.0);
     for i in 0..computed.len() {
         let id = text(&computed, i, "external_id");
         let row = (0..table.len()).find(|j| text(&table, *j, "external_id") == id);
         let (won, lost, open, revenue, pipeline, quota) = match (source, row) {
             ("performance_table", None) => continue,
             ("performance_table", Some(j)) => (
-                number(&table, j, "won"),
-                number(&table, j, "lost"),
-                number(&table, j, "open"),
+                whole(&table, j, "won"),
+                whole(&table, j, "lost"),
+                whole(&table, j, "open"),
                 number(&table, j, "revenue"),
                 number(&table, j, "pipeline"),
                 table.get(j, "quota").and_then(Sql::as_f64),
             ),
             _ => (
-                number(&computed, i, "won"),
-                number(&computed, i, "lost"),
-                number(&computed, i, "open"),
+                whole(&computed, i, "won"),
+                whole(&computed, i, "lost"),
+                whole(&computed, i, "open"),
                 number(&computed, i, "revenue"),
                 number(&computed, i, "pipeline"),
                 computed
@@ -324,9 +329,9 @@ pub fn sales_rep_performance(period: &Period) -> Result<Value, Error> {
         reps.push(json!({
             "person": id, "name": text(&computed, i, "name"),
             "deals_won": won, "deals_lost": lost, "deals_open": open,
-            "win_rate": ratio_or_null(won, won + lost), "revenue_won": money(revenue),
-            "average_deal_size": if won > 0.0 { json!(money(revenue / won)) } else { Value::Null },
-            "average_cycle_days": cycle.map(|c| (c * 10.0).round() / 10.0),
+            "win_rate": ratio_or_null(won as f64, (won + lost) as f64), "revenue_won": money(revenue),
+            "average_deal_size": if won > 0 { json!(money(revenue / won as f64)) } else { Value::Null },
+            "average_cycle_days": cycle.map(|c| unsigned_zero((c * 10.0).round() / 10.0)),
             "pipeline": money(pipeline), "quota": quota.map(money),
             "quota_attainment": quota.map_or(Value::Null, |q| ratio_or_null(revenue, q)),
         }));
@@ -340,7 +345,7 @@ pub fn sales_rep_performance(period: &Period) -> Result<Value, Error> {
     Ok(json!({
         "period": describe(period), "source": source, "reps": reps,
         "team": { "deals_won": team_won, "deals_lost": team_lost,
-                  "win_rate": ratio_or_null(team_won, team_won + team_lost),
+                  "win_rate": ratio_or_null(team_won as f64, (team_won + team_lost) as f64),
                   "revenue_won": money(team_revenue), "quota": money(team_quota),
                   "quota_attainment": ratio_or_null(team_revenue, team_quota) },
     }))
@@ -348,15 +353,15 @@ pub fn sales_rep_performance(period: &Period) -> Result<Value, Error> {
 
 /// Customer economics of one group (a segment, or everyone).
 fn economics(
-    new: f64,
-    at_start: f64,
-    churned: f64,
-    active: f64,
+    new: i64,
+    at_start: i64,
+    churned: i64,
+    active: i64,
     revenue: f64,
     months: f64,
 ) -> Map<String, Value> {
-    let churn_rate = if at_start > 0.0 {
-        Some(churned / at_start)
+    let churn_rate = if at_start > 0 {
+        Some(churned as f64 / at_start as f64)
     } else {
         None
     };
@@ -365,8 +370,8 @@ fn economics(
         Some(m) if m > 0.0 => (1.0 / m).min(MAX_LIFESPAN_MONTHS),
         _ => MAX_LIFESPAN_MONTHS,
     };
-    let arpa = if active > 0.0 {
-        Some(revenue / active / months)
+    let arpa = if active > 0 {
+        Some(revenue / active as f64 / months)
     } else {
         None
     };
@@ -411,25 +416,33 @@ pub fn customer_analytics(period: &Period) -> Result<Value, Error> {
     )?;
     let spend = number(&spend, 0, "spend");
     let months = period.months();
-    let mut totals = [0.0; 5];
+    let mut totals = [0; 4];
+    let mut total_revenue = 0.0;
     let mut segments = Vec::new();
     for i in 0..rows.len() {
-        let v: Vec<f64> = ["new", "at_start", "churned", "active", "revenue"]
+        let v: Vec<i64> = ["new", "at_start", "churned", "active"]
             .iter()
-            .map(|c| number(&rows, i, c))
+            .map(|c| whole(&rows, i, c))
             .collect();
         for (t, x) in totals.iter_mut().zip(&v) {
             *t += x;
         }
-        let mut segment = economics(v[0], v[1], v[2], v[3], v[4], months);
+        let revenue = number(&rows, i, "revenue");
+        total_revenue += revenue;
+        let mut segment = economics(v[0], v[1], v[2], v[3], revenue, months);
         segment.insert("segment".into(), json!(text(&rows, i, "segment")));
         segments.push(Value::Object(segment));
     }
     let mut overall = economics(
-        totals[0], totals[1], totals[2], totals[3], totals[4], months,
+        totals[0],
+        totals[1],
+        totals[2],
+        totals[3],
+        total_revenue,
+        months,
     );
-    let cac = if totals[0] > 0.0 {
-        Some(spend / totals[0])
+    let cac = if totals[0] > 0 {
+        Some(spend / totals[0] as f64)
     } else {
         None
     };
@@ -518,4 +531,182 @@ pub fn cash_months(period: &Period) -> Result<Vec<(String, f64, f64)>, Error> {
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use agenthost_sdk::testing::{InstalledHost, TestHost};
+
+    /// Fields that count things: they must be JSON integers.
+    const COUNTS: &[&str] = &[
+        "deals_won",
+        "deals_lost",
+        "deals_open",
+        "new_customers",
+        "customers_at_start",
+        "churned_customers",
+        "active_customers",
+        "history_months",
+        "break_even_units_whole",
+    ];
+
+    /// No number of `value` prints as `-0.0`, and every count is an integer.
+    pub(crate) fn assert_clean(value: &Value, path: &str) {
+        match value {
+            Value::Number(n) => {
+                let x = n.as_f64().unwrap_or_default();
+                assert!(
+                    !(x == 0.0 && x.is_sign_negative()),
+                    "{path} is -0.0 in {value}"
+                );
+                let field = path.rsplit('.').next().unwrap_or_default();
+                if COUNTS.contains(&field) {
+                    assert!(n.is_i64() || n.is_u64(), "{path} = {n} is not an integer");
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    assert_clean(item, &format!("{path}[{i}]"));
+                }
+            }
+            Value::Object(fields) => {
+                for (key, item) in fields {
+                    assert_clean(item, &format!("{path}.{key}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A database with nothing in the period: aggregates answer their one row of
+    /// zeros (as PostgreSQL does: `count` bigint, `coalesce(sum(numeric), 0)`
+    /// numeric), grouped queries answer no rows.
+    fn empty_database() -> InstalledHost {
+        TestHost::new()
+            .database(|sql, _| {
+                Ok(if sql.contains("AS revenue, count(*) AS deals FROM") {
+                    Rows::new(&["revenue", "deals"])
+                        .row(vec![Sql::Numeric("0".into()), Sql::Int(0)])
+                } else if sql.contains("AS spend FROM") {
+                    Rows::new(&["spend"]).row(vec![Sql::Numeric("0".into())])
+                } else {
+                    Rows::new(&[])
+                })
+            })
+            .install()
+    }
+
+    fn period(text: &str) -> Period {
+        Period::parse(text).unwrap()
+    }
+
+    #[test]
+    fn an_empty_period_has_zero_revenue_and_no_deals_without_a_sign() {
+        let _host = empty_database();
+        let out = revenue_analysis(&period("2030-Q1"), "month", "segment", None).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["deals_won"].to_string(), "0");
+        assert_eq!(out["total_revenue"].to_string(), "0.0");
+        assert_eq!(out["average_deal_size"], Value::Null);
+        let out = profit_and_loss(&period("2030-Q1"), None).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["operating_income"].to_string(), "0.0");
+        let out = sales_rep_performance(&period("2030-Q1")).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["team"]["deals_won"].to_string(), "0");
+        let out = customer_analytics(&period("2030-Q1")).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["overall"]["new_customers"].to_string(), "0");
+    }
+
+    #[test]
+    fn counts_from_the_database_are_integers() {
+        let _host = TestHost::new()
+            .database(|sql, _| {
+                Ok(if sql.contains("GROUP BY 1, 2") {
+                    // revenue_analysis: two buckets, bigint counts.
+                    Rows::new(&["bucket", "key", "revenue", "deals"])
+                        .row(vec![
+                            "2025-10".into(),
+                            "SMB".into(),
+                            Sql::Numeric("3000.00".into()),
+                            Sql::Int(2),
+                        ])
+                        .row(vec![
+                            "2025-11".into(),
+                            "SMB".into(),
+                            Sql::Numeric("1000.00".into()),
+                            Sql::Int(1),
+                        ])
+                } else if sql.contains("FROM data.people p LEFT JOIN") {
+                    Rows::new(&[
+                        "external_id",
+                        "name",
+                        "monthly_quota",
+                        "won",
+                        "lost",
+                        "revenue",
+                        "cycle_days",
+                        "open",
+                        "pipeline",
+                    ])
+                    .row(vec![
+                        "p1".into(),
+                        "Ana".into(),
+                        Sql::Numeric("1000".into()),
+                        Sql::Int(3),
+                        Sql::Int(1),
+                        Sql::Numeric("4000".into()),
+                        Sql::Numeric("30.0".into()),
+                        Sql::Int(2),
+                        Sql::Numeric("500".into()),
+                    ])
+                } else if sql.contains("FROM data.sales_rep_performance") {
+                    Rows::new(&[])
+                } else if sql.contains("WITH counts AS") {
+                    Rows::new(&["segment", "new", "at_start", "churned", "active", "revenue"]).row(
+                        vec![
+                            "SMB".into(),
+                            Sql::Int(2),
+                            Sql::Int(4),
+                            Sql::Int(1),
+                            Sql::Int(5),
+                            Sql::Numeric("4000".into()),
+                        ],
+                    )
+                } else if sql.contains("AS revenue, count(*) AS deals FROM") {
+                    Rows::new(&["revenue", "deals"])
+                        .row(vec![Sql::Numeric("0".into()), Sql::Int(0)])
+                } else if sql.contains("AS spend FROM") {
+                    Rows::new(&["spend"]).row(vec![Sql::Numeric("600".into())])
+                } else {
+                    Rows::new(&[])
+                })
+            })
+            .install();
+        let out = revenue_analysis(&period("2025-Q4"), "month", "segment", None).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["deals_won"].to_string(), "3");
+        assert_eq!(out["series"][0]["deals_won"].to_string(), "2");
+        assert_eq!(out["breakdown"]["groups"][0]["deals_won"].to_string(), "3");
+        // 4 000 over 3 deals.
+        assert_eq!(out["average_deal_size"], 1333.33);
+        let out = sales_rep_performance(&period("2025-Q4")).unwrap();
+        assert_clean(&out, "");
+        let rep = &out["reps"][0];
+        assert_eq!(
+            (rep["deals_won"].to_string(), rep["deals_lost"].to_string()),
+            ("3".into(), "1".into())
+        );
+        assert_eq!(rep["deals_open"].to_string(), "2");
+        assert_eq!(rep["win_rate"], 0.75);
+        assert_eq!(out["team"]["deals_lost"].to_string(), "1");
+        let out = customer_analytics(&period("2025-Q4")).unwrap();
+        assert_clean(&out, "");
+        assert_eq!(out["overall"]["active_customers"].to_string(), "5");
+        // 600 of marketing over 2 new customers.
+        assert_eq!(out["overall"]["cac"], 300.0);
+        assert_eq!(out["segments"][0]["churned_customers"].to_string(), "1");
+    }
 }

@@ -5,12 +5,26 @@ use agenthost_sdk::Error;
 use agenthost_sdk::serde_json::{Value, json};
 use serde::Deserialize;
 
-pub fn money(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+/// Zero without a sign: an empty `f64` sum is -0.0 (the identity of float addition),
+/// and rounding a tiny negative amount gives -0.0 too; neither should print as `-0.0`.
+pub fn unsigned_zero(x: f64) -> f64 {
+    // -0.0 + 0.0 is +0.0; every other value is unchanged.
+    x + 0.0
 }
 
+/// An amount rounded to cents.
+pub fn money(x: f64) -> f64 {
+    unsigned_zero((x * 100.0).round() / 100.0)
+}
+
+/// A ratio rounded to 4 decimals.
 pub fn ratio(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
+    unsigned_zero((x * 10_000.0).round() / 10_000.0)
+}
+
+/// A count (of deals, customers) as a JSON integer, from a number the database summed.
+pub fn count(x: f64) -> i64 {
+    x.round() as i64
 }
 
 /// `numerator / denominator`, or null when the denominator is zero.
@@ -91,7 +105,7 @@ pub fn break_even(input: BreakEvenInput) -> Result<Value, Error> {
         "contribution_margin_per_unit": money(margin),
         "contribution_margin_ratio": ratio(margin / price),
         "break_even_units": ratio(units),
-        "break_even_units_whole": units.ceil(),
+        "break_even_units_whole": units.ceil() as u64,
         "break_even_revenue": money(units * price),
     }))
 }
@@ -179,6 +193,21 @@ pub fn cash_flow(opening: f64, months: &[(String, f64, f64)]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_have_no_sign_and_counts_are_integers() {
+        let empty: f64 = [].iter().sum();
+        assert!(
+            empty.is_sign_negative(),
+            "the premise: an empty sum is -0.0"
+        );
+        for zero in [money(empty), ratio(empty), money(-0.001), ratio(-0.00001)] {
+            assert!(zero == 0.0 && zero.is_sign_positive(), "{zero}");
+            assert_eq!(json!(zero).to_string(), "0.0");
+        }
+        assert_eq!(money(-12.345), -12.35);
+        assert_eq!(json!(count(3.0)).to_string(), "3");
+    }
 
     #[test]
     fn roi_and_its_annual_rate() {

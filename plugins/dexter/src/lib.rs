@@ -235,3 +235,46 @@ fn cash_flow(input: &Value) -> Result<Value, Error> {
 }
 
 agenthost_sdk::export_tool_plugin!(Dexter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agenthost_sdk::database::Rows;
+    use agenthost_sdk::testing::TestHost;
+    use analysis::tests::assert_clean;
+
+    #[test]
+    fn cash_flow_of_an_empty_period_or_no_months_has_unsigned_zeros() {
+        let _host = TestHost::new()
+            .database(|_, _| Ok(Rows::new(&["month", "inflow", "outflow"])))
+            .install();
+        for input in [
+            json!({ "period": "2030-Q1" }),
+            json!({ "months": [] }),
+            json!({ "months": [{ "month": "2030-01", "inflow": 0, "outflow": 0 }] }),
+        ] {
+            let out = cash_flow(&input).unwrap();
+            assert_clean(&out, "");
+            for total in [
+                "total_inflow",
+                "net_cash_flow",
+                "monthly_burn",
+                "closing_balance",
+            ] {
+                assert_eq!(out[total].to_string(), "0.0", "{total} of {input}");
+            }
+        }
+    }
+
+    #[test]
+    fn break_even_units_are_a_whole_number() {
+        let ctx = CallContext::for_tests("ws");
+        for (fixed, units) in [(50_000.0, "1250"), (0.0, "0"), (100.0, "3")] {
+            let input = json!({ "fixed_costs": fixed, "price_per_unit": 100.0,
+                                "variable_cost_per_unit": 60.0 });
+            let out = Dexter::invoke(&ctx, "break_even", input).unwrap();
+            assert_clean(&out, "");
+            assert_eq!(out["break_even_units_whole"].to_string(), units);
+        }
+    }
+}

@@ -19,6 +19,10 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
+use tower_http::classify::{
+    ClassifiedResponse, ClassifyResponse, NeverClassifyEos, ServerErrorsAsFailures,
+    ServerErrorsFailureClass, SharedClassifier,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::auth;
@@ -58,7 +62,10 @@ fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState
     routes.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(
+                TraceLayer::new(SharedClassifier::new(UnloggedServerErrors))
+                    .make_span_with(request_span),
+            )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(middleware::from_fn(json_errors))
             .layer(TimeoutLayer::with_status_code(
@@ -67,6 +74,36 @@ fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState
             ))
             .layer(DefaultBodyLimit::max(config.body_limit)),
     )
+}
+
+/// A response extension: its failure was already logged where it happened (plugin
+/// faults: rate-limited warnings in the registry), so the trace layer doesn't log it
+/// again as an ERROR.
+#[derive(Debug, Clone, Copy)]
+pub struct AlreadyLogged;
+
+/// tower-http's `ServerErrorsAsFailures`, except for responses marked [`AlreadyLogged`].
+#[derive(Debug, Clone, Copy)]
+struct UnloggedServerErrors;
+
+impl ClassifyResponse for UnloggedServerErrors {
+    type FailureClass = ServerErrorsFailureClass;
+    type ClassifyEos = NeverClassifyEos<ServerErrorsFailureClass>;
+
+    fn classify_response<B>(
+        self,
+        response: &axum::http::Response<B>,
+    ) -> ClassifiedResponse<Self::FailureClass, Self::ClassifyEos> {
+        if response.extensions().get::<AlreadyLogged>().is_some() {
+            ClassifiedResponse::Ready(Ok(()))
+        } else {
+            ServerErrorsAsFailures::new().classify_response(response)
+        }
+    }
+
+    fn classify_error<E: std::fmt::Display + 'static>(self, error: &E) -> Self::FailureClass {
+        ServerErrorsFailureClass::Error(error.to_string())
+    }
 }
 
 fn request_span(request: &Request) -> tracing::Span {

@@ -12,6 +12,7 @@ mod admin;
 pub mod cache;
 mod calls;
 pub mod directory;
+pub mod fault_log;
 pub mod invocations;
 pub mod manifest;
 pub mod metrics;
@@ -131,6 +132,8 @@ pub struct Registry {
     changes: tokio::sync::Mutex<()>,
     host_id: String,
     pub metrics: metrics::CallMetrics,
+    /// Rate-limits plugin faults in the log.
+    faults: fault_log::FaultLimiter,
     invocations: invocations::InvocationLog,
 }
 
@@ -163,6 +166,7 @@ impl Registry {
             changes: tokio::sync::Mutex::new(()),
             host_id: Uuid::new_v4().to_string(),
             metrics: metrics::CallMetrics::default(),
+            faults: fault_log::FaultLimiter::default(),
         }
     }
 

@@ -4,9 +4,10 @@ pub mod bindings;
 pub mod engine;
 pub mod plugin;
 pub mod state;
+pub mod stderr;
 
 pub use engine::{EngineConfig, WasmEngine};
-pub use plugin::{InvokeError, Limits, LoadError, LoadedPlugin, PluginKind};
+pub use plugin::{CallOutcome, InvokeError, Limits, LoadError, LoadedPlugin, PluginKind, isolated};
 
 use wasmtime::component::Component;
 

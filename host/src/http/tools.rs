@@ -10,9 +10,11 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
+use super::AlreadyLogged;
 use super::extract::{Json, Path, RequestId};
 use crate::auth::{Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult};
@@ -40,13 +42,21 @@ async fn invoke_tool(
     request_id: RequestId,
     Path((plugin, tool)): Path<(String, String)>,
     Json(input): Json<Value>,
-) -> ApiResult<Json<ToolCallResult>> {
-    caller.require(Role::Member)?;
+) -> Result<Json<ToolCallResult>, Response> {
+    caller
+        .require(Role::Member)
+        .map_err(IntoResponse::into_response)?;
     let request_id = request_id.0.unwrap_or_default();
     let result = state
         .registry
         .invoke_tool(caller.0.workspace_id, &request_id, &plugin, &tool, &input)
-        .await?;
+        .await
+        .map_err(|err| {
+            // The registry logged the fault (a rate-limited warning, not an error).
+            let mut response = ApiError::from(err).into_response();
+            response.extensions_mut().insert(AlreadyLogged);
+            response
+        })?;
     Ok(Json(result))
 }
 

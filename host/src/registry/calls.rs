@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::fault_log::Fault;
 use super::{Registry, invocations};
 use crate::runtime::bindings::CallContext;
 use crate::runtime::{InvokeError, LoadedPlugin};
@@ -108,18 +109,22 @@ impl Registry {
             request_id: request_id.to_string(),
         };
         let started = Instant::now();
-        let result = active
+        // On a thread of its own, so a busy guest never holds an async worker (see
+        // `runtime::isolated`).
+        let outcome = active
             .plugin
-            .invoke_tool(
-                &self.engine,
+            .clone()
+            .call_tool_isolated(
+                self.engine.clone(),
                 context,
                 active.grants.clone(),
-                tool,
-                &input.to_string(),
+                tool.to_string(),
+                input.to_string(),
             )
             .await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let result = match result {
+        let stderr = outcome.stderr;
+        let result = match outcome.result {
             Ok(text) => {
                 serde_json::from_str(&text).map_err(|e| ToolCallError::BadOutput(e.to_string()))
             }
@@ -130,10 +135,36 @@ impl Registry {
             Err(ToolCallError::Invoke(err)) => (err.outcome(), Some(err.to_string())),
             Err(err) => ("bad_output", Some(err.to_string())),
         };
+        // Every call is counted; the log gets a rate-limited sample of the faults.
         self.metrics
             .record(&active.plugin.name, outcome, duration_ms / 1000.0);
-        if outcome != "ok" && outcome != "tool_error" {
-            tracing::warn!(plugin, version = %active.plugin.version, tool, outcome, ?error, "plugin call failed");
+        let version = active.plugin.version.as_str();
+        match &error {
+            Some(error) if outcome != "tool_error" => {
+                self.faults.log(&Fault {
+                    plugin,
+                    version,
+                    tool,
+                    outcome,
+                    error,
+                    request_id,
+                    stderr: stderr.as_ref().map(|s| s.text.as_str()),
+                });
+            }
+            _ => {
+                if let Some(stderr) = &stderr {
+                    tracing::info!(
+                        target: "plugin",
+                        plugin,
+                        version,
+                        tool,
+                        request_id,
+                        stderr_bytes = stderr.total_bytes,
+                        stderr = %stderr.text,
+                        "plugin wrote to stderr"
+                    );
+                }
+            }
         }
         self.invocations.record(invocations::Invocation {
             workspace_id,

@@ -2,6 +2,8 @@
 //! gets a fresh store and instance, so calls share nothing and a trap or a limit hit
 //! ends only the call that caused it.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use super::bindings::{
 };
 use super::engine::WasmEngine;
 use super::state::{MemoryCapExceeded, PluginState};
+use super::stderr::Captured;
 use crate::capabilities::CallGrants;
 
 /// What a plugin offers: tools to agents or node types to workflows.
@@ -78,6 +81,10 @@ pub enum LoadError {
     Describe(String),
     #[error("invalid descriptor: {0}")]
     Descriptor(String),
+    /// The component describes nothing for its declared kind (an SDK component
+    /// exports both interfaces, so linking alone can't tell).
+    #[error("{0}")]
+    WrongKind(String),
 }
 
 /// Why a call failed.
@@ -206,7 +213,7 @@ impl LoadedPlugin {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+            .map_err(|e| describe_failed(e, &store))?;
         match kind {
             PluginKind::Tool => {
                 let indices = tools::GuestIndices::new(&plugin.pre).map_err(missing)?;
@@ -216,7 +223,7 @@ impl LoadedPlugin {
                 plugin.tools = guest
                     .call_describe(&mut store)
                     .await
-                    .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+                    .map_err(|e| describe_failed(e, &store))?;
                 plugin.tools_export = Some(indices);
                 check_tools(&plugin.tools)?;
             }
@@ -228,12 +235,55 @@ impl LoadedPlugin {
                 plugin.nodes = guest
                     .call_describe(&mut store)
                     .await
-                    .map_err(|e| LoadError::Describe(format!("{e:#}")))?;
+                    .map_err(|e| describe_failed(e, &store))?;
                 plugin.nodes_export = Some(indices);
                 check_nodes(&plugin.nodes)?;
             }
         }
+        let described = match kind {
+            PluginKind::Tool => plugin.tools.len(),
+            PluginKind::Node => plugin.nodes.len(),
+        };
+        if described == 0 {
+            let other = plugin.describe_other_kind(&mut store, &instance).await;
+            return Err(LoadError::WrongKind(nothing_for_kind(kind, &other)));
+        }
         Ok(plugin)
+    }
+
+    /// The names the component describes through the interface of the *other* kind
+    /// (empty when it has no such export or its describe() fails).
+    async fn describe_other_kind(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &wasmtime::component::Instance,
+    ) -> Vec<String> {
+        match self.kind {
+            PluginKind::Tool => {
+                let Ok(indices) = nodes::GuestIndices::new(&self.pre) else {
+                    return Vec::new();
+                };
+                let Ok(guest) = indices.load(&mut *store, instance) else {
+                    return Vec::new();
+                };
+                match guest.call_describe(&mut *store).await {
+                    Ok(nodes) => nodes.into_iter().map(|n| n.node_type).collect(),
+                    Err(_) => Vec::new(),
+                }
+            }
+            PluginKind::Node => {
+                let Ok(indices) = tools::GuestIndices::new(&self.pre) else {
+                    return Vec::new();
+                };
+                let Ok(guest) = indices.load(&mut *store, instance) else {
+                    return Vec::new();
+                };
+                match guest.call_describe(&mut *store).await {
+                    Ok(tools) => tools.into_iter().map(|t| t.name).collect(),
+                    Err(_) => Vec::new(),
+                }
+            }
+        }
     }
 
     /// A store with this plugin's limits (public for the benchmarks).
@@ -298,7 +348,8 @@ impl LoadedPlugin {
     }
 
     /// Run one tool in a fresh instance. The store is dropped afterwards, whatever
-    /// happened (an instance can't be re-entered after a trap anyway).
+    /// happened (an instance can't be re-entered after a trap anyway). What the guest
+    /// wrote to stderr is logged (use [`Self::call_tool`] to handle it yourself).
     pub async fn invoke_tool(
         &self,
         engine: &WasmEngine,
@@ -307,21 +358,60 @@ impl LoadedPlugin {
         tool: &str,
         input: &str,
     ) -> Result<String, InvokeError> {
-        let indices = self
-            .tools_export
-            .as_ref()
-            .ok_or_else(|| self.no_such_export("tools"))?;
-        let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
-        let classify = |e| InvokeError::classify(e, &self.limits);
-        let guest = indices.load(&mut store, &instance).map_err(classify)?;
-        let result = guest
-            .call_invoke(&mut store, &context, tool, input)
-            .await
-            .map_err(classify)?;
-        finish_transaction(&mut store, result).await
+        let request_id = context.request_id.clone();
+        let outcome = self.call_tool(engine, context, grants, tool, input).await;
+        outcome.log_stderr(&self.name, &self.version, &request_id);
+        outcome.result
     }
 
-    /// Execute one node in a fresh instance.
+    /// Run one tool in a fresh instance; returns the result and the guest's stderr.
+    pub async fn call_tool(
+        &self,
+        engine: &WasmEngine,
+        context: CallContext,
+        grants: CallGrants,
+        tool: &str,
+        input: &str,
+    ) -> CallOutcome<String> {
+        let Some(indices) = self.tools_export.as_ref() else {
+            return CallOutcome::failed(self.no_such_export("tools"));
+        };
+        let mut store = self.new_store(engine, context.clone(), grants);
+        let result = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| InvokeError::classify(e, &self.limits))?;
+            let classify = |e| InvokeError::classify(e, &self.limits);
+            let guest = indices.load(&mut store, &instance).map_err(classify)?;
+            let result = guest
+                .call_invoke(&mut store, &context, tool, input)
+                .await
+                .map_err(classify)?;
+            finish_transaction(&mut store, result).await
+        }
+        .await;
+        CallOutcome::new(result, &store)
+    }
+
+    /// [`Self::call_tool`] on a thread of its own (see [`isolated`]).
+    pub async fn call_tool_isolated(
+        self: Arc<Self>,
+        engine: Arc<WasmEngine>,
+        context: CallContext,
+        grants: CallGrants,
+        tool: String,
+        input: String,
+    ) -> CallOutcome<String> {
+        isolated(async move {
+            self.call_tool(&engine, context, grants, &tool, &input)
+                .await
+        })
+        .await
+    }
+
+    /// Execute one node in a fresh instance (stderr is logged).
     pub async fn execute_node(
         &self,
         engine: &WasmEngine,
@@ -331,19 +421,127 @@ impl LoadedPlugin {
         node_config: &str,
         input: &str,
     ) -> Result<NodeOutput, InvokeError> {
-        let indices = self
-            .nodes_export
-            .as_ref()
-            .ok_or_else(|| self.no_such_export("node types"))?;
-        let (mut store, instance) = self.instantiate(engine, context.clone(), grants).await?;
-        let classify = |e| InvokeError::classify(e, &self.limits);
-        let guest = indices.load(&mut store, &instance).map_err(classify)?;
-        let result = guest
-            .call_execute(&mut store, &context, node_type, node_config, input)
-            .await
-            .map_err(classify)?;
-        finish_transaction(&mut store, result).await
+        let request_id = context.request_id.clone();
+        let outcome = self
+            .call_node(engine, context, grants, node_type, node_config, input)
+            .await;
+        outcome.log_stderr(&self.name, &self.version, &request_id);
+        outcome.result
     }
+
+    /// Execute one node in a fresh instance; returns the result and the guest's stderr.
+    pub async fn call_node(
+        &self,
+        engine: &WasmEngine,
+        context: CallContext,
+        grants: CallGrants,
+        node_type: &str,
+        node_config: &str,
+        input: &str,
+    ) -> CallOutcome<NodeOutput> {
+        let Some(indices) = self.nodes_export.as_ref() else {
+            return CallOutcome::failed(self.no_such_export("node types"));
+        };
+        let mut store = self.new_store(engine, context.clone(), grants);
+        let result = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| InvokeError::classify(e, &self.limits))?;
+            let classify = |e| InvokeError::classify(e, &self.limits);
+            let guest = indices.load(&mut store, &instance).map_err(classify)?;
+            let result = guest
+                .call_execute(&mut store, &context, node_type, node_config, input)
+                .await
+                .map_err(classify)?;
+            finish_transaction(&mut store, result).await
+        }
+        .await;
+        CallOutcome::new(result, &store)
+    }
+}
+
+/// A call's result and what the guest wrote to stderr during it.
+#[derive(Debug)]
+pub struct CallOutcome<T> {
+    /// A trap's message starts with the guest's panic message when it panicked.
+    pub result: Result<T, InvokeError>,
+    /// Bounded (see [`super::stderr`]); `None` when the guest wrote nothing.
+    pub stderr: Option<Captured>,
+}
+
+impl<T> CallOutcome<T> {
+    fn failed(error: InvokeError) -> Self {
+        CallOutcome {
+            result: Err(error),
+            stderr: None,
+        }
+    }
+
+    fn new(result: Result<T, InvokeError>, store: &Store<PluginState>) -> Self {
+        let stderr = store.data().stderr.captured();
+        let result = match (result, stderr.as_ref().and_then(Captured::panic_message)) {
+            (Err(InvokeError::Trap(trap)), Some(panic)) => {
+                Err(InvokeError::Trap(format!("{panic} ({trap})")))
+            }
+            (result, _) => result,
+        };
+        CallOutcome { result, stderr }
+    }
+
+    /// Log the captured stderr, if any, with the plugin and version.
+    pub fn log_stderr(&self, plugin: &str, version: &str, request_id: &str) {
+        if let Some(stderr) = &self.stderr {
+            tracing::info!(
+                target: "plugin",
+                plugin,
+                version,
+                request_id,
+                stderr_bytes = stderr.total_bytes,
+                stderr = %stderr.text,
+                "plugin wrote to stderr"
+            );
+        }
+    }
+}
+
+/// Run `work` (a whole plugin call: instantiate, call, drop the store) on a thread of
+/// tokio's blocking pool, driven by `Handle::block_on`, instead of on an async worker.
+///
+/// A guest that computes holds whatever thread polls it until the next epoch tick.
+/// On the async workers that meant every other task (the request's own auth query,
+/// other requests, the response of a call that just timed out) waited up to a tick
+/// behind *each* busy guest at every await, so under contention deadlines overshot
+/// by hundreds of milliseconds as seen by clients. On their own threads busy guests
+/// are preempted by the OS like any thread, and the async workers only do I/O.
+/// Host functions still run their async I/O on the same runtime (its reactor and
+/// timers serve any thread). Dropping the returned future ends the call at its next
+/// tick (the store is dropped on its thread).
+pub async fn isolated<T: Send + 'static>(
+    work: impl Future<Output = CallOutcome<T>> + Send + 'static,
+) -> CallOutcome<T> {
+    let handle = tokio::runtime::Handle::current();
+    let (mut done, outcome) = tokio::sync::oneshot::channel();
+    // Detached: the channel carries the outcome, and `done.closed()` the caller's
+    // cancellation.
+    drop(tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            let finished = tokio::select! {
+                biased;
+                () = done.closed() => None,
+                outcome = work => Some(outcome),
+            };
+            if let Some(finished) = finished {
+                let _ = done.send(finished);
+            }
+        })
+    }));
+    outcome.await.unwrap_or_else(|_| {
+        CallOutcome::failed(InvokeError::Capacity(
+            "the host is shutting down".to_string(),
+        ))
+    })
 }
 
 /// Commit the call's database work when it succeeded, roll it back when it returned
@@ -356,6 +554,44 @@ async fn finish_transaction<T>(
     match (result, committed) {
         (Ok(value), Ok(())) => Ok(value),
         (Ok(_), Err(error)) | (Err(error), _) => Err(InvokeError::Plugin(error)),
+    }
+}
+
+/// A failed instantiation or describe(), with the guest's panic message if it panicked.
+fn describe_failed(error: wasmtime::Error, store: &Store<PluginState>) -> LoadError {
+    let panic = store
+        .data()
+        .stderr
+        .captured()
+        .and_then(|captured| captured.panic_message());
+    match panic {
+        Some(panic) => LoadError::Describe(format!("{panic} ({error:#})")),
+        None => LoadError::Describe(format!("{error:#}")),
+    }
+}
+
+/// Why a component that describes nothing for `kind` is refused, naming what it
+/// describes instead (`other`: names through the other kind's interface).
+fn nothing_for_kind(kind: PluginKind, other: &[String]) -> String {
+    let (what, other_kind, other_what) = match kind {
+        PluginKind::Tool => ("tools", PluginKind::Node, "node types"),
+        PluginKind::Node => ("node types", PluginKind::Tool, "tools"),
+    };
+    if other.is_empty() {
+        format!(
+            "the manifest declares kind \"{}\" but the component describes no {what} \
+             (nor any {other_what}): a plugin must offer at least one",
+            kind.as_str()
+        )
+    } else {
+        format!(
+            "the manifest declares kind \"{}\" but the component describes no {what}; \
+             it describes {other_what} ({}), so it is a \"{}\" plugin: set \"kind\": \"{}\"",
+            kind.as_str(),
+            other.join(", "),
+            other_kind.as_str(),
+            other_kind.as_str()
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::CallContext;
+use super::stderr::StderrCapture;
 use crate::capabilities::CallGrants;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
@@ -28,6 +29,8 @@ pub struct PluginState {
     pub llm: LlmCtx,
     pub http: HttpCtx,
     pub vector: VectorCtx,
+    /// What the guest writes to stderr during this call (bounded).
+    pub stderr: StderrCapture,
     http_wasi: wasmtime_wasi_http::WasiHttpCtx,
     pub limits: MemoryCap,
     wasi: WasiCtx,
@@ -42,6 +45,7 @@ impl PluginState {
         deadline: Instant,
     ) -> Self {
         let workspace = uuid::Uuid::parse_str(&context.workspace_id).ok();
+        let stderr = StderrCapture::default();
         PluginState {
             deadline,
             log: LogCtx::new(&context),
@@ -60,17 +64,20 @@ impl PluginState {
             http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,
             limits: MemoryCap::new(memory_bytes),
-            wasi: no_ambient_authority(),
+            wasi: no_ambient_authority(stderr.clone()),
+            stderr,
             table: ResourceTable::new(),
         }
     }
 }
 
 /// No environment variables, arguments, preopened directories or network access;
-/// stdio goes nowhere. Plugins reach the world only through granted capabilities.
-fn no_ambient_authority() -> WasiCtx {
+/// stdin is empty, stdout goes nowhere, stderr is captured (bounded) for the log.
+/// Plugins reach the world only through granted capabilities.
+fn no_ambient_authority(stderr: StderrCapture) -> WasiCtx {
     let mut builder = WasiCtx::builder();
     builder
+        .stderr(stderr)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

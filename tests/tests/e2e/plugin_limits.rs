@@ -164,3 +164,237 @@ async fn spinning_plugins_do_not_starve_other_requests() {
     }
     Arc::into_inner(server).unwrap().stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_hold_within_50_ms_with_four_spinning_calls_per_core() {
+    // Production-like: a multi-threaded runtime with as many workers as this machine
+    // has cores (2 here), shared by the server and its clients, and four times as many
+    // spinning calls as cores. Every call must time out no later than deadline + 50 ms
+    // as the client sees it (request sent to response received).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinners = 4 * cores;
+    let deadline = Duration::from_millis(500);
+    let (server, key) = setup(|config| config.plugin_instances = 64).await;
+    let mut faults = manifest("faults", "1.0.0");
+    faults["limits"] = json!({ "timeout_ms": deadline.as_millis() as u64 });
+    assert_eq!(
+        server
+            .upload_plugin(&faults, plugin_wasm("faults"), true)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // Warm the connection pool and the instance pool.
+    let response = server.call_tool(&key, "faults", "ok", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let server = Arc::new(server);
+    let calls: Vec<_> = (0..spinners)
+        .map(|_| {
+            let (server, key) = (server.clone(), key.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let response = server.call_tool(&key, "faults", "spin", &json!({})).await;
+                let status = response.status();
+                let (code, _) = error_of(response).await;
+                (status, code, started.elapsed())
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for call in calls {
+        outcomes.push(call.await.unwrap());
+    }
+    let bound = deadline + Duration::from_millis(50);
+    for (status, code, took) in &outcomes {
+        assert_eq!(
+            (*status, code.as_str()),
+            (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+            "{outcomes:?}"
+        );
+        assert!(*took >= deadline, "stopped early: {outcomes:?}");
+        assert!(*took <= bound, "deadline + 50 ms exceeded: {outcomes:?}");
+    }
+    Arc::into_inner(server).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_message_reaches_the_caller_and_stderr_is_bounded() {
+    let (server, key) = setup(|_| {}).await;
+    assert_eq!(
+        server
+            .upload_plugin(&manifest("faults", "1.0.0"), plugin_wasm("faults"), true)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let response = server.call_tool(&key, "faults", "trap", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "plugin_fault");
+    assert!(
+        message.contains("this plugin traps on purpose"),
+        "the panic message is in the error: {message}"
+    );
+
+    // 8 MiB to stderr, then a panic: the call still fails with the panic's message
+    // (the capture keeps the end), and the error stays small.
+    let response = server
+        .call_tool(&key, "faults", "flood", &json!({ "mb": 8 }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "plugin_fault");
+    assert!(
+        message.contains("flooded stderr with 8 MiB, then gave up on purpose"),
+        "{message}"
+    );
+    assert!(message.len() < 2048, "{} bytes", message.len());
+    // The plugin still serves calls.
+    let response = server.call_tool(&key, "faults", "ok", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_storm_of_faults_is_counted_in_full_and_logged_as_a_few_warnings() {
+    use futures_util::StreamExt;
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    // The real binary, logging JSON to stderr at info, on a database of the shared
+    // test cluster.
+    let data = tempfile::tempdir().unwrap();
+    let database_url = agenthost_tests::fresh_database().await;
+    let mut child = agenthost_tests::HostProcess::command(data.path(), &[])
+        .env_remove("RUST_LOG")
+        .env("DATABASE_URL", &database_url)
+        .env("AGENTHOST_ADMIN_TOKEN", agenthost_tests::ADMIN_TOKEN)
+        .env("AGENTHOST_LOG", "info")
+        .env("AGENTHOST_LOG_FORMAT", "json")
+        .env("AGENTHOST_RATE_LIMIT_PER_MINUTE", "0")
+        .env("AGENTHOST_BUNDLED_PLUGINS_DIR", data.path().join("none"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).await.unwrap();
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(addr) = line.strip_prefix("Agenthost listening on ") {
+                return addr.to_string();
+            }
+        }
+        panic!("agenthost exited before listening");
+    })
+    .await
+    .expect("agenthost did not start within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let client = reqwest::Client::new();
+    let admin = agenthost_tests::ADMIN_TOKEN;
+    let workspace: serde_json::Value = client
+        .post(format!("{base}/api/admin/workspaces"))
+        .bearer_auth(admin)
+        .json(&json!({ "slug": "storm", "name": "Storm" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = workspace["owner_key"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let form = reqwest::multipart::Form::new()
+        .text("manifest", manifest("faults", "1.0.0").to_string())
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(plugin_wasm("faults")).file_name("faults.wasm"),
+        );
+    let response = client
+        .post(format!("{base}/api/admin/plugins?activate=true"))
+        .bearer_auth(admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    const FAULTS: usize = 1000;
+    let statuses: Vec<StatusCode> = futures_util::stream::iter(0..FAULTS)
+        .map(|_| {
+            let (client, base, key) = (client.clone(), base.clone(), key.clone());
+            async move {
+                client
+                    .post(format!("{base}/api/tools/faults/trap"))
+                    .bearer_auth(key)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::BAD_GATEWAY));
+    let metrics = client
+        .get(format!("{base}/api/admin/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line =
+        format!("agenthost_plugin_calls_total{{plugin=\"faults\",outcome=\"trap\"}} {FAULTS}\n");
+    assert!(metrics.contains(&line), "every fault is counted: {metrics}");
+
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let log = log.await.unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let errors: Vec<_> = events.iter().filter(|e| e["level"] == "ERROR").collect();
+    assert!(
+        errors.is_empty(),
+        "plugin faults are not host errors: {errors:?}"
+    );
+    let faults: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("plugin call failed"))
+        })
+        .collect();
+    // Identical faults: one line per minute (two if the run crossed a window).
+    assert!(
+        !faults.is_empty() && faults.len() <= 2,
+        "{} fault lines: {faults:?}",
+        faults.len()
+    );
+    for fault in &faults {
+        assert_eq!(fault["level"], "WARN");
+        assert_eq!(fault["fields"]["plugin"], "faults");
+        assert_eq!(fault["fields"]["version"], "1.0.0");
+        let error = fault["fields"]["error"].as_str().unwrap();
+        assert!(error.contains("this plugin traps on purpose"), "{error}");
+    }
+}

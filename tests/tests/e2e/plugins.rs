@@ -680,3 +680,60 @@ async fn the_watched_directory_hot_reloads_rebuilt_plugins() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_component_that_describes_nothing_for_its_declared_kind_is_refused() {
+    let (server, _) = setup(|_| {}).await;
+    // A node plugin (built with the SDK's node macro) declared as a tool plugin: the
+    // SDK exports both interfaces, so it links, but it describes no tools.
+    let response = server
+        .upload_plugin(
+            &manifest("threshold", "1.0.0"),
+            plugin_wasm("threshold"),
+            true,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "invalid_component");
+    assert!(
+        message.contains("describes no tools")
+            && message.contains("node types (threshold)")
+            && message.contains(r#""kind": "node""#),
+        "{message}"
+    );
+    // The reverse: a tool plugin declared as a node plugin.
+    let mut hello = manifest("hello", "1.0.0");
+    hello["kind"] = json!("node");
+    let response = server
+        .upload_plugin(&hello, plugin_wasm("hello"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "invalid_component");
+    assert!(
+        message.contains("describes no node types")
+            && message.contains("tools (greet)")
+            && message.contains(r#""kind": "tool""#),
+        "{message}"
+    );
+    // Nothing was stored...
+    let plugins = json_of(admin(&server, Method::GET, "/api/admin/plugins", None).await).await;
+    assert_eq!(plugins, json!([]));
+    // ...and with the right kinds both install.
+    let mut threshold = manifest("threshold", "1.0.0");
+    threshold["kind"] = json!("node");
+    let response = server
+        .upload_plugin(&threshold, plugin_wasm("threshold"), false)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        json_of(response).await["nodes"][0]["node_type"],
+        "threshold"
+    );
+    let response = server
+        .upload_plugin(&manifest("hello", "1.0.0"), plugin_wasm("hello"), false)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    server.stop().await;
+}

@@ -308,3 +308,55 @@ async fn a_fuel_budget_stops_a_busy_plugin() {
         .unwrap();
     assert!(ok.contains("true"));
 }
+
+#[tokio::test]
+async fn a_wrong_kind_is_refused_naming_the_kind_the_component_describes() {
+    let err = load("threshold", PluginKind::Tool, Limits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::WrongKind(_)), "{err:?}");
+    assert!(err.to_string().contains("node types (threshold)"), "{err}");
+    let err = load("hello", PluginKind::Node, Limits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::WrongKind(_)), "{err:?}");
+    assert!(err.to_string().contains("tools (greet)"), "{err}");
+}
+
+#[tokio::test]
+async fn stderr_is_captured_per_call_within_a_bound() {
+    use agenthost::runtime::stderr::{HEAD_BYTES, TAIL_BYTES};
+    let faults = load("faults", PluginKind::Tool, Limits::default())
+        .await
+        .unwrap();
+    let outcome = faults
+        .call_tool(
+            engine(),
+            context(),
+            CallGrants::default(),
+            "flood",
+            r#"{"mb":16}"#,
+        )
+        .await;
+    let err = outcome.result.unwrap_err();
+    assert!(matches!(err, InvokeError::Trap(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("flooded stderr with 16 MiB, then gave up on purpose"),
+        "{err}"
+    );
+    let stderr = outcome.stderr.unwrap();
+    assert!(stderr.total_bytes >= 16 << 20, "{}", stderr.total_bytes);
+    assert!(
+        stderr.text.len() <= HEAD_BYTES + TAIL_BYTES + 64,
+        "kept {} bytes",
+        stderr.text.len()
+    );
+    assert!(stderr.text.contains("bytes not kept"));
+    // A call that writes nothing captures nothing: captures are per call.
+    let outcome = faults
+        .call_tool(engine(), context(), CallGrants::default(), "ok", "{}")
+        .await;
+    assert!(outcome.result.is_ok());
+    assert_eq!(outcome.stderr, None);
+}

@@ -21,6 +21,10 @@ impl ToolPlugin for Faults {
             ),
             tool("secret", "Reads the secret named in `name`."),
             tool("ok", "Answers at once."),
+            tool(
+                "flood",
+                "Writes `mb` MiB (default 8) to stderr, then panics with a known message.",
+            ),
         ]
     }
 
@@ -54,6 +58,18 @@ impl ToolPlugin for Faults {
                 Ok(json!({ "value": config::secret(name)? }))
             }
             "ok" => Ok(json!({ "ok": true })),
+            "flood" => {
+                use std::io::Write;
+                let mb = input["mb"].as_u64().unwrap_or(8);
+                let line = [b'#'; 1023];
+                let mut stderr = std::io::stderr().lock();
+                for _ in 0..mb * 1024 {
+                    let _ = stderr.write_all(&line);
+                    let _ = stderr.write_all(b"\n");
+                }
+                drop(stderr);
+                panic!("flooded stderr with {mb} MiB, then gave up on purpose")
+            }
             other => Err(Error::NotFound(format!("no tool named {other}"))),
         }
     }

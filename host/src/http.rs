@@ -10,6 +10,7 @@ mod plugins;
 mod tools;
 mod workspace;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -17,12 +18,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower::layer::util::{Identity, Stack};
 use tower_http::classify::{
     ClassifiedResponse, ClassifyResponse, NeverClassifyEos, ServerErrorsAsFailures,
     ServerErrorsFailureClass, SharedClassifier,
 };
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth;
@@ -30,7 +32,7 @@ use crate::config::Config;
 use crate::error::{ApiError, error_body};
 use crate::state::AppState;
 
-pub use extract::RequestId;
+pub use extract::{BodyLimit, RequestId};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -72,8 +74,18 @@ fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState
                 StatusCode::SERVICE_UNAVAILABLE,
                 config.request_timeout,
             ))
-            .layer(DefaultBodyLimit::max(config.body_limit)),
+            .layer(body_limit(config.body_limit)),
     )
+}
+
+/// The body size limit of a route, also put in the request as [`BodyLimit`] so the
+/// 413 can say what the limit is. Layers nearer the route override outer ones.
+pub(crate) fn body_limit(
+    limit: usize,
+) -> ServiceBuilder<Stack<Extension<BodyLimit>, Stack<DefaultBodyLimit, Identity>>> {
+    ServiceBuilder::new()
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(BodyLimit(limit)))
 }
 
 /// A response extension: its failure was already logged where it happened (plugin

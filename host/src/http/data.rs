@@ -8,15 +8,14 @@
 //! `GET /api/data/{entity}?limit=&offset=` lists rows, ordered by external id.
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, TextBody};
 use crate::auth::{Role, WorkspaceCaller};
 use crate::data::import::{self, ImportError};
 use crate::data::{self, Entity};
@@ -31,7 +30,7 @@ pub fn router() -> Router<AppState> {
         "/api/data/{entity}",
         get(list_rows)
             .post(import_rows)
-            .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+            .layer(super::body_limit(IMPORT_BODY_LIMIT)),
     )
 }
 
@@ -66,7 +65,7 @@ async fn import_rows(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    TextBody(body): TextBody,
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
     let entity = entity_named(&name)?;

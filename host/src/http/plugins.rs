@@ -2,13 +2,13 @@
 //! back, enable/disable, delete versions, grants, settings, and instance secrets.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::extract::{Json, Path, Query, RequestId};
+use super::extract::{BodyLimit, Json, Path, Query, RequestId, reject_nul_in_json};
 use crate::auth::{InstanceAdmin, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::manifest::{Capabilities, Manifest};
@@ -21,7 +21,7 @@ pub fn router(upload_limit: usize) -> Router<AppState> {
             "/api/admin/plugins",
             get(list_plugins)
                 .post(upload)
-                .layer(DefaultBodyLimit::max(upload_limit)),
+                .layer(super::body_limit(upload_limit)),
         )
         .route("/api/admin/plugins/{name}", get(show_plugin))
         .route("/api/admin/plugins/{name}/rollback", post(rollback))
@@ -82,9 +82,10 @@ async fn upload(
     State(state): State<AppState>,
     request_id: RequestId,
     Query(query): Query<UploadQuery>,
+    limit: BodyLimit,
     multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<VersionInfo>)> {
-    let (manifest, component) = read_upload(multipart).await?;
+    let (manifest, component) = read_upload(multipart, limit).await?;
     let (name, version) = (manifest.name.clone(), manifest.version.clone());
     let registry = &state.registry;
     let mut info = registry
@@ -99,24 +100,22 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn read_upload(mut multipart: Multipart) -> ApiResult<(Manifest, Vec<u8>)> {
+async fn read_upload(mut multipart: Multipart, limit: BodyLimit) -> ApiResult<(Manifest, Vec<u8>)> {
     let bad = |m: String| ApiError::BadRequest(m);
+    let rejected = |e: axum::extract::multipart::MultipartError| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => limit.exceeded(),
+        status => ApiError::Rejected {
+            status,
+            message: e.body_text(),
+        },
+    };
     let (mut manifest, mut component) = (None, None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::Rejected {
-            status: e.status(),
-            message: e.body_text(),
-        })?
-    {
+    while let Some(field) = multipart.next_field().await.map_err(rejected)? {
         let name = field.name().unwrap_or_default().to_string();
-        let bytes = field.bytes().await.map_err(|e| ApiError::Rejected {
-            status: e.status(),
-            message: e.body_text(),
-        })?;
+        let bytes = field.bytes().await.map_err(rejected)?;
         match name.as_str() {
             "manifest" => {
+                reject_nul_in_json(&bytes, "manifest")?;
                 let parsed: Manifest = serde_json::from_slice(&bytes)
                     .map_err(|e| ApiError::Invalid(format!("invalid manifest: {e}")))?;
                 manifest = Some(parsed);

@@ -15,8 +15,9 @@ async fn oversized_bodies_get_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let (code, _) = error_of(response).await;
+    let (code, message) = error_of(response).await;
     assert_eq!(code, "payload_too_large");
+    assert!(message.contains("limit of 1024 bytes"), "{message}");
 
     // Nothing was created, and a body under the limit still works.
     let (_, _) = server.create_workspace("small").await;
@@ -179,5 +180,43 @@ async fn unknown_routes_methods_and_ids_get_json_errors() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     error_of(response).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_413_names_the_limit_of_its_route() {
+    let server = TestServer::start_with(|config| {
+        config.body_limit = 1024;
+        config.plugin_upload_limit = 4096;
+    })
+    .await;
+    // A plugin upload has its own limit.
+    let manifest = json!({ "name": "big", "version": "0.1.0", "kind": "tool" });
+    let response = server.upload_plugin(&manifest, vec![0; 8192], false).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "payload_too_large");
+    assert!(message.contains("limit of 4096 bytes"), "{message}");
+
+    // So does a data import (16 MiB), above the general limit.
+    let (_, key) = server.create_workspace("limits").await;
+    let rows: Vec<_> = (0..100)
+        .map(|i| json!({ "external_id": format!("c{i}"), "name": "x".repeat(50), "created_on": "2025-01-01" }))
+        .collect();
+    let (status, body) = server.import(&key, "customers", &json!(rows)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = server
+        .request(Method::POST, "/api/data/customers", &key)
+        .header("content-type", "text/csv")
+        .body(vec![b'x'; (16 << 20) + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, message) = error_of(response).await;
+    assert!(
+        message.contains(&format!("limit of {} bytes", 16 << 20)),
+        "{message}"
+    );
     server.stop().await;
 }

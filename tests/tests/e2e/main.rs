@@ -13,6 +13,7 @@ mod health;
 mod http_capability;
 mod lifecycle;
 mod llm;
+mod nul_input;
 mod plugin_limits;
 mod plugins;
 mod runtime;

@@ -46,6 +46,16 @@ impl Role {
         }
     }
 
+    /// The role with its indefinite article, for messages: "an admin", "a member".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Viewer => "a viewer",
+            Role::Member => "a member",
+            Role::Admin => "an admin",
+            Role::Owner => "an owner",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Role> {
         match text {
             "viewer" => Some(Role::Viewer),
@@ -142,11 +152,13 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> ApiResult<&str> {
     let value = headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("missing credentials: send `Authorization: Bearer <key>`".into())
     })?;
+    // The scheme is case-insensitive (RFC 7235 section 2.1): `bearer` works too.
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
             ApiError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into())
@@ -281,8 +293,8 @@ impl WorkspaceCaller {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!(
-                "this needs the {needed} role or higher; this key is {}",
-                self.0.role
+                "this needs the {needed} role or higher; this key is {} key",
+                self.0.role.with_article()
             )))
         }
     }
@@ -317,6 +329,9 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+        assert_eq!(Role::Admin.with_article(), "an admin");
+        assert_eq!(Role::Owner.with_article(), "an owner");
+        assert_eq!(Role::Member.with_article(), "a member");
     }
 
     #[test]

@@ -40,8 +40,9 @@ async fn create_key(
     caller.require(Role::Admin)?;
     if new.role > caller.0.role {
         return Err(ApiError::Forbidden(format!(
-            "a {} key cannot create a {} key",
-            caller.0.role, new.role
+            "{} key cannot create {} key",
+            caller.0.role.with_article(),
+            new.role.with_article()
         )));
     }
     let principal = Principal::Key(caller.0.clone());
@@ -74,8 +75,9 @@ async fn revoke_key(
     let target_role = Role::parse(&key.role).unwrap_or(Role::Owner);
     if target_role > caller.0.role {
         return Err(ApiError::Forbidden(format!(
-            "a {} key cannot revoke a {} key",
-            caller.0.role, target_role
+            "{} key cannot revoke {} key",
+            caller.0.role.with_article(),
+            target_role.with_article()
         )));
     }
     api_keys::revoke(&mut *tx, id).await?;

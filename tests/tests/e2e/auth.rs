@@ -299,3 +299,86 @@ async fn admin_actions_are_audited() {
     assert_eq!(all.as_array().unwrap().len(), 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let server = TestServer::start().await;
+    let (_, owner) = server.create_workspace("scheme").await;
+    // RFC 7235: the auth scheme is a case-insensitive token.
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        for (path, token) in [
+            ("/api/me", owner.as_str()),
+            ("/api/admin/workspaces", ADMIN_TOKEN),
+        ] {
+            let response = server
+                .client
+                .get(server.url(path))
+                .header("authorization", format!("{scheme} {token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{scheme} on {path}");
+        }
+    }
+    // Another scheme, or a scheme with no token, is still refused.
+    for header in ["Basic dXNlcjpwYXNz", "bearer", "bearer   ", "Bearerx abc"] {
+        let response = server
+            .client
+            .get(server.url("/api/me"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn role_refusals_read_as_english() {
+    let server = TestServer::start().await;
+    let (workspace, owner) = server.create_workspace("grammar").await;
+    let (_, admin) = server.create_key(&workspace, "admin").await;
+    let (_, member) = server.create_key(&workspace, "member").await;
+    let owner_id = server
+        .request(Method::GET, "/api/me", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let response = server
+        .request(Method::POST, "/api/keys", &admin)
+        .json(&json!({ "name": "k", "role": "owner" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, message) = error_of(response).await;
+    assert_eq!(message, "an admin key cannot create an owner key");
+
+    let response = server
+        .request(Method::DELETE, &format!("/api/keys/{owner_id}"), &admin)
+        .send()
+        .await
+        .unwrap();
+    let (_, message) = error_of(response).await;
+    assert_eq!(message, "an admin key cannot revoke an owner key");
+
+    let response = server
+        .request(Method::GET, "/api/keys", &member)
+        .send()
+        .await
+        .unwrap();
+    let (_, message) = error_of(response).await;
+    assert_eq!(
+        message,
+        "this needs the admin role or higher; this key is a member key"
+    );
+    server.stop().await;
+}

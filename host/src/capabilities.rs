@@ -98,6 +98,7 @@ impl Services {
             statement_limits: crate::db::sandbox::StatementLimits {
                 timeout: config.plugin_db_statement_timeout,
                 max_rows: config.plugin_db_max_rows,
+                max_result_bytes: config.plugin_db_max_result_bytes,
             },
         })
     }

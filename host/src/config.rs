@@ -138,6 +138,12 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_MAX_ROWS", default_value_t = 10_000)]
     pub plugin_db_max_rows: u32,
 
+    /// Most bytes of column values one plugin query may return (text, bytea and JSON
+    /// as they come off the wire); more fails the query with `invalid` as soon as it
+    /// passes the cap, before the host holds the rest.
+    #[arg(long, env = "AGENTHOST_PLUGIN_DB_MAX_RESULT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub plugin_db_max_result_bytes: u64,
+
     /// Database connections per plugin (each plugin logs in as its own role).
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,

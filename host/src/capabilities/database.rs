@@ -155,6 +155,7 @@ impl wit::Host for DatabaseCtx {
             let mut stream = query.fetch(&mut **transaction);
             let mut rows = Vec::new();
             let mut columns = Vec::new();
+            let mut bytes = 0u64;
             while let Some(row) = stream.next().await {
                 let row = row.map_err(|e| statement_error(&e, Some(limits)))?;
                 if columns.is_empty() {
@@ -165,6 +166,16 @@ impl wit::Host for DatabaseCtx {
                         "the query returned more than {} rows, the cap per query; \
                          add a LIMIT or aggregate in SQL",
                         limits.max_rows
+                    )));
+                }
+                // Counted before decoding, row by row as they stream in, so the host
+                // never holds more than the cap plus one row.
+                bytes += values::row_bytes(&row);
+                if bytes > limits.max_result_bytes {
+                    return Err(Error::Invalid(format!(
+                        "the query's result passed {} bytes, the cap per query \
+                         (--plugin-db-max-result-bytes); select fewer or smaller values",
+                        limits.max_result_bytes
                     )));
                 }
                 rows.push(values::decode_row(&row)?);

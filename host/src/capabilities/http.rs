@@ -3,6 +3,12 @@
 //! granted network), and each plugin has a timeout, a response size cap and a cap on
 //! requests in flight. The host never follows redirects itself; a guest that follows
 //! one sends a new request, which is checked again.
+//!
+//! The address rule is enforced three times, each closing what the one before can't
+//! see: on the request's host as the request's own URL parser reads it (so `127.1` is
+//! 127.0.0.1), on every address a name resolves to (DNS rebinding), and on the peer
+//! address of every connection once it is open, before a byte of the request is
+//! written (anything else that might pick an address).
 
 mod address;
 mod origin;
@@ -86,6 +92,7 @@ impl HttpPolicy {
             .dns_resolver(Arc::new(CheckedResolver {
                 networks: networks.clone(),
             }))
+            .connector_layer(peer::CheckPeerLayer::new(networks.clone()))
             .build()?;
         Ok(HttpPolicy {
             plugin: plugin.to_string(),
@@ -102,7 +109,7 @@ impl HttpPolicy {
         self: Arc<Self>,
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
-        let origin = self.admit(request.uri())?;
+        let (origin, url) = self.admit(request.uri())?;
         let slot = self
             .slots
             .clone()
@@ -120,7 +127,7 @@ impl HttpPolicy {
         headers.remove(http::header::HOST);
         let sent = self
             .client
-            .request(parts.method.clone(), parts.uri.to_string())
+            .request(parts.method.clone(), url)
             .headers(headers)
             .body(body)
             .send()
@@ -177,21 +184,21 @@ impl HttpPolicy {
         }
     }
 
-    /// The request's origin, if the grant allows it.
-    fn admit(&self, uri: &http::Uri) -> Result<Origin, HttpError> {
-        let origin = origin_of(uri).ok_or(HttpError::HttpRequestUriInvalid)?;
+    /// The request's origin and the URL that will be sent, if the grant allows it.
+    fn admit(&self, uri: &http::Uri) -> Result<(Origin, url::Url), HttpError> {
+        let (origin, url, ip) = origin_of(uri).ok_or(HttpError::HttpRequestUriInvalid)?;
         if !self.origins.iter().any(|pattern| pattern.matches(&origin)) {
             tracing::warn!(plugin = %self.plugin, %origin, "http request denied: origin not granted");
             return Err(HttpError::HttpRequestDenied);
         }
         // An IP literal never reaches the resolver, so its address is checked here.
-        if let Ok(ip) = origin.host.parse::<IpAddr>()
+        if let Some(ip) = ip
             && let Err(why) = address::check(ip, &self.networks)
         {
             tracing::warn!(plugin = %self.plugin, %origin, "http request denied: {why}");
             return Err(HttpError::DestinationIpProhibited);
         }
-        Ok(origin)
+        Ok((origin, url))
     }
 
     fn refusal(&self, origin: &Origin, error: &reqwest13::Error) -> HttpError {
@@ -215,23 +222,23 @@ impl HttpPolicy {
     }
 }
 
-/// Scheme, host and effective port of an absolute URI without user info.
-fn origin_of(uri: &http::Uri) -> Option<Origin> {
-    let authority = uri.authority()?;
-    if authority.as_str().contains('@') {
+/// Scheme, host and effective port of an absolute URI without user info, read by the
+/// same parser (WHATWG, the `url` crate) that reqwest uses for the request, so the host
+/// checked is the host dialled; the parsed URL is what gets sent. The third part is the
+/// host's address when it is an IP literal in any spelling.
+fn origin_of(uri: &http::Uri) -> Option<(Origin, url::Url, Option<IpAddr>)> {
+    if uri.authority()?.as_str().contains('@') {
         return None;
     }
-    let scheme = Scheme::parse(uri.scheme_str()?)?;
-    let host = authority.host();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    Some(Origin {
-        scheme,
-        host: origin::normalize_host(host),
-        port: authority.port_u16().unwrap_or(scheme.default_port()),
-    })
+    let url = url::Url::parse(&uri.to_string()).ok()?;
+    let scheme = Scheme::parse(url.scheme())?;
+    let (host, ip) = match url.host()? {
+        url::Host::Domain(name) => (origin::normalize_host(name), None),
+        url::Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
+        url::Host::Ipv6(ip) => (ip.to_string(), Some(IpAddr::V6(ip))),
+    };
+    let port = url.port_or_known_default()?;
+    Some((Origin { scheme, host, port }, url, ip))
 }
 
 /// Resolves names with the system resolver, then refuses the lookup unless every
@@ -258,6 +265,117 @@ impl reqwest13::dns::Resolve for CheckedResolver {
             }
             Ok(Box::new(addresses.into_iter()) as reqwest13::dns::Addrs)
         })
+    }
+}
+
+/// The last check: the peer address of every connection the client opens.
+mod peer {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use hyper_util::client::legacy::connect::{Connection, HttpInfo};
+
+    use super::{AddressProhibited, Network, address};
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    /// Wraps reqwest's connector: once a connection is open (TCP, and TLS for https)
+    /// and before the request is written on it, its peer address must pass the
+    /// address rule. A connection whose peer can't be read is refused (fail closed).
+    #[derive(Clone)]
+    pub struct CheckPeerLayer {
+        networks: Arc<Vec<Network>>,
+    }
+
+    impl CheckPeerLayer {
+        pub fn new(networks: Arc<Vec<Network>>) -> Self {
+            CheckPeerLayer { networks }
+        }
+    }
+
+    impl<S> tower::Layer<S> for CheckPeerLayer {
+        type Service = CheckPeer<S>;
+
+        fn layer(&self, inner: S) -> CheckPeer<S> {
+            CheckPeer {
+                inner,
+                networks: self.networks.clone(),
+            }
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct CheckPeer<S> {
+        inner: S,
+        networks: Arc<Vec<Network>>,
+    }
+
+    impl<S, R> tower::Service<R> for CheckPeer<S>
+    where
+        S: tower::Service<R, Error = BoxError>,
+        S::Response: Connection + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: R) -> Self::Future {
+            let connecting = self.inner.call(request);
+            let networks = self.networks.clone();
+            Box::pin(async move {
+                let connection = connecting.await?;
+                let mut extras = http::Extensions::new();
+                connection.connected().get_extras(&mut extras);
+                let Some(peer) = extras.get::<HttpInfo>().map(HttpInfo::remote_addr) else {
+                    return Err(AddressProhibited(
+                        "the connection's peer address is unknown".into(),
+                    )
+                    .into());
+                };
+                address::check(peer.ip(), &networks)
+                    .map_err(|why| AddressProhibited(format!("connected to {why}")))?;
+                Ok(connection)
+            })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use tower::{Layer, ServiceExt};
+
+        use super::*;
+
+        /// A connector that dials a fixed loopback address, whatever it is asked for:
+        /// only the peer check stands between it and the connection being used.
+        async fn dial_loopback(networks: Vec<Network>) -> Result<(), BoxError> {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let address = listener.local_addr()?;
+            let connector = tower::service_fn(move |_: ()| async move {
+                let stream = tokio::net::TcpStream::connect(address).await?;
+                Ok::<_, BoxError>(stream)
+            });
+            CheckPeerLayer::new(Arc::new(networks))
+                .layer(connector)
+                .oneshot(())
+                .await
+                .map(drop)
+        }
+
+        #[tokio::test]
+        async fn a_connection_to_a_refused_address_is_not_used() {
+            let error = dial_loopback(Vec::new()).await.unwrap_err();
+            assert!(error.to_string().contains("127.0.0.1"), "{error}");
+            assert!(error.is::<AddressProhibited>());
+            let loopback = Network::parse("127.0.0.0/8").unwrap();
+            dial_loopback(vec![loopback]).await.unwrap();
+        }
     }
 }
 

@@ -91,14 +91,18 @@ impl std::fmt::Debug for Sandbox {
 pub struct StatementLimits {
     pub timeout: Duration,
     pub max_rows: u32,
+    /// Most bytes of column values one query may return (as they come off the wire).
+    pub max_result_bytes: u64,
 }
 
 impl Default for StatementLimits {
-    /// The flags' defaults (`--plugin-db-statement-timeout`, `--plugin-db-max-rows`).
+    /// The flags' defaults (`--plugin-db-statement-timeout`, `--plugin-db-max-rows`,
+    /// `--plugin-db-max-result-bytes`).
     fn default() -> Self {
         StatementLimits {
             timeout: Duration::from_secs(5),
             max_rows: 10_000,
+            max_result_bytes: 16 << 20,
         }
     }
 }
@@ -273,6 +277,11 @@ impl Sandbox {
         let mut tx = sqlx::Connection::begin(&mut owner).await?;
         for (offset, sql) in pending.iter().enumerate() {
             let index = applied.len() + offset;
+            if let Some(why) = forbidden_in_migration(sql) {
+                return Err(SandboxError::Invalid(format!(
+                    "migration {index} of {plugin} is refused: {why}"
+                )));
+            }
             if let Err(err) = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
                 .execute(&mut *tx)
                 .await
@@ -283,7 +292,14 @@ impl Sandbox {
                 )));
             }
         }
-        enforce_row_security(&mut tx, names).await?;
+        enforce_row_security(&mut tx, names)
+            .await
+            .map_err(|error| match error {
+                SandboxError::Invalid(why) => {
+                    SandboxError::Invalid(format!("the migrations of {plugin} are refused: {why}"))
+                }
+                other => other,
+            })?;
         tx.commit().await?;
         sqlx::Connection::close(owner).await.ok();
         for (offset, sql) in pending.iter().enumerate() {
@@ -389,6 +405,7 @@ impl Sandbox {
             .idle_timeout(Duration::from_secs(300))
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
+            .after_release(|connection, _| Box::pin(reset_session(connection)))
             .connect_lazy_with(self.role_options(&role, &password));
         let entry = PluginPool { pool, bind_key };
         let mut pools = self.lock_pools();
@@ -427,14 +444,35 @@ impl Sandbox {
     }
 }
 
+/// Clear whatever a call could leave on its connection besides its transaction (which
+/// ended already): session settings, cursors, listeners, session advisory locks. A
+/// connection that can't be reset is closed rather than reused. Runs in the pool's own
+/// task after the call, so calls don't wait for it.
+async fn reset_session(connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    let reset = sqlx::raw_sql(
+        "RESET ALL; CLOSE ALL; UNLISTEN *; SELECT agenthost_sandbox.reset_session();",
+    )
+    .execute(connection)
+    .await;
+    Ok(reset.is_ok())
+}
+
+/// The isolation policy every plugin table gets, and nothing else.
+const ISOLATION_POLICY: &str = "workspace_isolation";
+const ISOLATION_RULE: &str = "workspace_id = (SELECT agenthost_sandbox.current_workspace())";
+
 /// Every table in a plugin's schema is a tenant table: it must have a `workspace_id
-/// uuid` column, which defaults to the bound workspace, and row-level security is
-/// (re-)forced after every migration run, whatever the migrations did. Runs as the
-/// owner, in the migrations' transaction.
+/// uuid` column, which defaults to the bound workspace, row-level security is
+/// (re-)forced after every migration run, and its only policy is the host's, with the
+/// host's expression. Objects that would see rows past the policies are refused:
+/// materialized views (snapshots taken by the owner), views that run as their owner,
+/// SECURITY DEFINER functions (which could turn forced row security off at call time).
+/// Runs as the owner, in the migrations' transaction.
 async fn enforce_row_security(
     tx: &mut PgConnection,
     names: &SandboxNames,
 ) -> Result<(), SandboxError> {
+    refuse_unisolated_objects(tx, names).await?;
     let tables: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT c.relname::text, a.atttypid::regtype::text \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -452,30 +490,212 @@ async fn enforce_row_security(
                  column: every plugin table is per workspace"
             )));
         }
-        let table = format!("{}.{}", ident(&names.schema), ident(&table));
-        let policy_exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_policy \
-             WHERE polrelid = $1::regclass AND polname = 'workspace_isolation')",
-        )
-        .bind(&table)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut ddl = format!(
-            "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-             ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-             ALTER TABLE {table} ALTER COLUMN workspace_id
-                 SET DEFAULT agenthost_sandbox.current_workspace();"
+        let qualified = format!("{}.{}", ident(&names.schema), ident(&table));
+        let ddl = format!(
+            "ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY;
+             ALTER TABLE {qualified} ALTER COLUMN workspace_id
+                 SET DEFAULT agenthost_sandbox.current_workspace();
+             CREATE POLICY agenthost_reference ON {qualified}
+                 USING ({ISOLATION_RULE}) WITH CHECK ({ISOLATION_RULE});"
         );
-        if !policy_exists {
-            ddl.push_str(&format!(
-                "CREATE POLICY workspace_isolation ON {table}
-                 USING (workspace_id = (SELECT agenthost_sandbox.current_workspace()))
-                 WITH CHECK (workspace_id = (SELECT agenthost_sandbox.current_workspace()));"
-            ));
-        }
         sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+        // Every policy on the table, compared with the reference just made: same
+        // command, permissive, for every role, same expressions.
+        let policies: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT p.polname::text, \
+                    (p.polcmd, p.polpermissive, p.polroles, \
+                     pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)) \
+                    IS NOT DISTINCT FROM \
+                    (r.polcmd, r.polpermissive, r.polroles, \
+                     pg_get_expr(r.polqual, r.polrelid), pg_get_expr(r.polwithcheck, r.polrelid)) \
+             FROM pg_policy p JOIN pg_policy r \
+                  ON r.polrelid = p.polrelid AND r.polname = 'agenthost_reference' \
+             WHERE p.polrelid = $1::regclass AND p.polname <> 'agenthost_reference'",
+        )
+        .bind(&qualified)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (policy, same) in &policies {
+            if policy != ISOLATION_POLICY {
+                return Err(SandboxError::Invalid(format!(
+                    "table {table} has a row-level security policy {policy:?}; the host \
+                     owns the policies of plugin tables (each has exactly its \
+                     {ISOLATION_POLICY:?} policy), so migrations may not add any"
+                )));
+            }
+            if !same {
+                return Err(SandboxError::Invalid(format!(
+                    "the {ISOLATION_POLICY:?} policy of table {table} was changed by a \
+                     migration; it must stay the host's ({ISOLATION_RULE})"
+                )));
+            }
+        }
+        let rename = if policies.is_empty() {
+            format!("ALTER POLICY agenthost_reference ON {qualified} RENAME TO {ISOLATION_POLICY}")
+        } else {
+            format!("DROP POLICY agenthost_reference ON {qualified}")
+        };
+        sqlx::raw_sql(AssertSqlSafe(rename))
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
+}
+
+/// Views, functions and other relations in a plugin's schema that would read rows
+/// without the plugin's own row-level security applying.
+async fn refuse_unisolated_objects(
+    tx: &mut PgConnection,
+    names: &SandboxNames,
+) -> Result<(), SandboxError> {
+    let relations: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relkind::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND ( \
+             c.relkind IN ('m', 'f') \
+             OR (c.relkind = 'v' AND NOT EXISTS ( \
+                 SELECT 1 FROM pg_options_to_table(c.reloptions) o \
+                 WHERE o.option_name = 'security_invoker' \
+                   AND lower(o.option_value) IN ('true', 'on', 'yes', '1')))) \
+         ORDER BY c.relname",
+    )
+    .bind(&names.schema)
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some((name, kind)) = relations.first() {
+        let why = match kind.as_str() {
+            "m" => format!(
+                "materialized view {name}: a materialized view is a snapshot with no \
+                 row-level security, so plugin schemas may not have one"
+            ),
+            "v" => format!(
+                "view {name} runs with its owner's rights; plugin views must be \
+                 created WITH (security_invoker = true) so the caller's row-level \
+                 security applies"
+            ),
+            _ => format!("foreign table {name} is not allowed in a plugin schema"),
+        };
+        return Err(SandboxError::Invalid(why));
+    }
+    let definers: Vec<String> = sqlx::query_scalar(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname = $1 AND p.prosecdef ORDER BY 1",
+    )
+    .bind(&names.schema)
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some(function) = definers.first() {
+        return Err(SandboxError::Invalid(format!(
+            "function {function} is SECURITY DEFINER: it would run as the owner of the \
+             plugin's tables, who can switch their row-level security off; plugin \
+             functions must be SECURITY INVOKER"
+        )));
+    }
+    Ok(())
+}
+
+/// Statements a migration may not contain. They would lift the isolation of existing
+/// rows while the migration runs (the owner of a table reads every row once forced row
+/// security is off), which no check of the end state can see. Keywords can't be quoted
+/// or escaped in SQL, only whitespace and comments can stand between them, and dynamic
+/// SQL needs plpgsql, which plugin roles can't use (docs/decisions.md): so such a
+/// statement always shows in the text as these words.
+const FORBIDDEN_IN_MIGRATIONS: &[(&[&str], &str)] = &[
+    (
+        &["NO", "FORCE", "ROW", "LEVEL", "SECURITY"],
+        "turns forced row-level security off",
+    ),
+    (
+        &["DISABLE", "ROW", "LEVEL", "SECURITY"],
+        "turns row-level security off",
+    ),
+    (&["CREATE", "POLICY"], "adds a row-level security policy"),
+    (&["ALTER", "POLICY"], "changes a row-level security policy"),
+    (&["DROP", "POLICY"], "drops a row-level security policy"),
+];
+
+/// Why a migration's text is refused, if it is.
+pub fn forbidden_in_migration(sql: &str) -> Option<String> {
+    FORBIDDEN_IN_MIGRATIONS.iter().find_map(|(words, why)| {
+        contains_words(sql, words).then(|| {
+            format!(
+                "it contains `{}`, which {why}; the host manages row-level security of \
+                 plugin tables itself",
+                words.join(" ")
+            )
+        })
+    })
+}
+
+/// Whether `sql` has `words` in sequence (ASCII case-insensitive, whole words), with
+/// only whitespace and comments (`--`, nested `/* */`) between them. Every position of
+/// the raw text is tried, string literals included: a false alarm inside a literal
+/// costs a clear refusal, while skipping "literals" could be fooled by quoting tricks.
+fn contains_words(sql: &str, words: &[&str]) -> bool {
+    let bytes = sql.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let word_at = |at: usize, word: &str| {
+        let end = at + word.len();
+        end <= bytes.len()
+            && bytes[at..end].eq_ignore_ascii_case(word.as_bytes())
+            && (end == bytes.len() || !is_word(bytes[end]))
+    };
+    (0..bytes.len()).any(|start| {
+        if start > 0 && is_word(bytes[start - 1]) {
+            return false;
+        }
+        let mut at = start;
+        for (n, word) in words.iter().enumerate() {
+            if n > 0 {
+                let after_gap = skip_gap(bytes, at);
+                if after_gap == at {
+                    return false;
+                }
+                at = after_gap;
+            }
+            if !word_at(at, word) {
+                return false;
+            }
+            at += word.len();
+        }
+        true
+    })
+}
+
+/// The index after the whitespace and comments starting at `at`.
+fn skip_gap(bytes: &[u8], mut at: usize) -> usize {
+    loop {
+        match bytes.get(at..) {
+            Some([b, ..]) if b.is_ascii_whitespace() => at += 1,
+            Some([b'-', b'-', ..]) => {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+            }
+            Some([b'/', b'*', ..]) => {
+                let mut depth = 0usize;
+                while at < bytes.len() {
+                    match &bytes[at..] {
+                        [b'/', b'*', ..] => {
+                            depth += 1;
+                            at += 2;
+                        }
+                        [b'*', b'/', ..] => {
+                            depth -= 1;
+                            at += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => at += 1,
+                    }
+                }
+            }
+            _ => return at,
+        }
+    }
 }
 
 /// A quoted SQL identifier.
@@ -506,5 +726,32 @@ mod tests {
         assert_ne!(names.login_role, other.login_role);
         assert_eq!(SandboxNames::new("x", "dexter").schema, "plugin_dexter");
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn migrations_that_lift_row_security_are_refused_in_any_spelling() {
+        for sql in [
+            "ALTER TABLE notes NO FORCE ROW LEVEL SECURITY",
+            "alter table notes no\n  force /* hidden */ row\tlevel -- x\n security;",
+            "ALTER TABLE notes DISABLE ROW LEVEL SECURITY",
+            "CREATE POLICY open ON notes USING (true)",
+            "create policy \"workspace_isolation\" on notes using (true)",
+            "DROP POLICY workspace_isolation ON notes",
+            "ALTER POLICY workspace_isolation ON notes USING (true)",
+            "ALTER TABLE x NO/* a /* nested */ comment */FORCE ROW LEVEL SECURITY",
+            "SELECT '--'; ALTER TABLE t NO FORCE ROW LEVEL SECURITY",
+            "SELECT $$'$$; DROP POLICY workspace_isolation ON notes",
+            "CREATE TABLE a (x int);ALTER TABLE a NO FORCE ROW LEVEL SECURITY",
+        ] {
+            assert!(forbidden_in_migration(sql).is_some(), "{sql} was allowed");
+        }
+        for sql in [
+            "CREATE TABLE notes (id bigserial, workspace_id uuid NOT NULL, policy text)",
+            "ALTER TABLE notes ADD COLUMN forced boolean",
+            "CREATE INDEX ON notes (workspace_id)",
+            "CREATE TABLE xcreate_policy (workspace_id uuid NOT NULL, nopolicy int)",
+        ] {
+            assert_eq!(forbidden_in_migration(sql), None, "{sql}");
+        }
     }
 }

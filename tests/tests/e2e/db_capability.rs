@@ -9,13 +9,13 @@ use sqlx::PgPool;
 
 use super::plugins::{admin, json_of};
 
-const NOTES_TABLE: &str = "CREATE TABLE notes (
+pub(super) const NOTES_TABLE: &str = "CREATE TABLE notes (
     id bigserial PRIMARY KEY,
     workspace_id uuid NOT NULL,
     body text NOT NULL
 )";
 
-fn manifest(version: &str, migrations: &[&str]) -> Value {
+pub(super) fn manifest(version: &str, migrations: &[&str]) -> Value {
     json!({
         "name": "sqlprobe", "version": version, "kind": "tool",
         "capabilities": { "database": { "tables": { "customers": "read", "deals": "write" } } },
@@ -25,21 +25,24 @@ fn manifest(version: &str, migrations: &[&str]) -> Value {
 
 /// A server, two workspaces with a member key each and two customers each, and the
 /// probe plugin installed with `grant`.
-struct Probe {
-    server: TestServer,
-    host: PgPool,
-    key_a: String,
-    key_b: String,
-    workspace_a: String,
-    workspace_b: String,
+pub(super) struct Probe {
+    pub(super) server: TestServer,
+    pub(super) host: PgPool,
+    pub(super) key_a: String,
+    pub(super) key_b: String,
+    pub(super) workspace_a: String,
+    pub(super) workspace_b: String,
 }
 
 impl Probe {
-    async fn start(grant: Value) -> Probe {
+    pub(super) async fn start(grant: Value) -> Probe {
         Self::start_with(grant, |_| {}).await
     }
 
-    async fn start_with(grant: Value, change: impl FnOnce(&mut agenthost::Config)) -> Probe {
+    pub(super) async fn start_with(
+        grant: Value,
+        change: impl FnOnce(&mut agenthost::Config),
+    ) -> Probe {
         let server = TestServer::start_with(change).await;
         let host = PgPool::connect(&server.database_url).await.unwrap();
         let (workspace_a, _) = server.create_workspace("alpha").await;
@@ -86,7 +89,7 @@ impl Probe {
         probe
     }
 
-    async fn grant(&self, version: &str, grant: Value) -> reqwest::Response {
+    pub(super) async fn grant(&self, version: &str, grant: Value) -> reqwest::Response {
         admin(
             &self.server,
             Method::PUT,
@@ -97,11 +100,11 @@ impl Probe {
     }
 
     /// Run statements as workspace A, continuing past errors; returns each result.
-    async fn run(&self, statements: Value) -> Vec<Value> {
+    pub(super) async fn run(&self, statements: Value) -> Vec<Value> {
         self.run_as(&self.key_a, statements).await
     }
 
-    async fn run_as(&self, key: &str, statements: Value) -> Vec<Value> {
+    pub(super) async fn run_as(&self, key: &str, statements: Value) -> Vec<Value> {
         let input = json!({ "statements": statements, "keep_going": true });
         let response = self.server.call_tool(key, "sqlprobe", "run", &input).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -112,7 +115,7 @@ impl Probe {
     }
 
     /// One statement as workspace A; its error text, failing the test if it succeeded.
-    async fn refused(&self, sql: &str) -> String {
+    pub(super) async fn refused(&self, sql: &str) -> String {
         let results = self.run(json!([{ "sql": sql }])).await;
         results[0]["error"]
             .as_str()
@@ -121,7 +124,7 @@ impl Probe {
     }
 
     /// The customer names workspace A's call can see (after whatever ran before).
-    async fn visible_customers(&self, before: Value) -> Vec<String> {
+    pub(super) async fn visible_customers(&self, before: Value) -> Vec<String> {
         let mut statements = before.as_array().unwrap().clone();
         statements.push(json!({ "sql": "SELECT name FROM customers ORDER BY name" }));
         let results = self.run(Value::Array(statements)).await;
@@ -129,11 +132,11 @@ impl Probe {
     }
 }
 
-fn full_grant() -> Value {
+pub(super) fn full_grant() -> Value {
     json!({ "database": { "tables": { "customers": "read", "deals": "write" } } })
 }
 
-fn names(result: &Value) -> Vec<String> {
+pub(super) fn names(result: &Value) -> Vec<String> {
     result["rows"]
         .as_array()
         .unwrap_or_else(|| panic!("no rows in {result}"))
@@ -142,7 +145,7 @@ fn names(result: &Value) -> Vec<String> {
         .collect()
 }
 
-const OWN_ROWS: [&str; 2] = ["A customer 1", "A customer 2"];
+pub(super) const OWN_ROWS: [&str; 2] = ["A customer 1", "A customer 2"];
 
 #[tokio::test]
 async fn a_cross_workspace_read_returns_nothing() {

@@ -436,3 +436,53 @@ async fn http_grants_are_checked_against_the_manifest() {
             .contains("http private network \"10.0.0.0/8\"")
     );
 }
+
+#[tokio::test]
+async fn numeric_spellings_of_loopback_are_judged_as_loopback() {
+    let (site, a) = Site::start().await;
+    // The grant names loopback in a numeric spelling; no private network is granted.
+    let (server, key) = start(&[&format!("http://2130706433:{a}")], &[], |_| {}).await;
+    for host in [
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "017700000001",
+        "127.0.1",
+        "0177.0.0.1",
+        "127.0.0.1",
+    ] {
+        let url = format!("http://{host}:{a}/x");
+        let error = fetch(&server, &key, json!({ "url": url }))
+            .await
+            .unwrap_err();
+        assert!(error.contains("non-public address"), "{url}: {error}");
+    }
+    // `0` is 0.0.0.0 to the URL parser (and reaches loopback on Linux); not granted.
+    let error = fetch(&server, &key, json!({ "url": format!("http://0:{a}/x") }))
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("non-public address") || error.contains("not in this plugin"),
+        "{error}"
+    );
+    assert!(site.paths().is_empty(), "{:?}", site.paths());
+
+    // Once loopback is granted, every spelling means the granted 127.0.0.1 origin.
+    let (server, key) = start(&[&format!("http://2130706433:{a}")], LOOPBACK, |_| {}).await;
+    for host in ["127.1", "0x7f000001", "127.0.0.1"] {
+        let output = fetch(
+            &server,
+            &key,
+            json!({ "url": format!("http://{host}:{a}/{host}") }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(output["status"], 200);
+    }
+    assert_eq!(site.paths(), ["/127.1", "/0x7f000001", "/127.0.0.1"]);
+    assert!(
+        site.host_headers()
+            .iter()
+            .all(|host| *host == format!("127.0.0.1:{a}"))
+    );
+}

@@ -7,6 +7,7 @@ mod business_data;
 mod chat;
 mod database;
 mod db_capability;
+mod db_hardening;
 mod dexter;
 mod email;
 mod health;

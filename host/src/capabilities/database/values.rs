@@ -66,6 +66,15 @@ pub fn bind(mut query: Query, params: Vec<Value>) -> Result<Query, Error> {
     Ok(query)
 }
 
+/// The bytes of a row's values as they came off the wire (NULLs count nothing), which
+/// is what the host holds, and about what the guest will.
+pub fn row_bytes(row: &PgRow) -> u64 {
+    (0..row.columns().len())
+        .filter_map(|index| row.try_get_raw(index).ok())
+        .filter_map(|raw| raw.as_bytes().ok().map(|bytes| bytes.len() as u64))
+        .sum()
+}
+
 pub fn decode_row(row: &PgRow) -> Result<Vec<Value>, Error> {
     (0..row.columns().len())
         .map(|index| decode(row, index))

@@ -86,15 +86,19 @@ impl OriginPattern {
             return Err(bad("has no host"));
         }
         let host = match host.strip_prefix("*.") {
-            Some(suffix) if valid_name(suffix) && suffix.contains('.') => {
-                HostPattern::Subdomains(suffix.to_string())
-            }
-            Some(_) => return Err(bad("needs a domain of at least two labels after `*.`")),
+            Some(suffix) => match canonical_host(suffix) {
+                Some(suffix) if valid_name(&suffix) && suffix.contains('.') => {
+                    HostPattern::Subdomains(suffix)
+                }
+                _ => return Err(bad("needs a domain of at least two labels after `*.`")),
+            },
             None if host.contains('*') => return Err(bad("may only use `*.` as a prefix")),
-            None if valid_name(&host) || host.parse::<std::net::IpAddr>().is_ok() => {
-                HostPattern::Exact(host)
-            }
-            None => return Err(bad("has an invalid host name")),
+            None => match canonical_host(&host) {
+                Some(host) if valid_name(&host) || host.parse::<std::net::IpAddr>().is_ok() => {
+                    HostPattern::Exact(host)
+                }
+                _ => return Err(bad("has an invalid host name")),
+            },
         };
         Ok(OriginPattern { scheme, host, port })
     }
@@ -140,6 +144,25 @@ pub fn split_host_port(text: &str) -> Option<(&str, Option<u16>)> {
 /// Lowercase without a trailing dot, so `API.Example.com.` and `api.example.com` agree.
 pub fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The host as the request's URL parser (WHATWG, the `url` crate reqwest uses) reads
+/// it: numeric IPv4 spellings (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`)
+/// become the dotted address that is dialled, IPv6 is compressed, names are
+/// IDNA-mapped. `None` when that parser refuses the host.
+pub fn canonical_host(host: &str) -> Option<String> {
+    let bracketed;
+    let input = if host.contains(':') {
+        bracketed = format!("[{host}]");
+        &bracketed
+    } else {
+        host
+    };
+    Some(match url::Host::parse(input).ok()? {
+        url::Host::Domain(name) => normalize_host(&name),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    })
 }
 
 fn valid_name(host: &str) -> bool {
@@ -194,6 +217,36 @@ mod tests {
         assert!(!pattern.matches(&origin(Scheme::Http, "127.0.0.1", 8081)));
         let v6 = OriginPattern::parse("https://[::1]:9000").unwrap();
         assert!(v6.matches(&origin(Scheme::Https, "::1", 9000)));
+    }
+
+    #[test]
+    fn numeric_ipv4_spellings_are_read_as_the_address_they_dial() {
+        for spelling in [
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "017700000001",
+            "127.0.1",
+            "0177.0.0.1",
+            "0x7f.1",
+        ] {
+            assert_eq!(canonical_host(spelling).as_deref(), Some("127.0.0.1"));
+            let pattern = OriginPattern::parse(&format!("http://{spelling}:8080")).unwrap();
+            assert!(pattern.matches(&origin(Scheme::Http, "127.0.0.1", 8080)));
+        }
+        assert_eq!(canonical_host("0").as_deref(), Some("0.0.0.0"));
+        assert_eq!(
+            canonical_host("::FFFF:7f00:1").as_deref(),
+            Some("::ffff:127.0.0.1")
+        );
+        assert_eq!(
+            canonical_host("Example.COM").as_deref(),
+            Some("example.com")
+        );
+        // A last label that is numeric but no valid IPv4 address is refused, as the
+        // request's parser refuses it.
+        assert!(OriginPattern::parse("http://1.2.3.4.5").is_err());
+        assert!(OriginPattern::parse("http://256.1.1.1").is_err());
     }
 
     #[test]

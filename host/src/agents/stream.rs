@@ -36,13 +36,17 @@ pub enum ChatEvent {
     Error(String),
 }
 
-/// Turns events into protocol parts; it tracks the open text part of a step, since
-/// the protocol brackets text with `text-start` / `text-end`.
+/// Turns events into protocol parts. It tracks what is open — the text part (bracketed
+/// by `text-start` / `text-end`), tool calls still waiting for their output, the step
+/// (`start-step` / `finish-step`) — so that every step closes the same way, also when
+/// the turn fails half way: an `error` part comes after the step's `finish-step`.
 #[derive(Debug, Default)]
 pub struct UiMessageEncoder {
     message_id: String,
     open_text: Option<String>,
     texts: usize,
+    open_step: bool,
+    open_tools: Vec<String>,
 }
 
 impl UiMessageEncoder {
@@ -60,7 +64,11 @@ impl UiMessageEncoder {
                     "messageMetadata": { "conversationId": conversation_id, "turnId": turn_id },
                 }));
             }
-            ChatEvent::StepStart => parts.push(json!({ "type": "start-step" })),
+            ChatEvent::StepStart => {
+                self.close_step(&mut parts);
+                self.open_step = true;
+                parts.push(json!({ "type": "start-step" }));
+            }
             ChatEvent::TextDelta(delta) => {
                 let id = match &self.open_text {
                     Some(id) => id.clone(),
@@ -80,6 +88,7 @@ impl UiMessageEncoder {
                 input,
             } => {
                 self.close_text(&mut parts);
+                self.open_tools.push(call_id.clone());
                 parts.push(
                     json!({ "type": "tool-input-start", "toolCallId": call_id, "toolName": tool }),
                 );
@@ -87,29 +96,50 @@ impl UiMessageEncoder {
                     "type": "tool-input-available", "toolCallId": call_id, "toolName": tool, "input": input,
                 }));
             }
-            ChatEvent::ToolOutput { call_id, output } => parts.push(json!({
-                "type": "tool-output-available", "toolCallId": call_id, "output": output,
-            })),
-            ChatEvent::ToolError { call_id, error } => parts.push(json!({
-                "type": "tool-output-error", "toolCallId": call_id, "errorText": error,
-            })),
+            ChatEvent::ToolOutput { call_id, output } => {
+                self.open_tools.retain(|id| *id != call_id);
+                parts.push(json!({
+                    "type": "tool-output-available", "toolCallId": call_id, "output": output,
+                }));
+            }
+            ChatEvent::ToolError { call_id, error } => {
+                self.open_tools.retain(|id| *id != call_id);
+                parts.push(json!({
+                    "type": "tool-output-error", "toolCallId": call_id, "errorText": error,
+                }));
+            }
             ChatEvent::StepFinish => {
-                self.close_text(&mut parts);
-                parts.push(json!({ "type": "finish-step" }));
+                self.open_step = true;
+                self.close_step(&mut parts);
             }
             ChatEvent::Finish { reason, usage } => {
-                self.close_text(&mut parts);
+                self.close_step(&mut parts);
                 parts.push(json!({
                     "type": "finish", "finishReason": reason,
                     "messageMetadata": { "usage": usage },
                 }));
             }
             ChatEvent::Error(message) => {
-                self.close_text(&mut parts);
+                self.close_step(&mut parts);
                 parts.push(json!({ "type": "error", "errorText": message }));
             }
         }
         parts
+    }
+
+    /// Close the open step, if any: its text, its tool calls still running (the turn
+    /// ended before they did), then `finish-step`.
+    fn close_step(&mut self, parts: &mut Vec<Value>) {
+        self.close_text(parts);
+        for call_id in std::mem::take(&mut self.open_tools) {
+            parts.push(json!({
+                "type": "tool-output-error", "toolCallId": call_id,
+                "errorText": "the turn ended before this tool call finished",
+            }));
+        }
+        if std::mem::take(&mut self.open_step) {
+            parts.push(json!({ "type": "finish-step" }));
+        }
     }
 
     fn close_text(&mut self, parts: &mut Vec<Value>) {
@@ -177,6 +207,76 @@ mod tests {
                 "text-end",
                 "finish-step",
                 "finish"
+            ]
+        );
+    }
+
+    fn types(events: Vec<ChatEvent>) -> Vec<String> {
+        let mut encoder = UiMessageEncoder::default();
+        events
+            .into_iter()
+            .flat_map(|e| encoder.encode(e))
+            .map(|p| p["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn start() -> ChatEvent {
+        ChatEvent::Start {
+            message_id: "m".into(),
+            conversation_id: "c".into(),
+            turn_id: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_step_is_closed_before_the_error() {
+        // The provider failed before answering.
+        let failed = types(vec![
+            start(),
+            ChatEvent::StepStart,
+            ChatEvent::Error("boom".into()),
+        ]);
+        assert_eq!(failed, ["start", "start-step", "finish-step", "error"]);
+        // Half way through the text.
+        let failed = types(vec![
+            start(),
+            ChatEvent::StepStart,
+            ChatEvent::TextDelta("Let".into()),
+            ChatEvent::Error("boom".into()),
+        ]);
+        assert_eq!(
+            failed,
+            [
+                "start",
+                "start-step",
+                "text-start",
+                "text-delta",
+                "text-end",
+                "finish-step",
+                "error"
+            ]
+        );
+        // While a tool ran (the turn timed out): the call gets an error output.
+        let failed = types(vec![
+            start(),
+            ChatEvent::StepStart,
+            ChatEvent::ToolInput {
+                call_id: "call_1".into(),
+                tool: "slow".into(),
+                input: json!({}),
+            },
+            ChatEvent::Error("the turn took longer than 1 s".into()),
+        ]);
+        assert_eq!(
+            failed,
+            [
+                "start",
+                "start-step",
+                "tool-input-start",
+                "tool-input-available",
+                "tool-output-error",
+                "finish-step",
+                "error"
             ]
         );
     }

@@ -987,3 +987,70 @@ async fn agents_exist_by_default_and_admins_manage_them() {
     assert_eq!(list["agents"].as_array().unwrap().len(), 3);
     server.stop().await;
 }
+
+/// The types of a stream's parts, `[DONE]` included.
+fn part_types(body: &str) -> Vec<String> {
+    sse_parts(body)
+        .iter()
+        .map(|part| match serde_json::from_str::<Value>(part) {
+            Ok(part) => part["type"].as_str().unwrap_or_default().to_string(),
+            Err(_) => part.clone(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_step_the_provider_fails_is_closed_like_every_other_step() {
+    let (f, fake) = dexter_with_llm(|_| {}).await;
+    let stream = |message: &'static str| {
+        f.server
+            .request(Method::POST, "/api/agents/dexter/chat", &f.key)
+            .header("accept", "text/event-stream")
+            .json(&json!({ "message": message }))
+            .send()
+    };
+
+    // The provider refuses the first step.
+    fake.reply(Reply::Status(400, "model not found".into()));
+    let body = stream("first").await.unwrap().text().await.unwrap();
+    assert_eq!(
+        part_types(&body),
+        ["start", "start-step", "finish-step", "error", "[DONE]"],
+        "{body}"
+    );
+
+    // A tool step, then the provider fails the second step.
+    fake.reply(Reply::ToolCalls(vec![tool_call(
+        "call_1",
+        "revenue_analysis",
+        json!({ "period": "2025-Q4" }),
+    )]));
+    fake.reply(Reply::Status(400, "context too long".into()));
+    let body = stream("second").await.unwrap().text().await.unwrap();
+    assert_eq!(
+        part_types(&body),
+        [
+            "start",
+            "start-step",
+            "tool-input-start",
+            "tool-input-available",
+            "tool-output-available",
+            "finish-step",
+            "start-step",
+            "finish-step",
+            "error",
+            "[DONE]"
+        ],
+        "{body}"
+    );
+    let parts = sse_parts(&body);
+    let error: Value = serde_json::from_str(&parts[parts.len() - 2]).unwrap();
+    assert!(
+        error["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("context too long"),
+        "{error}"
+    );
+    f.server.stop().await;
+}

@@ -225,7 +225,7 @@ async fn revenue_analysis_uses_real_segments_owners_and_growth() {
         .await;
     // Won in Q4 2025: d1 10 000 + d2 2 000 + d3 3 000 + d4 15 000 = 30 000, 4 deals.
     close(&out["total_revenue"], 30000.0);
-    assert_eq!(out["deals_won"], 4.0);
+    assert_eq!(out["deals_won"], json!(4));
     close(&out["average_deal_size"], 7500.0);
     // By month: Oct d1 10 000; Nov d2 2 000; Dec d3 + d4 = 18 000.
     let series: Vec<(String, f64)> = out["series"]
@@ -401,11 +401,11 @@ async fn sales_reps_from_deals_and_from_the_performance_table() {
     // Ben: won d2 + d3 = 5 000, lost d6: win rate 2/3; cycles 35 and 57 days: 46;
     // pipeline d8 5 000 (1 open); quota 15 000, attainment 0.3333.
     let ben = &out["reps"][1];
-    assert_eq!(ben["deals_lost"], 1.0);
+    assert_eq!(ben["deals_lost"], json!(1));
     close(&ben["win_rate"], 0.6667);
     close(&ben["average_cycle_days"], 46.0);
     close(&ben["pipeline"], 5000.0);
-    assert_eq!(ben["deals_open"], 1.0);
+    assert_eq!(ben["deals_open"], json!(1));
     close(&ben["quota_attainment"], 0.3333);
     // Team: 4 won, 1 lost (0.8), 30 000 of 45 000 quota (0.6667).
     close(&out["team"]["win_rate"], 0.8);
@@ -449,7 +449,7 @@ async fn customer_analytics_derives_cac_churn_lifespan_and_ltv() {
             all["new_customers"].clone(),
             all["churned_customers"].clone()
         ),
-        (json!(2.0), json!(1.0))
+        (json!(2), json!(1))
     );
     // CAC = marketing 2 500 / 2 new = 1 250.
     close(&all["marketing_spend"], 2500.0);
@@ -600,5 +600,105 @@ async fn calculators_and_cash_flow_from_transactions() {
     close(&out["current_ratio"], 2.6667);
     let (status, _) = f.refused("cash_flow", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    f.server.stop().await;
+}
+
+/// Fields that count things: JSON integers, never `3.0`.
+const COUNTS: &[&str] = &[
+    "deals_won",
+    "deals_lost",
+    "deals_open",
+    "new_customers",
+    "customers_at_start",
+    "churned_customers",
+    "active_customers",
+    "history_months",
+    "break_even_units_whole",
+];
+
+/// Every number of `value` that is a zero has no sign, and every count is an integer.
+fn assert_clean(value: &Value, path: &str, counts_seen: &mut usize) {
+    match value {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap();
+            assert!(!(x == 0.0 && x.is_sign_negative()), "{path} is -0.0");
+            if COUNTS.contains(&path.rsplit('.').next().unwrap()) {
+                assert!(n.is_i64() || n.is_u64(), "{path} = {n} is not an integer");
+                *counts_seen += 1;
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_clean(item, &format!("{path}[{i}]"), counts_seen);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                assert_clean(item, &format!("{path}.{key}"), counts_seen);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_tool_prints_minus_zero_or_counts_as_floats() {
+    let f = fixture().await;
+    // 2030-Q1 has no deals, customers or transactions at all; 2025-Q4 has some.
+    let empty = f
+        .call("revenue_analysis", json!({ "period": "2030-Q1" }))
+        .await;
+    let text = empty.to_string();
+    assert!(text.contains(r#""total_revenue":0.0"#), "{text}");
+    assert!(text.contains(r#""deals_won":0"#), "{text}");
+    let cash = f.call("cash_flow", json!({ "period": "2030-Q1" })).await;
+    for total in [
+        "total_inflow",
+        "total_outflow",
+        "net_cash_flow",
+        "monthly_burn",
+    ] {
+        assert_eq!(cash[total].to_string(), "0.0", "{total}: {cash}");
+    }
+    let mut counts_seen = 0;
+    for period in ["2030-Q1", "2025-Q4"] {
+        let with_period = json!({ "period": period });
+        for tool in [
+            "revenue_analysis",
+            "profit_and_loss",
+            "sales_rep_performance",
+            "customer_analytics",
+            "cash_flow",
+        ] {
+            let out = f.call(tool, with_period.clone()).await;
+            assert_clean(&out, &format!("{tool}({period})"), &mut counts_seen);
+        }
+        for group_by in ["owner", "product"] {
+            let input = json!({ "period": period, "group_by": group_by, "granularity": "quarter" });
+            let out = f.call("revenue_analysis", input).await;
+            assert_clean(&out, "revenue_analysis", &mut counts_seen);
+        }
+    }
+    for (tool, input) in [
+        ("forecast_revenue", json!({ "horizon_months": 3 })),
+        ("roi", json!({ "investment": 100, "returns": 100 })),
+        (
+            "break_even",
+            json!({ "fixed_costs": 0, "price_per_unit": 5, "variable_cost_per_unit": 1 }),
+        ),
+        (
+            "balance_sheet",
+            json!({ "assets": [], "liabilities": [], "equity": [] }),
+        ),
+        (
+            "cash_flow",
+            json!({ "months": [{ "month": "2026-01", "inflow": 0, "outflow": 0 }] }),
+        ),
+    ] {
+        let out = f.call(tool, input).await;
+        assert_clean(&out, tool, &mut counts_seen);
+    }
+    // The walk did meet the counts (deals, reps, customers, months, units).
+    assert!(counts_seen > 30, "{counts_seen}");
     f.server.stop().await;
 }

@@ -13,8 +13,10 @@ use super::state::PluginState;
 use crate::capabilities;
 
 /// How often the epoch advances: a running plugin checks its deadline and yields to
-/// the executor once per tick, so a call stops at most one tick after its deadline.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// the executor once per tick, so a call stops at most one tick (plus the time the OS
+/// takes to schedule its thread) after its deadline. A tick costs a running guest a
+/// clock read and a fiber switch (well under a microsecond), so ticks are short.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Engine-wide settings. Per-plugin limits live in [`super::Limits`].
 #[derive(Debug, Clone)]

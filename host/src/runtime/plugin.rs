@@ -294,14 +294,26 @@ impl LoadedPlugin {
         grants: CallGrants,
     ) -> Store<PluginState> {
         let deadline = Instant::now() + self.limits.timeout();
+        self.store_until(engine, context, grants, deadline)
+    }
+
+    /// A store whose call must end by `deadline`.
+    fn store_until(
+        &self,
+        engine: &WasmEngine,
+        context: CallContext,
+        grants: CallGrants,
+        deadline: Instant,
+    ) -> Store<PluginState> {
         let state = PluginState::new(context, grants, self.limits.memory_bytes, deadline);
         let mut store = Store::new(&engine.engine, state);
         store.limiter(|state| &mut state.limits);
-        // On every epoch tick: past the deadline, trap; otherwise yield to the async
-        // executor. A busy plugin thus never holds a tokio worker for more than a
-        // tick, and the deadline still holds to within one tick. tokio's yield_now
-        // (unlike a plain re-wake) lets the scheduler poll I/O before resuming us, so
-        // spinning plugins can't starve the server's sockets.
+        // On every epoch tick: past the (wall-clock) deadline, trap; otherwise yield
+        // to the executor. Registry calls run on threads of their own (`isolated`),
+        // where the yield lets a cancelled call notice; a call polled on a tokio
+        // worker (direct use, benchmarks) never holds it for more than a tick, and
+        // tokio's yield_now (unlike a plain re-wake) lets the scheduler poll I/O
+        // before resuming it.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             Ok(if Instant::now() >= ctx.data().deadline {
@@ -373,10 +385,24 @@ impl LoadedPlugin {
         tool: &str,
         input: &str,
     ) -> CallOutcome<String> {
+        let deadline = Instant::now() + self.limits.timeout();
+        self.call_tool_until(deadline, engine, context, grants, tool, input)
+            .await
+    }
+
+    async fn call_tool_until(
+        &self,
+        deadline: Instant,
+        engine: &WasmEngine,
+        context: CallContext,
+        grants: CallGrants,
+        tool: &str,
+        input: &str,
+    ) -> CallOutcome<String> {
         let Some(indices) = self.tools_export.as_ref() else {
             return CallOutcome::failed(self.no_such_export("tools"));
         };
-        let mut store = self.new_store(engine, context.clone(), grants);
+        let mut store = self.store_until(engine, context.clone(), grants, deadline);
         let result = async {
             let instance = self
                 .pre
@@ -404,8 +430,10 @@ impl LoadedPlugin {
         tool: String,
         input: String,
     ) -> CallOutcome<String> {
+        // The deadline runs from now: the hand-off to the thread counts.
+        let deadline = Instant::now() + self.limits.timeout();
         isolated(async move {
-            self.call_tool(&engine, context, grants, &tool, &input)
+            self.call_tool_until(deadline, &engine, context, grants, &tool, &input)
                 .await
         })
         .await

@@ -204,6 +204,12 @@ async fn deadlines_hold_within_50_ms_with_four_spinning_calls_per_core() {
     for call in calls {
         outcomes.push(call.await.unwrap());
     }
+    let mut took: Vec<_> = outcomes
+        .iter()
+        .map(|(_, _, took)| took.as_millis())
+        .collect();
+    took.sort();
+    eprintln!("{spinners} spinning calls on {cores} cores timed out after (ms): {took:?}");
     let bound = deadline + Duration::from_millis(50);
     for (status, code, took) in &outcomes {
         assert_eq!(

@@ -132,14 +132,25 @@ impl<S: Send + Sync> FromRequest<S> for TextBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let json = is_json(request.headers());
+        let csv = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
         let bytes = body_bytes(request, state).await?;
-        if json {
+        // Anything but CSV may be read as JSON (the import's default), where NUL is
+        // spelled `\u0000`; a raw NUL byte is refused in any body.
+        if !csv {
             reject_nul_in_json(&bytes, "")?;
-        } else if bytes.contains(&0) {
+        }
+        if bytes.contains(&0) {
             return Err(ApiError::Invalid(format!(
                 "{} contains a NUL character (\\u0000), which text can't hold",
-                locate_nul_in_csv(&bytes)
+                if csv {
+                    locate_nul_in_csv(&bytes)
+                } else {
+                    nul_line(&bytes)
+                }
             )));
         }
         Ok(TextBody(bytes))
@@ -223,6 +234,11 @@ fn locate_nul_in_csv(bytes: &[u8]) -> String {
             return format!("row {index}, field `{name}`");
         }
     }
+    nul_line(bytes)
+}
+
+/// The line of the body its first NUL is on.
+fn nul_line(bytes: &[u8]) -> String {
     let line = bytes
         .iter()
         .take_while(|b| **b != 0)

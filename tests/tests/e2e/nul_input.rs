@@ -10,6 +10,8 @@ enum Body {
     None,
     Json(Value),
     Csv(&'static str),
+    /// No content type.
+    Raw(&'static str),
 }
 
 /// Everything the API can write, as JSON, to compare before and after.
@@ -140,6 +142,15 @@ async fn nul_characters_are_refused_naming_the_field_and_nothing_is_written() {
             Body::Csv("external_id,name,created_on\nc1,Acme,2025-01-01\nc2,Be\0ta,2025-01-01\n"),
             422,
             "row 2, field `name`",
+        ),
+        (
+            // The import reads a body without a content type as JSON.
+            Method::POST,
+            "/api/data/customers",
+            owner,
+            Body::Raw(r#"[{"external_id": "c1", "name": "A\u0000", "created_on": "2025-01-01"}]"#),
+            422,
+            "`[0].name`",
         ),
         (
             Method::PUT,
@@ -303,6 +314,7 @@ async fn nul_characters_are_refused_naming_the_field_and_nothing_is_written() {
             Body::None => request,
             Body::Json(body) => request.json(&body),
             Body::Csv(text) => request.header("content-type", "text/csv").body(text),
+            Body::Raw(text) => request.body(text),
         };
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{what}");

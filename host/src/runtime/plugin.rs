@@ -467,10 +467,60 @@ impl LoadedPlugin {
         node_config: &str,
         input: &str,
     ) -> CallOutcome<NodeOutput> {
+        let deadline = Instant::now() + self.limits.timeout();
+        self.call_node_until(
+            deadline,
+            engine,
+            context,
+            grants,
+            node_type,
+            node_config,
+            input,
+        )
+        .await
+    }
+
+    /// [`Self::call_node`] on a thread of its own (see [`isolated`]).
+    pub async fn call_node_isolated(
+        self: Arc<Self>,
+        engine: Arc<WasmEngine>,
+        context: CallContext,
+        grants: CallGrants,
+        node_type: String,
+        node_config: String,
+        input: String,
+    ) -> CallOutcome<NodeOutput> {
+        let deadline = Instant::now() + self.limits.timeout();
+        isolated(async move {
+            self.call_node_until(
+                deadline,
+                &engine,
+                context,
+                grants,
+                &node_type,
+                &node_config,
+                &input,
+            )
+            .await
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_node_until(
+        &self,
+        deadline: Instant,
+        engine: &WasmEngine,
+        context: CallContext,
+        grants: CallGrants,
+        node_type: &str,
+        node_config: &str,
+        input: &str,
+    ) -> CallOutcome<NodeOutput> {
         let Some(indices) = self.nodes_export.as_ref() else {
             return CallOutcome::failed(self.no_such_export("node types"));
         };
-        let mut store = self.new_store(engine, context.clone(), grants);
+        let mut store = self.store_until(engine, context.clone(), grants, deadline);
         let result = async {
             let instance = self
                 .pre

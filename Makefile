@@ -53,13 +53,13 @@ fmt:
 # Builds every guest, then bundles the example plugins (wasm + manifest) where the
 # host installs them from at start (--bundled-plugins-dir).
 GUEST_OUT = $(or $(CARGO_TARGET_DIR),plugins/target)/wasm32-wasip2/wasm-release
-BUNDLED = hello threshold dexter
+BUNDLED = hello threshold dexter core
 plugins: toolchain
 	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release
 	mkdir -p .agenthost/bundled
 	for p in $(BUNDLED); do \
 	  cp $(GUEST_OUT)/$$p.wasm .agenthost/bundled/$$p.wasm && \
-	  cp $$(ls plugins/$$p/manifest.json plugins/examples/$$p/manifest.json 2>/dev/null | head -1) .agenthost/bundled/$$p.json; \
+	  cp $$(ls plugins/$$p/manifest.json plugins/examples/$$p/manifest.json plugins/nodes/$$p/manifest.json 2>/dev/null | head -1) .agenthost/bundled/$$p.json; \
 	done
 
 # Criterion micro-benchmarks, the capability benchmarks (database, vector, embeddings),

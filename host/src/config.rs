@@ -144,6 +144,31 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_MAX_RESULT_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub plugin_db_max_result_bytes: u64,
 
+    /// Workflow node runs one host executes at once.
+    #[arg(long, env = "AGENTHOST_WORKFLOW_WORKERS", default_value_t = 16)]
+    pub workflow_workers: usize,
+
+    /// Default time limit of one workflow node attempt (a node's `timeout` overrides).
+    #[arg(long, env = "AGENTHOST_WORKFLOW_NODE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub workflow_node_timeout: Duration,
+
+    /// Default time limit of a whole execution (`settings.execution_timeout` overrides).
+    #[arg(long, env = "AGENTHOST_WORKFLOW_EXECUTION_TIMEOUT", default_value = "60m", value_parser = parse_duration)]
+    pub workflow_execution_timeout: Duration,
+
+    /// Largest output of one workflow node, in bytes of JSON.
+    #[arg(long, env = "AGENTHOST_WORKFLOW_MAX_OUTPUT_BYTES", default_value_t = 1024 * 1024)]
+    pub workflow_max_output_bytes: usize,
+
+    /// Executions one workspace may have running at once (429 above).
+    #[arg(long, env = "AGENTHOST_WORKFLOW_MAX_RUNNING", default_value_t = 1000)]
+    pub workflow_max_running: i64,
+
+    /// How often a host tells the others it is alive; a host silent for five beats has
+    /// its running nodes put back for the others.
+    #[arg(long, env = "AGENTHOST_WORKFLOW_HEARTBEAT", default_value = "1s", value_parser = parse_duration)]
+    pub workflow_heartbeat: Duration,
+
     /// Database connections per plugin (each plugin logs in as its own role).
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,
@@ -295,6 +320,17 @@ impl Config {
                 .unwrap_or(usize::MAX),
             fuel: self.plugin_fuel.is_some(),
             keep_resident_bytes: self.plugin_keep_resident_kb << 10,
+        }
+    }
+
+    pub fn workflow_limits(&self) -> crate::workflows::WorkflowLimits {
+        crate::workflows::WorkflowLimits {
+            workers: self.workflow_workers,
+            node_timeout: self.workflow_node_timeout,
+            execution_timeout: self.workflow_execution_timeout,
+            max_output_bytes: self.workflow_max_output_bytes,
+            max_running_per_workspace: self.workflow_max_running,
+            heartbeat: self.workflow_heartbeat,
         }
     }
 

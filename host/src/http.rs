@@ -8,6 +8,7 @@ mod health;
 mod keys;
 mod plugins;
 mod tools;
+mod workflows;
 mod workspace;
 
 use axum::Extension;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(keys::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tools::router())
+        .merge(workflows::router())
         .merge(workspace::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(

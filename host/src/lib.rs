@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod vector;
+pub mod workflows;
 pub mod workspaces;
 
 pub use config::Config;

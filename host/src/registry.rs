@@ -16,6 +16,7 @@ pub mod fault_log;
 pub mod invocations;
 pub mod manifest;
 pub mod metrics;
+mod nodes;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -41,6 +42,7 @@ use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
 pub use calls::{ToolCallError, ToolCallResult, ToolInfo};
 use manifest::Capabilities;
+pub use nodes::{NodeCallError, NodeResult};
 
 const CHANNEL: &str = "agenthost_plugins";
 
@@ -135,6 +137,8 @@ pub struct Registry {
     /// Rate-limits plugin faults in the log.
     faults: fault_log::FaultLimiter,
     invocations: invocations::InvocationLog,
+    /// Versions that executions pinned and that are no longer active, loaded on demand.
+    pinned: nodes::PinnedVersions,
 }
 
 impl std::fmt::Debug for Registry {
@@ -167,6 +171,7 @@ impl Registry {
             host_id: Uuid::new_v4().to_string(),
             metrics: metrics::CallMetrics::default(),
             faults: fault_log::FaultLimiter::default(),
+            pinned: nodes::PinnedVersions::default(),
         }
     }
 
@@ -295,9 +300,44 @@ impl Registry {
             self.set_active(name, None);
             return Ok(());
         };
+        let reuse = self
+            .active(name)
+            .filter(|current| current.sha256 == sha256 && current.plugin.version == version)
+            .map(|current| current.plugin.clone());
+        let active = self
+            .build_active(
+                name,
+                &row.kind,
+                row.settings,
+                &version,
+                sha256,
+                limits,
+                grants,
+                reuse,
+            )
+            .await?;
+        self.set_active(name, Some(Arc::new(active)));
+        Ok(())
+    }
+
+    /// Everything a call of `name@version` needs, with these grants and settings;
+    /// `reuse` is the loaded component when it is the same one (a settings or grant
+    /// change keeps it), else the version is loaded from the database.
+    #[allow(clippy::too_many_arguments)]
+    async fn build_active(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: Value,
+        version: &str,
+        sha256: String,
+        limits: Value,
+        grants: Value,
+        reuse: Option<Arc<LoadedPlugin>>,
+    ) -> Result<ActivePlugin> {
+        let version = version.to_string();
         let grants: Capabilities = serde_json::from_value(grants).context("stored grants")?;
-        let settings: HashMap<String, Value> =
-            serde_json::from_value(row.settings).unwrap_or_default();
+        let settings: HashMap<String, Value> = serde_json::from_value(settings).unwrap_or_default();
         let secret_values: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
             "SELECT name, value FROM secrets WHERE name = ANY($1)",
         )
@@ -345,13 +385,10 @@ impl Registry {
             grant: grants.vector.clone(),
             store: Some(self.services.vectors.clone()),
         };
-        // A settings or grant change keeps the loaded component; a new version loads.
-        let plugin = match self.active(name) {
-            Some(current) if current.sha256 == sha256 && current.plugin.version == version => {
-                current.plugin.clone()
-            }
-            _ => {
-                let kind = match row.kind.as_str() {
+        let plugin = match reuse {
+            Some(plugin) => plugin,
+            None => {
+                let kind = match kind {
                     "node" => PluginKind::Node,
                     _ => PluginKind::Tool,
                 };
@@ -371,24 +408,20 @@ impl Registry {
         };
         let input_validators = input_validators(&plugin.tools)?;
         let tool_infos = calls::tool_infos(&plugin);
-        self.set_active(
-            name,
-            Some(Arc::new(ActivePlugin {
-                plugin,
-                sha256,
-                grants: CallGrants {
-                    config,
-                    email,
-                    database,
-                    llm,
-                    http,
-                    vector,
-                },
-                input_validators,
-                tool_infos,
-            })),
-        );
-        Ok(())
+        Ok(ActivePlugin {
+            plugin,
+            sha256,
+            grants: CallGrants {
+                config,
+                email,
+                database,
+                llm,
+                http,
+                vector,
+            },
+            input_validators,
+            tool_infos,
+        })
     }
 
     async fn load_version(

@@ -53,7 +53,9 @@ impl Server {
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let sandbox = registry.services.sandbox.clone();
-        let app = http::app(AppState::new(database.pool.clone(), config, registry));
+        let state = AppState::new(database.pool.clone(), config, registry);
+        state.workflows.spawn();
+        let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -8,6 +8,7 @@ use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::registry::Registry;
+use crate::workflows::{Engine, Workflows};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -16,6 +17,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     pub key_cache: Arc<KeyCache>,
     pub registry: Arc<Registry>,
+    /// The workflow engine (its workers are started by the server, not here).
+    pub workflows: Workflows,
     /// SHA-256 of the admin token from configuration, if one was configured.
     pub admin_token_sha256: Option<Arc<Vec<u8>>>,
 }
@@ -23,6 +26,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(pool: PgPool, config: Config, registry: Arc<Registry>) -> Self {
         AppState {
+            workflows: Engine::new(pool.clone(), registry.clone(), config.workflow_limits()),
             pool,
             registry,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),

@@ -19,3 +19,4 @@ mod plugin_limits;
 mod plugins;
 mod runtime;
 mod vector;
+mod workflows;

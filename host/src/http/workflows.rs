@@ -51,9 +51,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Validate a definition against the node types active now.
-fn validated(state: &AppState, raw: &Value) -> Result<Definition, Response> {
+fn validated(state: &AppState, raw: &Value) -> Result<Definition, Vec<definition::Problem>> {
     let lookup = store::node_type_lookup(&state.registry);
-    definition::validate(raw, &lookup).map_err(store::invalid_definition)
+    definition::validate(raw, &lookup)
 }
 
 async fn list_workflows(
@@ -78,7 +78,7 @@ async fn create_workflow(
     };
     let definition = match validated(&state, raw) {
         Ok(definition) => definition,
-        Err(response) => return Ok(response),
+        Err(problems) => return Ok(store::invalid_definition(problems)),
     };
     let workflow = store::create_workflow(
         &state.pool,
@@ -120,7 +120,7 @@ async fn update_workflow(
     let definition = match &input.definition {
         Some(raw) => match validated(&state, raw) {
             Ok(definition) => Some(definition),
-            Err(response) => return Ok(response),
+            Err(problems) => return Ok(store::invalid_definition(problems)),
         },
         None => None,
     };
@@ -350,15 +350,9 @@ fn async_stream(
                 if done {
                     return None;
                 }
-                let rows: Vec<(
-                    i64,
-                    String,
-                    Option<String>,
-                    Value,
-                    chrono::DateTime<chrono::Utc>,
-                )> = sqlx::query_as(
+                let rows: Vec<EventRow> = sqlx::query_as(
                     "SELECT id, kind, node_id, data, at FROM execution_events \
-                         WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT 100",
+                     WHERE execution_id = $1 AND id > $2 ORDER BY id LIMIT 100",
                 )
                 .bind(execution)
                 .bind(after)
@@ -369,7 +363,14 @@ fn async_stream(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
-                for (id, kind, node, data, at) in rows {
+                for EventRow {
+                    id,
+                    kind,
+                    node_id: node,
+                    data,
+                    at,
+                } in rows
+                {
                     after = id;
                     done |= kind == "finished";
                     let body = json!({ "type": kind, "node": node, "data": data, "at": at });
@@ -384,4 +385,13 @@ fn async_stream(
             }
         },
     )
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    kind: String,
+    node_id: Option<String>,
+    data: Value,
+    at: chrono::DateTime<chrono::Utc>,
 }

@@ -791,19 +791,22 @@ async fn finish(
     .await
 }
 
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    node_id: String,
+    status: String,
+    output: Option<Value>,
+    branches: Option<Vec<String>>,
+    error_kind: Option<String>,
+    error: Option<String>,
+}
+
 /// Every node's latest state in an execution.
 async fn node_states(
     tx: &mut PgConnection,
     execution: Uuid,
 ) -> sqlx::Result<BTreeMap<String, NodeState>> {
-    let rows: Vec<(
-        String,
-        String,
-        Option<Value>,
-        Option<Vec<String>>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<StateRow> = sqlx::query_as(
         "SELECT DISTINCT ON (node_id) node_id, status, output, branches, error_kind, error \
              FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
     )
@@ -812,30 +815,39 @@ async fn node_states(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, status, output, branches, kind, error)| {
-            let state = match status.as_str() {
-                "succeeded" => NodeState::Done {
-                    fired: match branches.filter(|b| !b.is_empty()) {
-                        Some(names) => Fired::Named(names.into_iter().collect()),
-                        None => Fired::All,
+        .map(
+            |StateRow {
+                 node_id: id,
+                 status,
+                 output,
+                 branches,
+                 error_kind: kind,
+                 error,
+             }| {
+                let state = match status.as_str() {
+                    "succeeded" => NodeState::Done {
+                        fired: match branches.filter(|b| !b.is_empty()) {
+                            Some(names) => Fired::Named(names.into_iter().collect()),
+                            None => Fired::All,
+                        },
+                        output: output.unwrap_or(Value::Null),
                     },
-                    output: output.unwrap_or(Value::Null),
-                },
-                "skipped" => NodeState::Skipped,
-                // A failure that settled its node (on_error continue / error branch) is
-                // recorded by the caller for the node it just ran; older failed rows
-                // are earlier attempts or settled failures.
-                "failed" => NodeState::Done {
-                    fired: match branches.filter(|b| !b.is_empty()) {
-                        Some(names) => Fired::Named(names.into_iter().collect()),
-                        None => Fired::All,
+                    "skipped" => NodeState::Skipped,
+                    // A failure that settled its node (on_error continue / error branch) is
+                    // recorded by the caller for the node it just ran; older failed rows
+                    // are earlier attempts or settled failures.
+                    "failed" => NodeState::Done {
+                        fired: match branches.filter(|b| !b.is_empty()) {
+                            Some(names) => Fired::Named(names.into_iter().collect()),
+                            None => Fired::All,
+                        },
+                        output: json!({ "error": { "kind": kind, "message": error } }),
                     },
-                    output: json!({ "error": { "kind": kind, "message": error } }),
-                },
-                _ => NodeState::Pending,
-            };
-            (id, state)
-        })
+                    _ => NodeState::Pending,
+                };
+                (id, state)
+            },
+        )
         .collect())
 }
 

@@ -383,3 +383,44 @@ async fn an_idempotency_key_starts_one_execution_and_versions_are_kept() {
     .await;
     assert_eq!(listed["executions"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_custom_node_plugin_uploaded_at_runtime_is_usable_in_the_next_version() {
+    let flow = Flow::start().await;
+    let definition = json!({
+        "nodes": [
+            {"id": "route", "type": "threshold/threshold", "config": {"limit": 10, "value": "{{ input.n }}"}},
+            {"id": "high", "type": "core/output", "config": {"value": "high {{ input.n }}"}},
+            {"id": "low", "type": "core/output", "config": {"value": "low"}}
+        ],
+        "edges": [
+            {"from": "route", "to": "high", "branch": "high"},
+            {"from": "route", "to": "low", "branch": "low"}
+        ]
+    });
+    // Before the upload, the node type does not exist.
+    let response = flow.save("custom", definition.clone()).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let manifest = json!({"name": "threshold", "version": "1.0.0", "kind": "node"});
+    let response = flow
+        .server
+        .upload_plugin(&manifest, plugin_wasm("threshold"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = flow.save("custom", definition).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let execution = flow.run("custom", json!({"n": 12})).await;
+    assert_eq!(execution["status"], "succeeded", "{execution:#}");
+    assert_eq!(execution["output"], json!("high 12"));
+    assert_eq!(node_status(&execution, "low"), ["skipped"]);
+    // The execution pinned the versions it ran with.
+    assert_eq!(
+        execution["node_plugins"],
+        json!({"core": "0.1.0", "threshold": "1.0.0"})
+    );
+}

@@ -1,5 +1,7 @@
-//! A node plugin: `threshold` compares `input.value` with `config.limit` and fires
-//! the `high` or `low` branch, passing the input through.
+//! A node plugin: `threshold` compares a value with `config.limit` and fires the
+//! `high` or `low` branch, passing the input through. The value is `config.value`
+//! (in a workflow, usually a template such as `{{ input.amount }}`), else
+//! `input.value`.
 
 use agenthost_sdk::{CallContext, Error, NodeOutput, NodePlugin, NodeSpec};
 use serde_json::{Value, json};
@@ -10,9 +12,9 @@ impl NodePlugin for Threshold {
     fn nodes() -> Vec<NodeSpec> {
         vec![NodeSpec {
             node_type: "threshold".into(),
-            description: "Routes to `high` when input.value >= config.limit, else `low`.".into(),
-            config_schema: json!({"type": "object", "properties": {"limit": {"type": "number"}}, "required": ["limit"]}),
-            input_schema: json!({"type": "object", "properties": {"value": {"type": "number"}}, "required": ["value"]}),
+            description: "Routes to `high` when the value (config.value, else input.value) >= config.limit, else `low`.".into(),
+            config_schema: json!({"type": "object", "properties": {"limit": {"type": "number"}, "value": {"type": "number"}}, "required": ["limit"]}),
+            input_schema: json!({"type": "object"}),
             output_schema: json!({"type": "object"}),
             branches: vec!["high".into(), "low".into()],
         }]
@@ -30,9 +32,11 @@ impl NodePlugin for Threshold {
         let limit = config["limit"]
             .as_f64()
             .ok_or_else(|| Error::invalid("config.limit must be a number"))?;
-        let value = input["value"]
+        let value = config
+            .get("value")
+            .unwrap_or(&input["value"])
             .as_f64()
-            .ok_or_else(|| Error::invalid("input.value must be a number"))?;
+            .ok_or_else(|| Error::invalid("config.value (or input.value) must be a number"))?;
         let branch = if value >= limit { "high" } else { "low" };
         Ok(NodeOutput {
             output: input,

@@ -19,4 +19,5 @@ mod plugin_limits;
 mod plugins;
 mod runtime;
 mod vector;
+mod workflow_durability;
 mod workflows;

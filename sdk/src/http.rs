@@ -74,6 +74,10 @@ pub struct Request {
     pub body: Vec<u8>,
     /// How many redirects to follow; 0 returns the 3xx response itself.
     pub max_redirects: u8,
+    /// Give up (`Error::Unavailable`) when the response hasn't fully arrived within
+    /// this long; each redirect hop gets the whole time again. `None`: only the
+    /// host's `--http-timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A response, with its body read in full (the host caps its size).
@@ -98,6 +102,7 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             max_redirects: 5,
+            timeout: None,
         }
     }
 
@@ -128,6 +133,12 @@ impl Request {
         let body = serde_json::to_vec(value)
             .map_err(|e| Error::Invalid(format!("encoding the request body: {e}")))?;
         Ok(self.header("content-type", "application/json").body(body))
+    }
+
+    /// Give up when the response hasn't fully arrived within `timeout`.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Follow at most `count` redirects.

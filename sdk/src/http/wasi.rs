@@ -1,10 +1,12 @@
 //! The wasm32 side: requests go out through `wasi:http/outgoing-handler`.
 
+use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, Method as WasiMethod,
     OutgoingBody, OutgoingRequest, Scheme,
 };
+use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::StreamError;
 
 use super::{Method, Request, Response, split_url};
@@ -74,9 +76,29 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), ErrorCode> {
     OutgoingBody::finish(body, None)
 }
 
+/// Wait for `pollable`, or until the request's deadline passes (`false`).
+fn wait(pollable: &Pollable, deadline: Option<u64>) -> bool {
+    let Some(deadline) = deadline else {
+        pollable.block();
+        return true;
+    };
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    poll(&[pollable, &timer]).contains(&0) || pollable.ready()
+}
+
+fn timed_out(request: &Request) -> Error {
+    let millis = request.timeout.map_or(0, |t| t.as_millis());
+    Error::Unavailable(format!("{}: timed out after {millis} ms", request.url))
+}
+
 fn finish(future: FutureIncomingResponse, request: &Request) -> Result<Response, Error> {
     let url = &request.url;
-    future.subscribe().block();
+    let deadline = request.timeout.map(|t| {
+        monotonic_clock::now().saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
+    });
+    if !wait(&future.subscribe(), deadline) {
+        return Err(timed_out(request));
+    }
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(to_error(url, &code)),
@@ -96,7 +118,11 @@ fn finish(future: FutureIncomingResponse, request: &Request) -> Result<Response,
     let body = response
         .consume()
         .map_err(|_| Error::Internal(format!("{url}: the response body was taken")))?;
-    let bytes = read_body(&body).map_err(|code| to_error(url, &code))?;
+    let bytes = match read_body(&body, deadline) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(timed_out(request)),
+        Err(code) => return Err(to_error(url, &code)),
+    };
     drop(IncomingBody::finish(body));
     Ok(Response {
         status,
@@ -106,15 +132,19 @@ fn finish(future: FutureIncomingResponse, request: &Request) -> Result<Response,
     })
 }
 
-fn read_body(body: &IncomingBody) -> Result<Vec<u8>, ErrorCode> {
+/// The whole body, or `None` when the deadline passed first.
+fn read_body(body: &IncomingBody, deadline: Option<u64>) -> Result<Option<Vec<u8>>, ErrorCode> {
     let stream = body
         .stream()
         .map_err(|_| ErrorCode::InternalError(Some("response body stream".into())))?;
     let mut bytes = Vec::new();
     loop {
-        match stream.blocking_read(64 << 10) {
+        if !wait(&stream.subscribe(), deadline) {
+            return Ok(None);
+        }
+        match stream.read(64 << 10) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(bytes),
+            Err(StreamError::Closed) => return Ok(Some(bytes)),
             Err(StreamError::LastOperationFailed(error)) => {
                 return Err(wasip2::http::types::http_error_code(&error)
                     .unwrap_or(ErrorCode::HttpResponseIncomplete));

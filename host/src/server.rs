@@ -55,6 +55,7 @@ impl Server {
         let sandbox = registry.services.sandbox.clone();
         let state = AppState::new(database.pool.clone(), config, registry);
         state.workflows.spawn();
+        let workflows = state.workflows.clone();
         let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -68,6 +69,8 @@ impl Server {
                 })
                 .await
                 .context("HTTP server failed");
+            // Before the pools close: this host's running nodes go back to the queue.
+            workflows.stop().await;
             sandbox.close().await;
             let closed = database.close().await;
             served.and(closed)

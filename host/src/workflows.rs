@@ -4,11 +4,16 @@
 //! moment loses nothing: completed nodes keep their output, a node that was running is
 //! put back by the others (same attempt, same idempotency key). docs/workflows.md.
 
+pub mod approvals;
 pub mod definition;
 mod engine;
 pub mod graph;
+mod recovery;
+mod runs;
+mod start;
 pub mod store;
 pub mod template;
+pub mod waits;
 
 use std::sync::Arc;
 use std::time::Duration;

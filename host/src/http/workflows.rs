@@ -22,9 +22,9 @@ use crate::auth::{Role, WorkspaceCaller};
 use crate::config::parse_duration;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::workflows::StartOptions;
 use crate::workflows::definition::{self, Definition};
 use crate::workflows::store::{self, WorkflowInput};
+use crate::workflows::{StartOptions, approvals};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,6 +47,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/executions", get(list_executions))
         .route("/api/executions/{id}", get(get_execution))
         .route("/api/executions/{id}/cancel", post(cancel_execution))
+        .route("/api/executions/{id}/retry", post(retry_execution))
+        .route("/api/approvals", get(list_approvals))
+        .route(
+            "/api/approvals/{id}",
+            get(get_approval).post(decide_approval),
+        )
         .route("/api/executions/{id}/events", get(execution_events))
 }
 
@@ -237,7 +243,10 @@ async fn start_execution(
     let mut execution = execution;
     if let Some(wait) = wait {
         let deadline = tokio::time::Instant::now() + wait;
-        while execution.status == "running" && tokio::time::Instant::now() < deadline {
+        while matches!(execution.status.as_str(), "running" | "waiting")
+            && tokio::time::Instant::now() < deadline
+        {
+            // A waiting execution (an approval, a long delay) is not waited for.
             let finished = state.workflows.finished.notified();
             let _ = tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + Duration::from_millis(50)),
@@ -248,7 +257,7 @@ async fn start_execution(
         }
     }
     let status = match (wait.is_some(), execution.status.as_str(), created) {
-        (true, "running", _) => StatusCode::ACCEPTED,
+        (true, "running" | "waiting", _) => StatusCode::ACCEPTED,
         (true, _, _) | (false, _, false) => StatusCode::OK,
         (false, _, true) => StatusCode::CREATED,
     };
@@ -274,10 +283,10 @@ async fn list_executions(
         None => None,
     };
     if let Some(status) = &query.status
-        && !["running", "succeeded", "failed", "cancelled"].contains(&status.as_str())
+        && !["running", "waiting", "succeeded", "failed", "cancelled"].contains(&status.as_str())
     {
         return Err(ApiError::Invalid(format!(
-            "status {status:?} is not one of running, succeeded, failed, cancelled"
+            "status {status:?} is not one of running, waiting, succeeded, failed, cancelled"
         )));
     }
     let limit = super::clamp_limit(query.limit, 50, 500);
@@ -313,6 +322,111 @@ async fn cancel_execution(
     caller.require(Role::Member)?;
     let execution = state.workflows.cancel(caller.0.workspace_id, id).await?;
     Ok(Json(json!(execution)))
+}
+
+/// 201 with a new execution that reuses the completed nodes' outputs and runs again
+/// from the ones that failed.
+async fn retry_execution(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Role::Member)?;
+    let execution = state.workflows.retry(caller.0.workspace_id, id).await?;
+    Ok((StatusCode::CREATED, Json(json!(execution))))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApprovalQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_approvals(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Query(query): Query<ApprovalQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    if let Some(status) = &query.status
+        && !["pending", "approved", "rejected", "timed_out", "cancelled"].contains(&status.as_str())
+    {
+        return Err(ApiError::Invalid(format!(
+            "status {status:?} is not one of pending, approved, rejected, timed_out, cancelled"
+        )));
+    }
+    let limit = super::clamp_limit(query.limit, 50, 500);
+    let list = approvals::list(
+        &state.pool,
+        caller.0.workspace_id,
+        query.status.as_deref(),
+        limit,
+    )
+    .await?;
+    Ok(Json(json!({ "approvals": list })))
+}
+
+async fn get_approval(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let (approval, decisions) = approvals::get(&state.pool, caller.0.workspace_id, id).await?;
+    let mut view = json!(approval);
+    view["decisions"] = json!(decisions);
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    /// `approve` or `reject`.
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Record the key's decision (single use per key; the approval's role applies).
+async fn decide_approval(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<DecisionBody>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError::Invalid(format!(
+                "decision {other:?} must be \"approve\" or \"reject\""
+            )));
+        }
+    };
+    if body.comment.len() > 4000 {
+        return Err(ApiError::Invalid(
+            "comment is longer than 4000 bytes".into(),
+        ));
+    }
+    let workspace = caller.0.workspace_id;
+    let decided = approvals::decide(
+        &state.pool,
+        workspace,
+        id,
+        caller.0.key_id,
+        caller.0.role,
+        approve,
+        &body.comment,
+    )
+    .await?;
+    if decided {
+        state.workflows.wake_workers();
+    }
+    let (approval, decisions) = approvals::get(&state.pool, workspace, id).await?;
+    let mut view = json!(approval);
+    view["decisions"] = json!(decisions);
+    Ok(Json(view))
 }
 
 /// SSE of the execution's events, from the start or after `Last-Event-ID`; the

@@ -8,33 +8,40 @@
 //! than returning the first job; a node's state and its queue entry being one row also
 //! saves a commit per node (docs/decisions.md).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::WorkflowLimits;
+use super::approvals;
 use super::definition::{Definition, NodeDef, OnError};
 use super::graph::{self, Fired, NodeState};
-use super::store::{self, ExecutionRow, StartOptions};
-use super::template;
+use super::runs::{event, execution_output, finish, insert_ready, node_input, node_states};
+use super::waits::{self, Wait};
+use super::{store, template};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 
 pub struct Engine {
-    pool: PgPool,
-    registry: Arc<Registry>,
+    pub(super) pool: PgPool,
+    pub(super) registry: Arc<Registry>,
     pub limits: WorkflowLimits,
-    worker_id: String,
+    pub(super) worker_id: String,
     /// Wakes idle workers when this host made runs ready, or the poller saw some.
-    wake: Notify,
+    pub(super) wake: Notify,
     /// Wakes `?wait=` callers when an execution finished on this host.
     pub finished: Notify,
-    definitions: Mutex<HashMap<(Uuid, i32), Arc<Definition>>>,
+    pub(super) definitions: Mutex<HashMap<(Uuid, i32), Arc<Definition>>>,
+    /// Per execution with a node running here: the signal that stops it on cancel,
+    /// and how many of its nodes are running.
+    pub(super) cancels: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
+    /// The workers, poller, heartbeat and listener, stopped by `stop`.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -58,6 +65,9 @@ struct Claimed {
     version: i32,
     node_plugins: Value,
     execution_input: Value,
+    /// Set when a waiting run woke up (its timer ran out, its approval was decided or
+    /// timed out): the run resumes instead of calling the plugin again.
+    wait: Option<Value>,
 }
 
 /// How one attempt ended.
@@ -70,6 +80,8 @@ enum Attempt {
         kind: String,
         message: String,
     },
+    /// The node asked to wait (a timer or an approval).
+    Wait(waits::Requested),
 }
 
 impl Engine {
@@ -82,158 +94,113 @@ impl Engine {
             wake: Notify::new(),
             finished: Notify::new(),
             definitions: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
         })
     }
 
     /// Start the workers, the poller and the heartbeat of this host.
     pub fn spawn(self: &Arc<Self>) {
+        let mut tasks = Vec::new();
         for _ in 0..self.limits.workers.max(1) {
             let engine = self.clone();
-            tokio::spawn(async move { engine.work().await });
+            tasks.push(tokio::spawn(async move { engine.work().await }));
         }
         let engine = self.clone();
-        tokio::spawn(async move { engine.poll().await });
+        tasks.push(tokio::spawn(async move { engine.poll().await }));
         let engine = self.clone();
-        tokio::spawn(async move { engine.keep_alive().await });
+        tasks.push(tokio::spawn(async move { engine.keep_alive().await }));
+        let engine = self.clone();
+        tasks.push(tokio::spawn(
+            async move { engine.listen_for_cancels().await },
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(tasks);
     }
 
-    /// Start an execution of the workflow's latest version. With an idempotency key
-    /// that was used before, the first execution is returned (`false`: not new).
-    pub async fn start_execution(
-        &self,
-        workspace: Uuid,
-        workflow: &str,
-        input: Value,
-        options: StartOptions,
-    ) -> ApiResult<(ExecutionRow, bool)> {
-        let workflow = store::get_workflow(&self.pool, workspace, workflow).await?;
-        if let Some(key) = &options.idempotency_key
-            && let Some(existing) = self.by_idempotency_key(workspace, workflow.id, key).await?
-        {
-            return Ok((existing, false));
+    /// Stop this host's part of the engine (at shutdown). Nodes running here are
+    /// stopped and put back as they were, so another host (or the next start) runs
+    /// them again with the same idempotency key, without waiting for the heartbeat to
+    /// go stale.
+    pub async fn stop(&self) {
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for task in &tasks {
+            task.abort();
         }
-        if !workflow.enabled {
-            return Err(ApiError::Conflict(format!(
-                "workflow {:?} is disabled",
-                workflow.slug
-            )));
+        for task in tasks {
+            let _ = task.await;
         }
-        let definition = self
-            .definition(workflow.id, workflow.latest_version)
-            .await?;
-        if let Some(schema) = &definition.input_schema
-            && let Ok(validator) = jsonschema::validator_for(schema)
-        {
-            let errors: Vec<String> = validator
-                .iter_errors(&input)
-                .map(|e| format!("{e} (at {})", e.instance_path()))
-                .collect();
-            if !errors.is_empty() {
-                return Err(ApiError::Invalid(format!(
-                    "the input does not match the workflow's input schema: {}",
-                    errors.join("; ")
-                )));
+        let put_back = sqlx::query(
+            "UPDATE node_runs SET status = 'ready', worker = NULL, run_at = now() \
+             WHERE worker = $1 AND status = 'running'",
+        )
+        .bind(&self.worker_id)
+        .execute(&self.pool)
+        .await;
+        let _ = sqlx::query("DELETE FROM workflow_workers WHERE id = $1")
+            .bind(&self.worker_id)
+            .execute(&self.pool)
+            .await;
+        match put_back {
+            Ok(done) if done.rows_affected() > 0 => {
+                tracing::info!(
+                    nodes = done.rows_affected(),
+                    "put running workflow nodes back"
+                )
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "putting running workflow nodes back failed")
             }
         }
-        let pins = store::pin_node_plugins(&self.registry, &definition)?;
-        let timeout = definition
-            .execution_timeout()
-            .unwrap_or(self.limits.execution_timeout);
-        let mut tx = self.pool.begin().await?;
-        // Serialises starts per workspace, so the running cap holds under concurrency.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('agenthost_executions:' || $1))")
-            .bind(workspace.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE workspace_id = $1 AND status = 'running'",
-        )
-        .bind(workspace)
-        .fetch_one(&mut *tx)
-        .await?;
-        if running >= self.limits.max_running_per_workspace {
-            return Err(ApiError::Coded {
-                status: axum::http::StatusCode::TOO_MANY_REQUESTS,
-                code: "execution_limit",
-                message: format!(
-                    "this workspace has {running} executions running, the most it may have \
-                     (--workflow-max-running); retry when some have finished"
-                ),
-            });
-        }
-        let id: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO executions (workspace_id, workflow_id, version, input, idempotency_key, \
-             node_plugins, deadline) VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 ms') \
-             ON CONFLICT (workspace_id, workflow_id, idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(workspace)
-        .bind(workflow.id)
-        .bind(workflow.latest_version)
-        .bind(&input)
-        .bind(&options.idempotency_key)
-        .bind(sqlx::types::Json(&pins))
-        .bind(timeout.as_millis() as f64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = id else {
-            // Another request with the same key won the race.
-            drop(tx);
-            let key = options.idempotency_key.unwrap_or_default();
-            let existing = self
-                .by_idempotency_key(workspace, workflow.id, &key)
-                .await?;
-            return existing
-                .map(|e| (e, false))
-                .ok_or_else(|| ApiError::Conflict("the execution was deleted".into()));
-        };
-        for root in definition.roots() {
-            insert_ready(
-                &mut tx,
-                id,
-                &root.id,
-                1,
-                &node_input(&input, &BTreeMap::new()),
-                None,
-            )
-            .await?;
-        }
-        event(
-            &mut tx,
-            id,
-            "started",
-            None,
-            json!({ "version": workflow.latest_version }),
-        )
-        .await?;
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        let execution = store::get_execution(&self.pool, workspace, id).await?;
-        Ok((execution, true))
     }
 
-    async fn by_idempotency_key(
-        &self,
-        workspace: Uuid,
-        workflow: Uuid,
-        key: &str,
-    ) -> ApiResult<Option<ExecutionRow>> {
-        let id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM executions WHERE workspace_id = $1 AND workflow_id = $2 \
-             AND idempotency_key = $3",
-        )
-        .bind(workspace)
-        .bind(workflow)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        match id {
-            Some(id) => Ok(Some(store::get_execution(&self.pool, workspace, id).await?)),
-            None => Ok(None),
+    /// Wake this host's idle workers (a decision made a waiting run due).
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// The signal that stops this execution's running nodes on this host.
+    fn cancel_signal(&self, execution: Uuid) -> Arc<Notify> {
+        let mut map = self.cancels.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map
+            .entry(execution)
+            .or_insert_with(|| (Arc::new(Notify::new()), 0));
+        entry.1 += 1;
+        entry.0.clone()
+    }
+
+    fn release_cancel_signal(&self, execution: Uuid) {
+        let mut map = self.cancels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(&execution) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                map.remove(&execution);
+            }
+        }
+    }
+
+    /// Stop the nodes of `execution` running on this host.
+    pub(super) fn signal_cancel(&self, execution: Uuid) {
+        let map = self.cancels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((signal, _)) = map.get(&execution) {
+            signal.notify_waiters();
         }
     }
 
     /// A version's definition; versions are immutable, so they are cached for good.
-    async fn definition(&self, workflow: Uuid, version: i32) -> ApiResult<Arc<Definition>> {
+    pub(super) async fn definition(
+        &self,
+        workflow: Uuid,
+        version: i32,
+    ) -> ApiResult<Arc<Definition>> {
         if let Some(found) = self.lock_definitions().get(&(workflow, version)) {
             return Ok(found.clone());
         }
@@ -274,12 +241,13 @@ impl Engine {
     async fn claim(&self) -> sqlx::Result<Option<Claimed>> {
         sqlx::query_as(
             "WITH next AS ( \
-                 SELECT id FROM node_runs WHERE status = 'ready' AND run_at <= now() \
+                 SELECT id FROM node_runs WHERE status IN ('ready', 'waiting') \
+                 AND run_at <= now() \
                  ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
              UPDATE node_runs r SET status = 'running', worker = $1, started_at = now() \
              FROM next, executions e WHERE r.id = next.id AND e.id = r.execution_id \
              RETURNING r.id, r.execution_id, r.node_id, r.attempt, r.input, e.workspace_id, \
-                 e.workflow_id, e.version, e.node_plugins, e.input AS execution_input",
+                 e.workflow_id, e.version, e.node_plugins, e.input AS execution_input, r.wait",
         )
         .bind(&self.worker_id)
         .fetch_optional(&self.pool)
@@ -301,9 +269,21 @@ impl Engine {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let attempt = self
-            .attempt(&claimed, &node, plugin, &version, node_type)
-            .await;
+        let attempt = match &claimed.wait {
+            Some(wait) => self.resume(wait).await,
+            None => {
+                let signal = self.cancel_signal(claimed.execution_id);
+                let attempt = tokio::select! {
+                    attempt = self.attempt(&claimed, &node, plugin, &version, node_type) => attempt,
+                    () = signal.notified() => Attempt::Failed {
+                        kind: "cancelled".into(),
+                        message: "the execution was cancelled while the node ran".into(),
+                    },
+                };
+                self.release_cancel_signal(claimed.execution_id);
+                attempt
+            }
+        };
         self.complete(&claimed, &definition, &node, plugin, &version, attempt)
             .await
     }
@@ -392,11 +372,55 @@ impl Engine {
                         ),
                     };
                 }
-                Attempt::Succeeded {
-                    output: out.output,
-                    branches: out.branches,
+                match waits::requested(&out.output, chrono::Utc::now()) {
+                    Some(Ok(requested)) => Attempt::Wait(requested),
+                    Some(Err(message)) => Attempt::Failed {
+                        kind: "invalid".into(),
+                        message,
+                    },
+                    None => Attempt::Succeeded {
+                        output: out.output,
+                        branches: out.branches,
+                    },
                 }
             }
+        }
+    }
+
+    /// How a woken run ends, without calling its plugin again.
+    async fn resume(&self, wait: &Value) -> Attempt {
+        let wait: Wait = match serde_json::from_value(wait.clone()) {
+            Ok(wait) => wait,
+            Err(error) => {
+                return Attempt::Failed {
+                    kind: "internal".into(),
+                    message: format!("the stored wait is unreadable: {error}"),
+                };
+            }
+        };
+        match wait {
+            Wait::Timer { output, .. } => Attempt::Succeeded {
+                output,
+                branches: Vec::new(),
+            },
+            Wait::Approval {
+                approval_id,
+                on_timeout,
+                decided,
+            } => match approvals::outcome(&self.pool, approval_id, on_timeout, decided).await {
+                Ok(Ok((output, branch))) => Attempt::Succeeded {
+                    output,
+                    branches: vec![branch],
+                },
+                Ok(Err(message)) => Attempt::Failed {
+                    kind: "timeout".into(),
+                    message,
+                },
+                Err(error) => Attempt::Failed {
+                    kind: "unavailable".into(),
+                    message: format!("reading the approval failed: {error}"),
+                },
+            },
         }
     }
 
@@ -418,7 +442,7 @@ impl Engine {
                 .bind(claimed.execution_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if status.as_deref() != Some("running") {
+        if !matches!(status.as_deref(), Some("running" | "waiting")) {
             // Cancelled, failed or timed out meanwhile: the result is not used.
             sqlx::query(
                 "UPDATE node_runs SET status = 'cancelled', finished_at = now() WHERE id = $1",
@@ -431,7 +455,43 @@ impl Engine {
         }
         let execution = claimed.execution_id;
         let node_id = claimed.node_id.as_str();
+        if status.as_deref() == Some("waiting") {
+            sqlx::query("UPDATE executions SET status = 'running' WHERE id = $1")
+                .bind(execution)
+                .execute(&mut *tx)
+                .await?;
+            event(&mut tx, execution, "resumed", Some(node_id), json!({})).await?;
+        }
         let settled = match attempt {
+            Attempt::Wait(requested) => {
+                approvals::suspend(
+                    &mut tx,
+                    claimed.workspace_id,
+                    execution,
+                    claimed.id,
+                    node_id,
+                    plugin,
+                    version,
+                    requested,
+                )
+                .await?;
+                let running: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
+                     AND status IN ('ready', 'running'))",
+                )
+                .bind(execution)
+                .fetch_one(&mut *tx)
+                .await?;
+                if !running {
+                    sqlx::query("UPDATE executions SET status = 'waiting' WHERE id = $1")
+                        .bind(execution)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                self.wake.notify_waiters();
+                return Ok(());
+            }
             Attempt::Succeeded { output, branches } => {
                 sqlx::query(
                     "UPDATE node_runs SET status = 'succeeded', output = $2, branches = $3, \
@@ -559,15 +619,25 @@ impl Engine {
             let input = node_input(&claimed.execution_input, upstream);
             insert_ready(&mut tx, execution, ready, 1, &input, None).await?;
         }
-        let open: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
-             AND status IN ('ready', 'running') AND id <> $2)",
+        let (open, waiting): (bool, bool) = sqlx::query_as(
+            "SELECT \
+                 EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
+                         AND status IN ('ready', 'running') AND id <> $2), \
+                 EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
+                         AND status = 'waiting' AND id <> $2)",
         )
         .bind(execution)
         .bind(claimed.id)
         .fetch_one(&mut *tx)
         .await?;
-        let finished = !open && decisions.ready.is_empty();
+        let idle = !open && decisions.ready.is_empty();
+        if idle && waiting {
+            sqlx::query("UPDATE executions SET status = 'waiting' WHERE id = $1")
+                .bind(execution)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let finished = idle && !waiting;
         if finished {
             let states = node_states(&mut tx, execution).await?;
             let output = execution_output(definition, &states);
@@ -582,303 +652,4 @@ impl Engine {
         }
         Ok(())
     }
-
-    /// Wakes the workers when a run becomes due: a retry's backoff or a run another
-    /// host made ready. Sleeps until the earliest due run, at most 200 ms.
-    async fn poll(self: Arc<Self>) {
-        loop {
-            let next: Result<Option<f64>, sqlx::Error> = sqlx::query_scalar(
-                "SELECT extract(epoch FROM min(run_at) - now())::float8 FROM node_runs \
-                 WHERE status = 'ready'",
-            )
-            .fetch_one(&self.pool)
-            .await;
-            let wait = match next {
-                Ok(Some(seconds)) if seconds <= 0.0 => {
-                    self.wake.notify_waiters();
-                    Duration::from_millis(20)
-                }
-                Ok(Some(seconds)) => Duration::from_secs_f64(seconds.min(0.2)),
-                _ => Duration::from_millis(200),
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Heartbeat; put back the runs of hosts that stopped beating; fail executions
-    /// past their deadline.
-    async fn keep_alive(self: Arc<Self>) {
-        let beat = self.limits.heartbeat;
-        loop {
-            if let Err(error) = self.beat_and_recover(beat).await {
-                tracing::warn!(error = %error, "workflow heartbeat failed");
-            }
-            tokio::time::sleep(beat).await;
-        }
-    }
-
-    async fn beat_and_recover(&self, beat: Duration) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO workflow_workers (id) VALUES ($1) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat = now()",
-        )
-        .bind(&self.worker_id)
-        .execute(&self.pool)
-        .await?;
-        let stale = beat.as_secs_f64() * 5.0;
-        let recovered = sqlx::query(
-            "UPDATE node_runs SET status = 'ready', worker = NULL, run_at = now() \
-             WHERE status = 'running' AND worker IS DISTINCT FROM $1 AND NOT EXISTS ( \
-                 SELECT 1 FROM workflow_workers w WHERE w.id = node_runs.worker \
-                 AND w.heartbeat > now() - $2 * interval '1 second')",
-        )
-        .bind(&self.worker_id)
-        .bind(stale)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if recovered > 0 {
-            tracing::info!(recovered, "put back node runs of a host that stopped");
-            self.wake.notify_waiters();
-        }
-        let mut tx = self.pool.begin().await?;
-        let expired: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM executions WHERE status = 'running' AND deadline < now() \
-             FOR UPDATE SKIP LOCKED",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for execution in &expired {
-            finish(
-                &mut tx,
-                *execution,
-                "failed",
-                None,
-                Some("the execution ran past its execution timeout"),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        if !expired.is_empty() {
-            self.finished.notify_waiters();
-        }
-        Ok(())
-    }
-
-    /// Cancel a running execution: nothing after it runs; a node in flight is
-    /// discarded when it returns.
-    pub async fn cancel(&self, workspace: Uuid, id: Uuid) -> ApiResult<ExecutionRow> {
-        let mut tx = self.pool.begin().await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM executions WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
-        )
-        .bind(id)
-        .bind(workspace)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match status.as_deref() {
-            None => {
-                return Err(ApiError::NotFound(format!(
-                    "no execution {id} in this workspace"
-                )));
-            }
-            Some("running") => {
-                finish(
-                    &mut tx,
-                    id,
-                    "cancelled",
-                    None,
-                    Some("cancelled by a caller"),
-                )
-                .await?;
-            }
-            Some(other) => {
-                return Err(ApiError::Conflict(format!(
-                    "the execution is {other} already"
-                )));
-            }
-        }
-        tx.commit().await?;
-        self.finished.notify_waiters();
-        store::get_execution(&self.pool, workspace, id).await
-    }
-}
-
-/// A node's input: the execution input and the outputs of the predecessors whose
-/// edges fired into it.
-fn node_input(input: &Value, upstream: &BTreeMap<String, Value>) -> Value {
-    let nodes: serde_json::Map<String, Value> = upstream
-        .iter()
-        .map(|(id, output)| (id.clone(), json!({ "output": output })))
-        .collect();
-    json!({ "input": input, "nodes": nodes })
-}
-
-async fn insert_ready(
-    tx: &mut PgConnection,
-    execution: Uuid,
-    node: &str,
-    attempt: i32,
-    input: &Value,
-    delay: Option<Duration>,
-) -> sqlx::Result<()> {
-    let delay_ms = delay.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-    sqlx::query(
-        "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, run_at) \
-         VALUES ($1, $2, $3, 'ready', $4, now() + $5 * interval '1 ms') ON CONFLICT DO NOTHING",
-    )
-    .bind(execution)
-    .bind(node)
-    .bind(attempt)
-    .bind(input)
-    .bind(delay_ms)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-async fn event(
-    tx: &mut PgConnection,
-    execution: Uuid,
-    kind: &str,
-    node: Option<&str>,
-    data: Value,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO execution_events (execution_id, kind, node_id, data) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(execution)
-    .bind(kind)
-    .bind(node)
-    .bind(data)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// End an execution; runs still waiting are cancelled.
-async fn finish(
-    tx: &mut PgConnection,
-    execution: Uuid,
-    status: &str,
-    output: Option<&Value>,
-    error: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE executions SET status = $2, output = $3, error = $4, finished_at = now() \
-         WHERE id = $1",
-    )
-    .bind(execution)
-    .bind(status)
-    .bind(output)
-    .bind(error)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE node_runs SET status = 'cancelled', finished_at = now() \
-         WHERE execution_id = $1 AND status = 'ready'",
-    )
-    .bind(execution)
-    .execute(&mut *tx)
-    .await?;
-    event(
-        tx,
-        execution,
-        "finished",
-        None,
-        json!({ "status": status, "error": error }),
-    )
-    .await
-}
-
-#[derive(sqlx::FromRow)]
-struct StateRow {
-    node_id: String,
-    status: String,
-    output: Option<Value>,
-    branches: Option<Vec<String>>,
-    error_kind: Option<String>,
-    error: Option<String>,
-}
-
-/// Every node's latest state in an execution.
-async fn node_states(
-    tx: &mut PgConnection,
-    execution: Uuid,
-) -> sqlx::Result<BTreeMap<String, NodeState>> {
-    let rows: Vec<StateRow> = sqlx::query_as(
-        "SELECT DISTINCT ON (node_id) node_id, status, output, branches, error_kind, error \
-             FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
-    )
-    .bind(execution)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |StateRow {
-                 node_id: id,
-                 status,
-                 output,
-                 branches,
-                 error_kind: kind,
-                 error,
-             }| {
-                let state = match status.as_str() {
-                    "succeeded" => NodeState::Done {
-                        fired: match branches.filter(|b| !b.is_empty()) {
-                            Some(names) => Fired::Named(names.into_iter().collect()),
-                            None => Fired::All,
-                        },
-                        output: output.unwrap_or(Value::Null),
-                    },
-                    "skipped" => NodeState::Skipped,
-                    // A failure that settled its node (on_error continue / error branch) is
-                    // recorded by the caller for the node it just ran; older failed rows
-                    // are earlier attempts or settled failures.
-                    "failed" => NodeState::Done {
-                        fired: match branches.filter(|b| !b.is_empty()) {
-                            Some(names) => Fired::Named(names.into_iter().collect()),
-                            None => Fired::All,
-                        },
-                        output: json!({ "error": { "kind": kind, "message": error } }),
-                    },
-                    _ => NodeState::Pending,
-                };
-                (id, state)
-            },
-        )
-        .collect())
-}
-
-/// The result of a finished execution: the `core/output` nodes' outputs (one: its
-/// value; several: by node id), else the outputs of the nodes nothing follows.
-fn execution_output(definition: &Definition, states: &BTreeMap<String, NodeState>) -> Value {
-    let output_of = |id: &str| match states.get(id) {
-        Some(NodeState::Done { output, .. }) => Some(output.clone()),
-        _ => None,
-    };
-    let outputs: Vec<&NodeDef> = definition
-        .nodes
-        .iter()
-        .filter(|n| n.node_type == "core/output" && output_of(&n.id).is_some())
-        .collect();
-    if let [only] = outputs.as_slice() {
-        return output_of(&only.id).unwrap_or(Value::Null);
-    }
-    let chosen: Vec<&NodeDef> = if outputs.is_empty() {
-        definition
-            .nodes
-            .iter()
-            .filter(|n| definition.outgoing(&n.id).next().is_none())
-            .collect()
-    } else {
-        outputs
-    };
-    Value::Object(
-        chosen
-            .into_iter()
-            .filter_map(|n| output_of(&n.id).map(|o| (n.id.clone(), o)))
-            .collect(),
-    )
 }

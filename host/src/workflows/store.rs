@@ -270,12 +270,14 @@ pub struct ExecutionRow {
     pub error: Option<String>,
     pub idempotency_key: Option<String>,
     pub node_plugins: Value,
+    /// The failed or cancelled execution this one retries.
+    pub retry_of: Option<Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 const EXECUTION_COLUMNS: &str = "id, workflow_id, version, status, input, output, error, \
-     idempotency_key, node_plugins, created_at, finished_at";
+     idempotency_key, node_plugins, retry_of, created_at, finished_at";
 
 pub async fn get_execution(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<ExecutionRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -320,6 +322,10 @@ pub struct NodeRunRow {
     pub branches: Option<Vec<String>>,
     pub plugin: Option<String>,
     pub version: Option<String>,
+    /// What a waiting node waits for (a timer or an approval).
+    pub wait: Option<Value>,
+    /// The execution whose output this node reuses (a retry).
+    pub reused_from: Option<Uuid>,
     pub run_at: chrono::DateTime<chrono::Utc>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -328,8 +334,8 @@ pub struct NodeRunRow {
 pub async fn node_runs(pool: &PgPool, execution: Uuid) -> ApiResult<Vec<NodeRunRow>> {
     Ok(sqlx::query_as(
         "SELECT node_id, attempt, status, input, output, error, error_kind, branches, plugin, \
-         version, run_at, started_at, finished_at FROM node_runs WHERE execution_id = $1 \
-         ORDER BY id",
+         version, wait, reused_from, run_at, started_at, finished_at FROM node_runs \
+         WHERE execution_id = $1 ORDER BY id",
     )
     .bind(execution)
     .fetch_all(pool)

@@ -65,6 +65,26 @@ impl NodePlugin for Core {
                 &[],
             ),
             spec(
+                "delay",
+                "Waits `config.duration` (`500ms`, `30s`, `5m`, `2h`) or until `config.until` (RFC 3339), durably: the execution waits in the database, not in memory. Outputs `config.value` (default `{}`).",
+                json!({"type": "object", "properties": {
+                    "duration": {"type": "string"}, "until": {"type": "string"}, "value": {}
+                }, "additionalProperties": false}),
+                &[],
+            ),
+            spec(
+                "approval",
+                "Suspends the execution until people decide: `approvals` (default 1) keys of at least `role` (default `member`) approve, or one rejects. After `timeout` (optional), `on_timeout` decides: `approve`, `reject` (default) or `fail`.",
+                json!({"type": "object", "properties": {
+                    "message": {"type": "string"},
+                    "role": {"enum": ["viewer", "member", "admin", "owner"]},
+                    "approvals": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "timeout": {"type": "string"},
+                    "on_timeout": {"enum": ["approve", "reject", "fail"]}
+                }, "additionalProperties": false}),
+                &["approved", "rejected"],
+            ),
+            spec(
                 "output",
                 "The execution's result: outputs `config.value`.",
                 json!({"type": "object", "properties": {"value": {}}, "required": ["value"], "additionalProperties": false}),
@@ -121,9 +141,60 @@ impl NodePlugin for Core {
                     .collect();
                 Ok(all(Value::Object(merged)))
             }
+            "delay" => {
+                let value = config.get("value").cloned().unwrap_or(json!({}));
+                let wait = match (config.get("duration"), config.get("until")) {
+                    (Some(duration), None) => {
+                        let text = duration
+                            .as_str()
+                            .ok_or_else(|| Error::invalid("config.duration must be a string"))?;
+                        json!({ "for_ms": duration_ms(text)?, "output": value })
+                    }
+                    (None, Some(until)) => json!({ "until": until, "output": value }),
+                    _ => {
+                        return Err(Error::invalid(
+                            "a delay needs exactly one of config.duration and config.until",
+                        ));
+                    }
+                };
+                Ok(all(json!({ "$wait": wait })))
+            }
+            "approval" => {
+                let timeout_ms = match config.get("timeout") {
+                    Some(timeout) => Some(duration_ms(timeout.as_str().ok_or_else(|| {
+                        Error::invalid("config.timeout must be a string")
+                    })?)?),
+                    None => None,
+                };
+                Ok(all(json!({ "$wait": { "approval": {
+                    "message": config.get("message").cloned().unwrap_or(json!("")),
+                    "role": config.get("role").cloned().unwrap_or(json!("member")),
+                    "approvals": config.get("approvals").cloned().unwrap_or(json!(1)),
+                    "timeout_ms": timeout_ms,
+                    "on_timeout": config.get("on_timeout").cloned().unwrap_or(json!("reject")),
+                }}})))
+            }
             other => Err(Error::NotFound(format!("core has no node type {other}"))),
         }
     }
+}
+
+/// `500ms`, `30s`, `5m`, `2h` in milliseconds.
+fn duration_ms(text: &str) -> Result<u64, Error> {
+    let bad = || Error::invalid(format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h"));
+    let text = text.trim();
+    let at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(bad)?;
+    let number: u64 = text[..at].parse().map_err(|_| bad())?;
+    let unit = match &text[at..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(unit).ok_or_else(bad)
 }
 
 agenthost_sdk::export_node_plugin!(Core);
@@ -148,6 +219,16 @@ mod tests {
             let out = run("condition", json!({ "if": value }), json!({}));
             assert_eq!(out.branches, [branch], "{value}");
         }
+    }
+
+    #[test]
+    fn delays_and_approvals_ask_the_host_to_wait() {
+        let out = run("delay", json!({"duration": "2s"}), json!({}));
+        assert_eq!(out.output, json!({"$wait": {"for_ms": 2000, "output": {}}}));
+        assert!(Core::execute(&CallContext::for_tests("ws"), "delay", json!({"duration": "soon"}), json!({})).is_err());
+        let out = run("approval", json!({"role": "admin", "timeout": "1h"}), json!({}));
+        assert_eq!(out.output["$wait"]["approval"]["timeout_ms"], 3_600_000);
+        assert_eq!(out.output["$wait"]["approval"]["on_timeout"], "reject");
     }
 
     #[test]

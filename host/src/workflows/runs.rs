@@ -1,0 +1,200 @@
+//! Statements on node runs and executions shared by the engine's parts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::definition::{Definition, NodeDef};
+use super::graph::{Fired, NodeState};
+
+/// A node's input: the execution input and the outputs of the predecessors whose
+/// edges fired into it.
+pub(super) fn node_input(input: &Value, upstream: &BTreeMap<String, Value>) -> Value {
+    let nodes: serde_json::Map<String, Value> = upstream
+        .iter()
+        .map(|(id, output)| (id.clone(), json!({ "output": output })))
+        .collect();
+    json!({ "input": input, "nodes": nodes })
+}
+
+pub(super) async fn insert_ready(
+    tx: &mut PgConnection,
+    execution: Uuid,
+    node: &str,
+    attempt: i32,
+    input: &Value,
+    delay: Option<Duration>,
+) -> sqlx::Result<()> {
+    let delay_ms = delay.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    sqlx::query(
+        "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, run_at) \
+         VALUES ($1, $2, $3, 'ready', $4, now() + $5 * interval '1 ms') ON CONFLICT DO NOTHING",
+    )
+    .bind(execution)
+    .bind(node)
+    .bind(attempt)
+    .bind(input)
+    .bind(delay_ms)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn event(
+    tx: &mut PgConnection,
+    execution: Uuid,
+    kind: &str,
+    node: Option<&str>,
+    data: Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO execution_events (execution_id, kind, node_id, data) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(execution)
+    .bind(kind)
+    .bind(node)
+    .bind(data)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// End an execution; runs still waiting are cancelled.
+pub(super) async fn finish(
+    tx: &mut PgConnection,
+    execution: Uuid,
+    status: &str,
+    output: Option<&Value>,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE executions SET status = $2, output = $3, error = $4, finished_at = now() \
+         WHERE id = $1",
+    )
+    .bind(execution)
+    .bind(status)
+    .bind(output)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE node_runs SET status = 'cancelled', finished_at = now() \
+         WHERE execution_id = $1 AND status IN ('ready', 'waiting')",
+    )
+    .bind(execution)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE approvals SET status = 'cancelled', decided_at = now() \
+         WHERE execution_id = $1 AND status = 'pending'",
+    )
+    .bind(execution)
+    .execute(&mut *tx)
+    .await?;
+    event(
+        tx,
+        execution,
+        "finished",
+        None,
+        json!({ "status": status, "error": error }),
+    )
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    node_id: String,
+    status: String,
+    output: Option<Value>,
+    branches: Option<Vec<String>>,
+    error_kind: Option<String>,
+    error: Option<String>,
+}
+
+/// Every node's latest state in an execution.
+pub(super) async fn node_states(
+    tx: &mut PgConnection,
+    execution: Uuid,
+) -> sqlx::Result<BTreeMap<String, NodeState>> {
+    let rows: Vec<StateRow> = sqlx::query_as(
+        "SELECT DISTINCT ON (node_id) node_id, status, output, branches, error_kind, error \
+             FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
+    )
+    .bind(execution)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |StateRow {
+                 node_id: id,
+                 status,
+                 output,
+                 branches,
+                 error_kind: kind,
+                 error,
+             }| {
+                let state = match status.as_str() {
+                    "succeeded" => NodeState::Done {
+                        fired: match branches.filter(|b| !b.is_empty()) {
+                            Some(names) => Fired::Named(names.into_iter().collect()),
+                            None => Fired::All,
+                        },
+                        output: output.unwrap_or(Value::Null),
+                    },
+                    "skipped" => NodeState::Skipped,
+                    // A failure that settled its node (on_error continue / error branch) is
+                    // recorded by the caller for the node it just ran; older failed rows
+                    // are earlier attempts or settled failures.
+                    "failed" => NodeState::Done {
+                        fired: match branches.filter(|b| !b.is_empty()) {
+                            Some(names) => Fired::Named(names.into_iter().collect()),
+                            None => Fired::All,
+                        },
+                        output: json!({ "error": { "kind": kind, "message": error } }),
+                    },
+                    _ => NodeState::Pending,
+                };
+                (id, state)
+            },
+        )
+        .collect())
+}
+
+/// The result of a finished execution: the `core/output` nodes' outputs (one: its
+/// value; several: by node id), else the outputs of the nodes nothing follows.
+pub(super) fn execution_output(
+    definition: &Definition,
+    states: &BTreeMap<String, NodeState>,
+) -> Value {
+    let output_of = |id: &str| match states.get(id) {
+        Some(NodeState::Done { output, .. }) => Some(output.clone()),
+        _ => None,
+    };
+    let outputs: Vec<&NodeDef> = definition
+        .nodes
+        .iter()
+        .filter(|n| n.node_type == "core/output" && output_of(&n.id).is_some())
+        .collect();
+    if let [only] = outputs.as_slice() {
+        return output_of(&only.id).unwrap_or(Value::Null);
+    }
+    let chosen: Vec<&NodeDef> = if outputs.is_empty() {
+        definition
+            .nodes
+            .iter()
+            .filter(|n| definition.outgoing(&n.id).next().is_none())
+            .collect()
+    } else {
+        outputs
+    };
+    Value::Object(
+        chosen
+            .into_iter()
+            .filter_map(|n| output_of(&n.id).map(|o| (n.id.clone(), o)))
+            .collect(),
+    )
+}

@@ -20,4 +20,5 @@ mod plugins;
 mod runtime;
 mod vector;
 mod workflow_durability;
+mod workflow_nodes;
 mod workflows;

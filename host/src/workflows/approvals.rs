@@ -62,9 +62,11 @@ pub(super) async fn suspend(
             )
         }
     };
+    // A wait without an end (an approval with no timeout) is due in the year 9999, not
+    // at `infinity`, which the driver can't decode.
     sqlx::query(
         "UPDATE node_runs SET status = 'waiting', wait = $2, \
-         run_at = COALESCE($3, 'infinity'::timestamptz), plugin = $4, version = $5 WHERE id = $1",
+         run_at = COALESCE($3, '9999-12-31 00:00:00+00'::timestamptz), plugin = $4, version = $5 WHERE id = $1",
     )
     .bind(run)
     .bind(sqlx::types::Json(&wait))

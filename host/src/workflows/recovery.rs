@@ -44,7 +44,7 @@ impl Engine {
         loop {
             let next: Result<Option<f64>, sqlx::Error> = sqlx::query_scalar(
                 "SELECT extract(epoch FROM min(run_at) - now())::float8 FROM node_runs \
-                 WHERE status IN ('ready', 'waiting') AND run_at < 'infinity'",
+                 WHERE status IN ('ready', 'waiting') AND run_at < '9999-01-01 00:00:00+00'",
             )
             .fetch_one(&self.pool)
             .await;

@@ -326,7 +326,8 @@ pub struct NodeRunRow {
     pub wait: Option<Value>,
     /// The execution whose output this node reuses (a retry).
     pub reused_from: Option<Uuid>,
-    pub run_at: chrono::DateTime<chrono::Utc>,
+    /// When a ready or waiting run is due; none for a wait without an end.
+    pub run_at: Option<chrono::DateTime<chrono::Utc>>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -334,7 +335,9 @@ pub struct NodeRunRow {
 pub async fn node_runs(pool: &PgPool, execution: Uuid) -> ApiResult<Vec<NodeRunRow>> {
     Ok(sqlx::query_as(
         "SELECT node_id, attempt, status, input, output, error, error_kind, branches, plugin, \
-         version, wait, reused_from, run_at, started_at, finished_at FROM node_runs \
+         version, wait, reused_from, \
+         CASE WHEN run_at < '9999-01-01 00:00:00+00' THEN run_at END AS run_at, \
+         started_at, finished_at FROM node_runs \
          WHERE execution_id = $1 ORDER BY id",
     )
     .bind(execution)

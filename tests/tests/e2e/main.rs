@@ -21,4 +21,5 @@ mod runtime;
 mod vector;
 mod workflow_durability;
 mod workflow_nodes;
+mod workflow_waits;
 mod workflows;

@@ -68,6 +68,7 @@ bench: setup plugins
 	$(CARGO) bench -p agenthost --bench runtime
 	$(CARGO) run --release -p agenthost-tests --bin bench-capabilities
 	$(CARGO) run --release -p agenthost-tests --bin bench-chat
+	$(CARGO) run --release -p agenthost-tests --bin bench-workflows
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

@@ -246,39 +246,37 @@ pub struct ToolStatus {
     pub info: Option<ToolInfo>,
 }
 
-/// Match an agent's tool references with the active plugins' tools. A tool that is
-/// missing, or pinned to a version that is not the active one, is not offered.
-pub fn resolve_tools(registry: &Registry, tools: &[ToolRef]) -> Vec<ToolStatus> {
-    tools
-        .iter()
-        .map(|reference| {
-            let found = registry.tool_info(&reference.plugin, &reference.tool);
-            let found = found.as_ref();
-            let problem = match (found, &reference.version) {
-                (None, _) => Some(format!(
-                    "no active plugin {} with a tool {}",
-                    reference.plugin, reference.tool
-                )),
-                (Some(info), Some(pinned)) if &info.version != pinned => Some(format!(
-                    "pinned to {} {pinned}, but {} is active",
-                    reference.plugin, info.version
-                )),
-                _ => None,
-            };
-            ToolStatus {
-                reference: reference.clone(),
-                available: problem.is_none(),
-                problem,
-                info: found.cloned(),
-            }
-        })
-        .collect()
+/// Match an agent's tool references with the plugins' tools: the active version's, or
+/// for a tool pinned to a version, that version's (loaded on demand when it is not the
+/// active one). A tool that is missing is not offered.
+pub async fn resolve_tools(registry: &Registry, tools: &[ToolRef]) -> Vec<ToolStatus> {
+    let mut statuses = Vec::with_capacity(tools.len());
+    for reference in tools {
+        let found = registry
+            .tool_info_at(
+                &reference.plugin,
+                &reference.tool,
+                reference.version.as_deref(),
+            )
+            .await;
+        let (info, problem) = match found {
+            Ok(info) => (Some(info), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        statuses.push(ToolStatus {
+            reference: reference.clone(),
+            available: problem.is_none(),
+            problem,
+            info,
+        });
+    }
+    statuses
 }
 
 /// An agent as the API shows it: its row plus whether its tools are available.
-pub fn view(agent: &Agent, registry: &Registry) -> Value {
+pub async fn view(agent: &Agent, registry: &Registry) -> Value {
     let mut value = serde_json::to_value(agent).unwrap_or_default();
     value["tool_status"] =
-        serde_json::to_value(resolve_tools(registry, &agent.tools.0)).unwrap_or_default();
+        serde_json::to_value(resolve_tools(registry, &agent.tools.0).await).unwrap_or_default();
     value
 }

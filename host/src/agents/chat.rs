@@ -157,6 +157,7 @@ impl Chat {
         }
         messages.extend(conversations::context(&self.pool, conversation_id, window).await?);
         let tools = super::resolve_tools(&self.registry, &agent.tools.0)
+            .await
             .into_iter()
             .filter_map(|status| {
                 if let Some(problem) = &status.problem {
@@ -369,10 +370,11 @@ impl Chat {
         let timeout = self.config.chat_tool_timeout;
         let invoked = tokio::time::timeout(
             timeout,
-            self.registry.invoke_tool(
+            self.registry.invoke_tool_at(
                 turn.workspace,
                 &turn.turn_id.to_string(),
                 &tool.plugin,
+                Some(&tool.version),
                 name,
                 &record.input,
             ),

@@ -52,10 +52,10 @@ async fn list_agents(
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let agents = agents::list(&state.pool, caller.0.workspace_id).await?;
-    let views: Vec<Value> = agents
-        .iter()
-        .map(|a| agents::view(a, &state.registry))
-        .collect();
+    let mut views: Vec<Value> = Vec::with_capacity(agents.len());
+    for agent in &agents {
+        views.push(agents::view(agent, &state.registry).await);
+    }
     Ok(Json(json!({ "agents": views })))
 }
 
@@ -66,7 +66,7 @@ async fn get_agent(
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
-    Ok(Json(agents::view(&agent, &state.registry)))
+    Ok(Json(agents::view(&agent, &state.registry).await))
 }
 
 async fn create_agent(
@@ -78,7 +78,7 @@ async fn create_agent(
     let agent = agents::create(&state.pool, caller.0.workspace_id, &new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(agents::view(&agent, &state.registry)),
+        Json(agents::view(&agent, &state.registry).await),
     ))
 }
 
@@ -91,7 +91,7 @@ async fn update_agent(
     caller.require(Role::Admin)?;
     let agent = agents::get(&state.pool, caller.0.workspace_id, &agent).await?;
     let agent = agents::update(&state.pool, &agent, &changes).await?;
-    Ok(Json(agents::view(&agent, &state.registry)))
+    Ok(Json(agents::view(&agent, &state.registry).await))
 }
 
 async fn delete_agent(

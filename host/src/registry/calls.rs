@@ -80,6 +80,50 @@ impl Registry {
         active.tool_infos.iter().find(|t| t.name == tool).cloned()
     }
 
+    /// A tool's listing entry on `version` (none: the active one). A version that is
+    /// installed but not active is loaded on demand (an agent pinned to it).
+    pub async fn tool_info_at(
+        &self,
+        plugin: &str,
+        tool: &str,
+        version: Option<&str>,
+    ) -> Result<ToolInfo, String> {
+        let active = match version {
+            None => self
+                .active(plugin)
+                .ok_or_else(|| format!("no active plugin {plugin} with a tool {tool}"))?,
+            Some(_) => self.plugin_at(plugin, version).await?,
+        };
+        active
+            .tool_infos
+            .iter()
+            .find(|t| t.name == tool)
+            .cloned()
+            .ok_or_else(|| format!("{plugin} {} has no tool {tool}", active.plugin.version))
+    }
+
+    /// `plugin` on `version`, or its active version.
+    async fn plugin_at(
+        &self,
+        plugin: &str,
+        version: Option<&str>,
+    ) -> Result<std::sync::Arc<super::ActivePlugin>, String> {
+        match version {
+            None => self
+                .active(plugin)
+                .ok_or_else(|| format!("no active plugin named {plugin}")),
+            Some(version) => self
+                .plugin_version(plugin, version)
+                .await
+                .map_err(|e| match e {
+                    super::NodeCallError::Load(_) => {
+                        format!("{plugin} {version} is not installed")
+                    }
+                    other => other.to_string(),
+                }),
+        }
+    }
+
     /// Validate the input, run the tool in a fresh instance, record the invocation.
     pub async fn invoke_tool(
         &self,
@@ -89,9 +133,24 @@ impl Registry {
         tool: &str,
         input: &Value,
     ) -> Result<ToolCallResult, ToolCallError> {
+        self.invoke_tool_at(workspace_id, request_id, plugin, None, tool, input)
+            .await
+    }
+
+    /// `invoke_tool` on a given version of the plugin (none: the active one).
+    pub async fn invoke_tool_at(
+        &self,
+        workspace_id: Uuid,
+        request_id: &str,
+        plugin: &str,
+        version: Option<&str>,
+        tool: &str,
+        input: &Value,
+    ) -> Result<ToolCallResult, ToolCallError> {
         let active = self
-            .active(plugin)
-            .ok_or_else(|| ToolCallError::NotFound(format!("no active plugin named {plugin}")))?;
+            .plugin_at(plugin, version)
+            .await
+            .map_err(ToolCallError::NotFound)?;
         let validator = active.input_validators.get(tool).ok_or_else(|| {
             ToolCallError::NotFound(format!("plugin {plugin} has no tool {tool}"))
         })?;

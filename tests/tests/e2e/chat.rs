@@ -621,8 +621,8 @@ async fn the_step_limit_ends_a_turn_that_keeps_calling_tools() {
     assert_eq!(requests[0].1.get("tool_choice"), None);
     assert_eq!(requests[1].1["tool_choice"], "none");
 
-    // A tool pinned to a version that isn't the active one is not offered, and the
-    // agent says why.
+    // A tool pinned to a version that isn't installed is not offered, and the agent
+    // says why.
     let pinned = json!({ "tools": [{ "plugin": "dexter", "tool": "roi", "version": "0.0.9" }] });
     let (status, agent) = send(
         &f.server,
@@ -636,7 +636,7 @@ async fn the_step_limit_ends_a_turn_that_keeps_calling_tools() {
     assert_eq!(agent["tool_status"][0]["available"], false);
     let problem = agent["tool_status"][0]["problem"].as_str().unwrap();
     assert!(
-        problem.contains("pinned to dexter 0.0.9, but 0.1.0 is active"),
+        problem.contains("dexter 0.0.9 is not installed"),
         "{problem}"
     );
     fake.reply(Reply::Text("no tools".into()));
@@ -650,6 +650,52 @@ async fn the_step_limit_ends_a_turn_that_keeps_calling_tools() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fake.requests()[2].1.get("tools"), None);
+
+    // Pinned to a version that is installed but no longer active: offered, and the
+    // call runs on that version.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dexter/manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let old_version = manifest["version"].as_str().unwrap().to_string();
+    manifest["version"] = json!("9.0.0");
+    let response = f
+        .server
+        .upload_plugin(&manifest, agenthost_tests::plugin_wasm("dexter"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let pinned =
+        json!({ "tools": [{ "plugin": "dexter", "tool": "roi", "version": old_version }] });
+    let (status, agent) = send(
+        &f.server,
+        Method::PATCH,
+        "/api/agents/dexter",
+        &f.key,
+        Some(pinned),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agent["tool_status"][0]["available"], true, "{agent}");
+    fake.reply(Reply::ToolCalls(vec![tool_call(
+        "p1",
+        "roi",
+        json!({ "investment": 100, "returns": 150 }),
+    )]));
+    fake.reply(Reply::Text("50% ROI".into()));
+    let (status, body) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/dexter/chat",
+        &f.key,
+        Some(json!({ "message": "roi?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let call = &body["tool_calls"][0];
+    assert_eq!(
+        (call["version"].clone(), call["outcome"].clone()),
+        (json!(old_version), json!("ok")),
+        "{body}"
+    );
     f.server.stop().await;
 }
 

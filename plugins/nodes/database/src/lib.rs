@@ -288,11 +288,12 @@ mod tests {
             if sql.contains(" runs ") || sql.contains(" runs(") {
                 let key = params[0].as_str().unwrap().to_string();
                 return Ok(if sql.starts_with("INSERT") {
-                    if ledger.contains_key(&key) {
-                        Rows::new(&["n"])
-                    } else {
-                        ledger.insert(key, None);
-                        one()
+                    match ledger.entry(key) {
+                        std::collections::hash_map::Entry::Occupied(_) => Rows::new(&["n"]),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(None);
+                            one()
+                        }
                     }
                 } else if sql.starts_with("UPDATE") {
                     ledger.insert(key, params[1].as_str().map(str::to_string));

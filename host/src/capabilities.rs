@@ -1,6 +1,7 @@
 //! Host interfaces offered to plugins: one module per WIT interface, each with its
 //! state (`XCtx`), a view trait saying where the store keeps it, and `add_to_linker`.
 
+pub mod agents;
 pub mod config;
 pub mod database;
 pub mod email;
@@ -24,6 +25,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     database::add_to_linker(linker)?;
     llm::add_to_linker(linker)?;
     vector::add_to_linker(linker)?;
+    agents::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
@@ -56,6 +58,9 @@ pub struct Services {
     pub llm: std::sync::Arc<crate::llm::Llm>,
     pub http_limits: http::HttpLimits,
     pub vectors: std::sync::Arc<crate::vector::VectorStore>,
+    /// Runs agent turns for the agents capability; filled in once the chat service
+    /// exists (it needs the registry these services belong to).
+    pub agents: agents::RunnerSlot,
 }
 
 impl Services {
@@ -90,6 +95,7 @@ impl Services {
                 config.plugin_db_connections,
             )),
             llm,
+            agents: Default::default(),
             http_limits: http::HttpLimits {
                 timeout: config.http_timeout,
                 max_body_bytes: config.http_max_body_bytes,
@@ -113,6 +119,7 @@ pub struct CallGrants {
     pub llm: llm::LlmCtx,
     pub http: http::HttpCtx,
     pub vector: vector::VectorCtx,
+    pub agents: agents::AgentsCtx,
 }
 
 impl llm::LlmView for PluginState {
@@ -124,6 +131,12 @@ impl llm::LlmView for PluginState {
 impl vector::VectorView for PluginState {
     fn vector(&mut self) -> &mut vector::VectorCtx {
         &mut self.vector
+    }
+}
+
+impl agents::AgentsView for PluginState {
+    fn agents(&mut self) -> &mut agents::AgentsCtx {
+        &mut self.agents
     }
 }
 

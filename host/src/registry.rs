@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::capabilities::CallGrants;
 use crate::capabilities::Services;
+use crate::capabilities::agents::AgentsCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
@@ -379,6 +380,12 @@ impl Registry {
                 None => None,
             },
         };
+        let agents = AgentsCtx {
+            plugin: name.to_string(),
+            workspace: None,
+            grant: grants.agents.clone(),
+            runner: self.services.agents.clone(),
+        };
         let vector = VectorCtx {
             plugin: name.to_string(),
             workspace: None,
@@ -418,6 +425,7 @@ impl Registry {
                 llm,
                 http,
                 vector,
+                agents,
             },
             input_validators,
             tool_infos,

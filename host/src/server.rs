@@ -54,6 +54,12 @@ impl Server {
         let addr = listener.local_addr()?;
         let sandbox = registry.services.sandbox.clone();
         let state = AppState::new(database.pool.clone(), config, registry);
+        let runner = crate::agents::runner::ChatRunner {
+            pool: state.pool.clone(),
+            registry: Arc::downgrade(&state.registry),
+            config: state.config.clone(),
+        };
+        let _ = state.registry.services.agents.set(Arc::new(runner));
         state.workflows.spawn();
         let workflows = state.workflows.clone();
         let app = http::app(state);

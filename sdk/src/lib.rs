@@ -40,6 +40,7 @@
 //! native build (your unit tests) they talk to an in-memory [`testing::TestHost`].
 #![deny(missing_docs)]
 
+pub mod agents;
 pub mod config;
 pub mod database;
 pub mod email;

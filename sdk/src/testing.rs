@@ -32,11 +32,14 @@ pub struct TestHost {
     http: Option<Handler<HttpFn>>,
     vectors: vectors::Collections,
     vector_embedder: Option<Handler<VectorEmbedFn>>,
+    agent: Option<Handler<AgentFn>>,
 }
 
 mod vectors;
 
 type VectorEmbedFn = dyn Fn(&str) -> Vec<f32>;
+
+type AgentFn = dyn Fn(&str, &str, Option<&str>) -> Result<serde_json::Value, Error>;
 
 type HttpFn = dyn Fn(&crate::http::Request) -> Result<crate::http::Response, Error>;
 
@@ -132,6 +135,17 @@ impl TestHost {
         self
     }
 
+    /// Answer `agents::run_turn` with `handler` (agent, message, conversation id ->
+    /// the turn as JSON, at least `{"text": ...}`). Without one, turns are `denied`,
+    /// as for a plugin not granted the capability.
+    pub fn agent(
+        mut self,
+        handler: impl Fn(&str, &str, Option<&str>) -> Result<serde_json::Value, Error> + 'static,
+    ) -> Self {
+        self.agent = Some(Handler(Rc::new(handler)));
+        self
+    }
+
     /// Embed vector-capability text with `embedder` instead of the default (hashed
     /// word counts, which match shared words rather than meaning).
     pub fn vector_embedder(mut self, embedder: impl Fn(&str) -> Vec<f32> + 'static) -> Self {
@@ -223,6 +237,21 @@ pub(crate) fn run_query(sql: &str, params: &[Value]) -> Result<Rows, Error> {
         Some(QueryHandler(handler)) => handler(sql, params),
         None => Err(Error::Denied(
             "the TestHost has no database handler (TestHost::database)".into(),
+        )),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_agent(
+    agent: &str,
+    message: &str,
+    conversation: Option<&str>,
+) -> Result<serde_json::Value, Error> {
+    let handler = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.agent.clone()));
+    match handler {
+        Some(Handler(handler)) => handler(agent, message, conversation),
+        None => Err(Error::Denied(
+            "the TestHost has no agent handler (TestHost::agent)".into(),
         )),
     }
 }

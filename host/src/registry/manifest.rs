@@ -58,6 +58,17 @@ pub struct Capabilities {
     /// Outbound requests through `wasi:http/outgoing-handler`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCapability>,
+    /// Turns of the workspace's agents through the `agents` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<AgentsCapability>,
+}
+
+/// Agents a plugin may run turns of, by slug (in the calling workspace); `*` is every
+/// agent of the workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsCapability {
+    pub agents: Vec<String>,
 }
 
 /// Vector collections: the plugin's own (always, once granted) plus shared ones.
@@ -197,6 +208,19 @@ impl Capabilities {
                         .map(|network| format!("http private network {network:?}")),
                 );
             }
+        }
+        match (&self.agents, &allowed.agents) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("agents".into()),
+            (Some(agents), Some(allowed)) => beyond.extend(
+                agents
+                    .agents
+                    .iter()
+                    .filter(|agent| {
+                        !allowed.agents.contains(agent) && !allowed.agents.iter().any(|a| a == "*")
+                    })
+                    .map(|agent| format!("agent {agent:?}")),
+            ),
         }
         match (&self.llm, &allowed.llm) {
             (None, _) => {}
@@ -356,6 +380,9 @@ mod tests {
             llm: None,
             http: None,
             vector: None,
+            agents: Some(AgentsCapability {
+                agents: vec!["cassie".into()],
+            }),
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
@@ -373,6 +400,9 @@ mod tests {
                 origins: vec!["https://api.example.com".into()],
                 private_networks: vec!["10.0.0.0/8".into()],
             }),
+            agents: Some(AgentsCapability {
+                agents: vec!["cassie".into(), "dexter".into()],
+            }),
         };
         assert_eq!(
             granted.not_within(&requested),
@@ -382,10 +412,24 @@ mod tests {
                 "Read access to table \"customers\"",
                 "Write access to table \"deals\"",
                 "http",
+                "agent \"dexter\"",
                 "llm",
             ]
         );
         assert!(requested.not_within(&requested).is_empty());
+        // `*` asks for every agent, so any list of agents is within it.
+        let every = Capabilities {
+            agents: Some(AgentsCapability {
+                agents: vec!["*".into()],
+            }),
+            ..Capabilities::default()
+        };
+        let some = Capabilities {
+            agents: granted.agents.clone(),
+            ..Capabilities::default()
+        };
+        assert!(some.not_within(&every).is_empty());
+        assert_eq!(every.not_within(&some), ["agent \"*\""]);
         let no_email = Capabilities {
             email: None,
             ..requested.clone()

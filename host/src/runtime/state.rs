@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::CallContext;
 use super::stderr::StderrCapture;
 use crate::capabilities::CallGrants;
+use crate::capabilities::agents::AgentsCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
@@ -29,6 +30,7 @@ pub struct PluginState {
     pub llm: LlmCtx,
     pub http: HttpCtx,
     pub vector: VectorCtx,
+    pub agents: AgentsCtx,
     /// What the guest writes to stderr during this call (bounded).
     pub stderr: StderrCapture,
     http_wasi: wasmtime_wasi_http::WasiHttpCtx,
@@ -60,6 +62,10 @@ impl PluginState {
             vector: VectorCtx {
                 workspace,
                 ..grants.vector
+            },
+            agents: AgentsCtx {
+                workspace,
+                ..grants.agents
             },
             http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,

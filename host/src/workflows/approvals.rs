@@ -202,6 +202,15 @@ pub async fn get(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<(Approva
     Ok((approval, decisions))
 }
 
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    status: String,
+    role: String,
+    required: i32,
+    node_run_id: i64,
+    timeout_at: Option<DateTime<Utc>>,
+}
+
 /// Record one key's decision. The approval is decided by the first rejection or once
 /// `required` keys approved; then its node wakes up. Returns whether it was decided.
 pub async fn decide(
@@ -214,7 +223,7 @@ pub async fn decide(
     comment: &str,
 ) -> ApiResult<bool> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, String, i32, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let row: Option<PendingRow> = sqlx::query_as(
         "SELECT status, role, required, node_run_id, timeout_at FROM approvals \
          WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
     )
@@ -222,7 +231,14 @@ pub async fn decide(
     .bind(workspace)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((status, needed, required, run, timeout_at)) = row else {
+    let Some(PendingRow {
+        status,
+        role: needed,
+        required,
+        node_run_id: run,
+        timeout_at,
+    }) = row
+    else {
         return Err(ApiError::NotFound(format!(
             "no approval {id} in this workspace"
         )));

@@ -19,6 +19,7 @@ mod plugin_limits;
 mod plugins;
 mod runtime;
 mod vector;
+mod workflow_agent;
 mod workflow_durability;
 mod workflow_nodes;
 mod workflow_waits;

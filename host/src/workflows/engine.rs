@@ -442,6 +442,25 @@ impl Engine {
                 .bind(claimed.execution_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+        // Fencing: only the host that holds the run may end it. A host that stalled
+        // (paused, partitioned) past five heartbeats had its run put back and taken by
+        // another; its late result is dropped here.
+        let owner: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, worker FROM node_runs WHERE id = $1 FOR UPDATE")
+                .bind(claimed.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let ours = matches!(&owner, Some((status, Some(worker)))
+            if status == "running" && *worker == self.worker_id);
+        if !ours {
+            tracing::warn!(
+                execution = %claimed.execution_id,
+                node = %claimed.node_id,
+                "dropping the result of a node run another host took over"
+            );
+            tx.rollback().await?;
+            return Ok(());
+        }
         if !matches!(status.as_deref(), Some("running" | "waiting")) {
             // Cancelled, failed or timed out meanwhile: the result is not used.
             sqlx::query(

@@ -21,6 +21,7 @@ mod runtime;
 mod vector;
 mod workflow_agent;
 mod workflow_durability;
+mod workflow_limits;
 mod workflow_nodes;
 mod workflow_waits;
 mod workflows;

@@ -223,8 +223,17 @@ impl Engine {
             let wake = self.wake.notified();
             match self.claim().await {
                 Ok(Some(claimed)) => {
-                    if let Err(error) = self.run(claimed).await {
-                        tracing::warn!(error = %error, "workflow node run failed to commit");
+                    // A node that makes a successor ready hands it straight to this
+                    // worker (already claimed, in the same commit): a chain runs
+                    // without a dispatch round trip per step.
+                    let mut next = Some(claimed);
+                    while let Some(claimed) = next.take() {
+                        match self.run(claimed).await {
+                            Ok(handed) => next = handed,
+                            Err(error) => {
+                                tracing::warn!(error = %error, "workflow node run failed to commit")
+                            }
+                        }
                     }
                 }
                 Ok(None) => {
@@ -255,7 +264,7 @@ impl Engine {
     }
 
     /// Execute one claimed run and commit its outcome.
-    async fn run(&self, claimed: Claimed) -> anyhow::Result<()> {
+    async fn run(&self, claimed: Claimed) -> anyhow::Result<Option<Claimed>> {
         let definition = self
             .definition(claimed.workflow_id, claimed.version)
             .await
@@ -435,7 +444,7 @@ impl Engine {
         plugin: &str,
         version: &str,
         attempt: Attempt,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<Claimed>> {
         let mut tx = self.pool.begin().await?;
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE")
@@ -459,7 +468,7 @@ impl Engine {
                 "dropping the result of a node run another host took over"
             );
             tx.rollback().await?;
-            return Ok(());
+            return Ok(None);
         }
         if !matches!(status.as_deref(), Some("running" | "waiting")) {
             // Cancelled, failed or timed out meanwhile: the result is not used.
@@ -470,7 +479,7 @@ impl Engine {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(());
+            return Ok(None);
         }
         let execution = claimed.execution_id;
         let node_id = claimed.node_id.as_str();
@@ -509,7 +518,7 @@ impl Engine {
                 }
                 tx.commit().await?;
                 self.wake.notify_waiters();
-                return Ok(());
+                return Ok(None);
             }
             Attempt::Succeeded { output, branches } => {
                 sqlx::query(
@@ -578,7 +587,7 @@ impl Engine {
                     .await?;
                     tx.commit().await?;
                     self.wake.notify_waiters();
-                    return Ok(());
+                    return Ok(None);
                 }
                 event(
                     &mut tx,
@@ -605,7 +614,7 @@ impl Engine {
                         finish(&mut tx, execution, "failed", None, Some(&why)).await?;
                         tx.commit().await?;
                         self.finished.notify_waiters();
-                        return Ok(());
+                        return Ok(None);
                     }
                     OnError::Continue => Some((Fired::All, error)),
                     OnError::ErrorBranch => {
@@ -634,9 +643,37 @@ impl Engine {
             .await?;
             event(&mut tx, execution, "node_skipped", Some(skipped), json!({})).await?;
         }
+        let mut handed = None;
         for (ready, upstream) in &decisions.ready {
             let input = node_input(&claimed.execution_input, upstream);
-            insert_ready(&mut tx, execution, ready, 1, &input, None).await?;
+            if handed.is_none() {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, \
+                     worker, started_at) VALUES ($1, $2, 1, 'running', $3, $4, now()) \
+                     RETURNING id",
+                )
+                .bind(execution)
+                .bind(ready)
+                .bind(&input)
+                .bind(&self.worker_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                handed = Some(Claimed {
+                    id,
+                    execution_id: execution,
+                    node_id: ready.clone(),
+                    attempt: 1,
+                    input: Some(input),
+                    workspace_id: claimed.workspace_id,
+                    workflow_id: claimed.workflow_id,
+                    version: claimed.version,
+                    node_plugins: claimed.node_plugins.clone(),
+                    execution_input: claimed.execution_input.clone(),
+                    wait: None,
+                });
+            } else {
+                insert_ready(&mut tx, execution, ready, 1, &input, None).await?;
+            }
         }
         let (open, waiting): (bool, bool) = sqlx::query_as(
             "SELECT \
@@ -663,12 +700,12 @@ impl Engine {
             finish(&mut tx, execution, "succeeded", Some(&output), None).await?;
         }
         tx.commit().await?;
-        if !decisions.ready.is_empty() {
+        if decisions.ready.len() > 1 {
             self.wake.notify_waiters();
         }
         if finished {
             self.finished.notify_waiters();
         }
-        Ok(())
+        Ok(handed)
     }
 }

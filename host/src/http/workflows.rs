@@ -282,13 +282,10 @@ async fn list_executions(
         Some(w) => Some(store::get_workflow(&state.pool, workspace, w).await?.id),
         None => None,
     };
-    if let Some(status) = &query.status
-        && !["running", "waiting", "succeeded", "failed", "cancelled"].contains(&status.as_str())
-    {
-        return Err(ApiError::Invalid(format!(
-            "status {status:?} is not one of running, waiting, succeeded, failed, cancelled"
-        )));
-    }
+    check_status(
+        query.status.as_deref(),
+        &["running", "waiting", "succeeded", "failed", "cancelled"],
+    )?;
     let limit = super::clamp_limit(query.limit, 50, 500);
     let executions = store::list_executions(
         &state.pool,
@@ -348,13 +345,10 @@ async fn list_approvals(
     Query(query): Query<ApprovalQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
-    if let Some(status) = &query.status
-        && !["pending", "approved", "rejected", "timed_out", "cancelled"].contains(&status.as_str())
-    {
-        return Err(ApiError::Invalid(format!(
-            "status {status:?} is not one of pending, approved, rejected, timed_out, cancelled"
-        )));
-    }
+    check_status(
+        query.status.as_deref(),
+        &["pending", "approved", "rejected", "timed_out", "cancelled"],
+    )?;
     let limit = super::clamp_limit(query.limit, 50, 500);
     let list = approvals::list(
         &state.pool,
@@ -372,10 +366,26 @@ async fn get_approval(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
-    let (approval, decisions) = approvals::get(&state.pool, caller.0.workspace_id, id).await?;
+    approval_view(&state, caller.0.workspace_id, id).await
+}
+
+/// An approval with its decisions.
+async fn approval_view(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<Json<Value>> {
+    let (approval, decisions) = approvals::get(&state.pool, workspace, id).await?;
     let mut view = json!(approval);
     view["decisions"] = json!(decisions);
     Ok(Json(view))
+}
+
+/// A `?status=` filter must name one of `allowed`.
+fn check_status(status: Option<&str>, allowed: &[&str]) -> ApiResult<()> {
+    match status {
+        Some(status) if !allowed.contains(&status) => Err(ApiError::Invalid(format!(
+            "status {status:?} is not one of {}",
+            allowed.join(", ")
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -423,10 +433,7 @@ async fn decide_approval(
     if decided {
         state.workflows.wake_workers();
     }
-    let (approval, decisions) = approvals::get(&state.pool, workspace, id).await?;
-    let mut view = json!(approval);
-    view["decisions"] = json!(decisions);
-    Ok(Json(view))
+    approval_view(&state, workspace, id).await
 }
 
 /// SSE of the execution's events, from the start or after `Last-Event-ID`; the

@@ -21,7 +21,9 @@ use super::WorkflowLimits;
 use super::approvals;
 use super::definition::{Definition, NodeDef, OnError};
 use super::graph::{self, Fired, NodeState};
-use super::runs::{event, execution_output, finish, insert_ready, node_input, node_states};
+use super::runs::{
+    event, execution_output, finish, insert_ready, insert_skipped, node_input, node_states,
+};
 use super::waits::{self, Wait};
 use super::{store, template};
 use crate::error::{ApiError, ApiResult};
@@ -633,15 +635,7 @@ impl Engine {
         }
         let decisions = graph::decide(definition, &states, &[node_id.to_string()]);
         for skipped in &decisions.skipped {
-            sqlx::query(
-                "INSERT INTO node_runs (execution_id, node_id, status, finished_at) \
-                 VALUES ($1, $2, 'skipped', now()) ON CONFLICT DO NOTHING",
-            )
-            .bind(execution)
-            .bind(skipped)
-            .execute(&mut *tx)
-            .await?;
-            event(&mut tx, execution, "node_skipped", Some(skipped), json!({})).await?;
+            insert_skipped(&mut tx, execution, skipped).await?;
         }
         let mut handed = None;
         for (ready, upstream) in &decisions.ready {

@@ -43,6 +43,23 @@ pub(super) async fn insert_ready(
     Ok(())
 }
 
+/// Record a node that will not run (no edge into it fired).
+pub(super) async fn insert_skipped(
+    tx: &mut PgConnection,
+    execution: Uuid,
+    node: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO node_runs (execution_id, node_id, status, finished_at) \
+         VALUES ($1, $2, 'skipped', now()) ON CONFLICT DO NOTHING",
+    )
+    .bind(execution)
+    .bind(node)
+    .execute(&mut *tx)
+    .await?;
+    event(tx, execution, "node_skipped", Some(node), json!({})).await
+}
+
 pub(super) async fn event(
     tx: &mut PgConnection,
     execution: Uuid,

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::engine::Engine;
 use super::graph;
 use super::recovery::CANCEL_CHANNEL;
-use super::runs::{event, execution_output, finish, insert_ready, node_input, node_states};
+use super::runs::{
+    event, execution_output, finish, insert_ready, insert_skipped, node_input, node_states,
+};
 use super::store::{self, ExecutionRow, StartOptions};
 use crate::error::{ApiError, ApiResult};
 
@@ -216,14 +218,7 @@ impl Engine {
             ready += 1;
         }
         for skipped in &decisions.skipped {
-            sqlx::query(
-                "INSERT INTO node_runs (execution_id, node_id, status, finished_at) \
-                 VALUES ($1, $2, 'skipped', now()) ON CONFLICT DO NOTHING",
-            )
-            .bind(new)
-            .bind(skipped)
-            .execute(&mut *tx)
-            .await?;
+            insert_skipped(&mut tx, new, skipped).await?;
         }
         event(
             &mut tx,

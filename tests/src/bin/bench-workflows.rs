@@ -246,11 +246,11 @@ async fn plugin_call_baseline() -> Duration {
 
 #[derive(sqlx::FromRow)]
 struct Step {
-    /// Claim to the start of the completing transaction: earlier outputs read, config
-    /// rendered, the plugin call.
+    /// Claim to the start of the completing transaction. The engine claims a successor
+    /// in its predecessor's completing commit, so this spans a whole step.
     in_node_ms: f64,
-    /// The previous node's completing transaction start to this node's claim: that
-    /// commit, the wake-up and the claim.
+    /// The previous node's completing transaction start to this node's claim (0 when
+    /// it was handed over in that transaction).
     gap_ms: Option<f64>,
 }
 
@@ -414,10 +414,10 @@ async fn main() {
     );
     println!("(c) one step of the chain: {step:.2} ms (p50 end to end / {CHAIN})");
     println!(
-        "    in the node (claim -> completing transaction: outputs read, config rendered, plugin call) {in_node:.2} ms"
+        "    claim -> completing transaction (the successor is claimed in its predecessor's commit, so this is a whole step: that commit, outputs read, config rendered, plugin call) {in_node:.2} ms"
     );
     println!(
-        "    between nodes (completing transaction with its commit, wake-up, claim) {gap:.2} ms"
+        "    between a node's completing transaction and its successor's claim {gap:.2} ms (0: handed over in the same commit)"
     );
     println!(
         "    baselines: bare commit (BEGIN; UPDATE 1 row; COMMIT) p50 {:.3} ms, bare core/transform call (fresh instance, own thread) p50 {:.3} ms",

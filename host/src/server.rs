@@ -60,7 +60,11 @@ impl Server {
             config: state.config.clone(),
         };
         let _ = state.registry.services.agents.set(Arc::new(runner));
-        state.workflows.spawn();
+        state
+            .workflows
+            .spawn()
+            .await
+            .context("starting the workflow engine")?;
         let workflows = state.workflows.clone();
         let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();

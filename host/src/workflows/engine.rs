@@ -101,8 +101,11 @@ impl Engine {
         })
     }
 
-    /// Start the workers, the poller and the heartbeat of this host.
-    pub fn spawn(self: &Arc<Self>) {
+    /// Start the workers, the poller and the heartbeat of this host. The first beat is
+    /// written before any worker claims a run, so no other host takes this host's
+    /// first runs for those of a dead one.
+    pub async fn spawn(self: &Arc<Self>) -> sqlx::Result<()> {
+        self.beat().await?;
         let mut tasks = Vec::new();
         for _ in 0..self.limits.workers.max(1) {
             let engine = self.clone();
@@ -120,6 +123,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(tasks);
+        Ok(())
     }
 
     /// Stop this host's part of the engine (at shutdown). Nodes running here are
@@ -307,22 +311,28 @@ impl Engine {
         version: &str,
         node_type: &str,
     ) -> Attempt {
-        let outputs: Vec<(String, Value)> = match sqlx::query_as(
-            "SELECT DISTINCT ON (node_id) node_id, output FROM node_runs \
-             WHERE execution_id = $1 AND status IN ('succeeded', 'failed') \
-               AND output IS NOT NULL \
-             ORDER BY node_id, attempt DESC",
-        )
-        .bind(claimed.execution_id)
-        .fetch_all(&self.pool)
-        .await
-        {
-            Ok(rows) => rows,
-            Err(error) => {
-                return Attempt::Failed {
-                    kind: "unavailable".into(),
-                    message: format!("reading earlier outputs failed: {error}"),
-                };
+        // Earlier outputs are only read when a template could use them.
+        let templated = !template::strings(&node.config, "").is_empty();
+        let outputs: Vec<(String, Value)> = if !templated {
+            Vec::new()
+        } else {
+            match sqlx::query_as(
+                "SELECT DISTINCT ON (node_id) node_id, output FROM node_runs \
+                 WHERE execution_id = $1 AND status IN ('succeeded', 'failed') \
+                   AND output IS NOT NULL \
+                 ORDER BY node_id, attempt DESC",
+            )
+            .bind(claimed.execution_id)
+            .fetch_all(&self.pool)
+            .await
+            {
+                Ok(rows) => rows,
+                Err(error) => {
+                    return Attempt::Failed {
+                        kind: "unavailable".into(),
+                        message: format!("reading earlier outputs failed: {error}"),
+                    };
+                }
             }
         };
         let nodes: serde_json::Map<String, Value> = outputs
@@ -448,21 +458,20 @@ impl Engine {
         attempt: Attempt,
     ) -> anyhow::Result<Option<Claimed>> {
         let mut tx = self.pool.begin().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM executions WHERE id = $1 FOR UPDATE")
-                .bind(claimed.execution_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        // One statement locks the execution (serialising its completions) and the run.
         // Fencing: only the host that holds the run may end it. A host that stalled
         // (paused, partitioned) past five heartbeats had its run put back and taken by
         // another; its late result is dropped here.
-        let owner: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT status, worker FROM node_runs WHERE id = $1 FOR UPDATE")
-                .bind(claimed.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let ours = matches!(&owner, Some((status, Some(worker)))
-            if status == "running" && *worker == self.worker_id);
+        let locked: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT e.status, r.status, r.worker FROM executions e \
+             JOIN node_runs r ON r.execution_id = e.id WHERE r.id = $1 FOR UPDATE OF e, r",
+        )
+        .bind(claimed.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let status = locked.as_ref().map(|(execution, _, _)| execution.clone());
+        let ours = matches!(&locked, Some((_, run, Some(worker)))
+            if run == "running" && *worker == self.worker_id);
         if !ours {
             tracing::warn!(
                 execution = %claimed.execution_id,
@@ -629,7 +638,7 @@ impl Engine {
                 }
             }
         };
-        let mut states = node_states(&mut tx, execution).await?;
+        let (mut states, open, waiting) = node_states(&mut tx, execution).await?;
         if let Some((fired, output)) = settled {
             states.insert(node_id.to_string(), NodeState::Done { fired, output });
         }
@@ -669,17 +678,6 @@ impl Engine {
                 insert_ready(&mut tx, execution, ready, 1, &input, None).await?;
             }
         }
-        let (open, waiting): (bool, bool) = sqlx::query_as(
-            "SELECT \
-                 EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
-                         AND status IN ('ready', 'running') AND id <> $2), \
-                 EXISTS (SELECT 1 FROM node_runs WHERE execution_id = $1 \
-                         AND status = 'waiting' AND id <> $2)",
-        )
-        .bind(execution)
-        .bind(claimed.id)
-        .fetch_one(&mut *tx)
-        .await?;
         let idle = !open && decisions.ready.is_empty();
         if idle && waiting {
             sqlx::query("UPDATE executions SET status = 'waiting' WHERE id = $1")
@@ -689,7 +687,6 @@ impl Engine {
         }
         let finished = idle && !waiting;
         if finished {
-            let states = node_states(&mut tx, execution).await?;
             let output = execution_output(definition, &states);
             finish(&mut tx, execution, "succeeded", Some(&output), None).await?;
         }

@@ -72,7 +72,8 @@ impl Engine {
         }
     }
 
-    async fn beat_and_recover(&self, beat: Duration) -> sqlx::Result<()> {
+    /// This host is alive.
+    pub(super) async fn beat(&self) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO workflow_workers (id) VALUES ($1) \
              ON CONFLICT (id) DO UPDATE SET heartbeat = now()",
@@ -80,6 +81,11 @@ impl Engine {
         .bind(&self.worker_id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn beat_and_recover(&self, beat: Duration) -> sqlx::Result<()> {
+        self.beat().await?;
         let stale = beat.as_secs_f64() * 5.0;
         let recovered = sqlx::query(
             "UPDATE node_runs SET status = 'ready', worker = NULL, run_at = now() \

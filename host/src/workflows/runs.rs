@@ -87,38 +87,27 @@ pub(super) async fn finish(
     output: Option<&Value>,
     error: Option<&str>,
 ) -> sqlx::Result<()> {
+    // One round trip: the execution, its waiting runs and approvals, and the event.
     sqlx::query(
-        "UPDATE executions SET status = $2, output = $3, error = $4, finished_at = now() \
-         WHERE id = $1",
+        "WITH done AS ( \
+             UPDATE executions SET status = $2, output = $3, error = $4, finished_at = now() \
+             WHERE id = $1), \
+         runs AS ( \
+             UPDATE node_runs SET status = 'cancelled', finished_at = now() \
+             WHERE execution_id = $1 AND status IN ('ready', 'waiting')), \
+         asks AS ( \
+             UPDATE approvals SET status = 'cancelled', decided_at = now() \
+             WHERE execution_id = $1 AND status = 'pending') \
+         INSERT INTO execution_events (execution_id, kind, data) VALUES ($1, 'finished', $5)",
     )
     .bind(execution)
     .bind(status)
     .bind(output)
     .bind(error)
+    .bind(json!({ "status": status, "error": error }))
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE node_runs SET status = 'cancelled', finished_at = now() \
-         WHERE execution_id = $1 AND status IN ('ready', 'waiting')",
-    )
-    .bind(execution)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE approvals SET status = 'cancelled', decided_at = now() \
-         WHERE execution_id = $1 AND status = 'pending'",
-    )
-    .bind(execution)
-    .execute(&mut *tx)
-    .await?;
-    event(
-        tx,
-        execution,
-        "finished",
-        None,
-        json!({ "status": status, "error": error }),
-    )
-    .await
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -131,11 +120,12 @@ struct StateRow {
     error: Option<String>,
 }
 
-/// Every node's latest state in an execution.
+/// Every node's latest state in an execution, and whether any node is still ready or
+/// running, or waiting (read in the same statement, after the caller's own update).
 pub(super) async fn node_states(
     tx: &mut PgConnection,
     execution: Uuid,
-) -> sqlx::Result<BTreeMap<String, NodeState>> {
+) -> sqlx::Result<(BTreeMap<String, NodeState>, bool, bool)> {
     let rows: Vec<StateRow> = sqlx::query_as(
         "SELECT DISTINCT ON (node_id) node_id, status, output, branches, error_kind, error \
              FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
@@ -143,7 +133,11 @@ pub(super) async fn node_states(
     .bind(execution)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(rows
+    let open = rows
+        .iter()
+        .any(|row| row.status == "ready" || row.status == "running");
+    let waiting = rows.iter().any(|row| row.status == "waiting");
+    let states = rows
         .into_iter()
         .map(
             |StateRow {
@@ -178,7 +172,8 @@ pub(super) async fn node_states(
                 (id, state)
             },
         )
-        .collect())
+        .collect();
+    Ok((states, open, waiting))
 }
 
 /// The result of a finished execution: the `core/output` nodes' outputs (one: its

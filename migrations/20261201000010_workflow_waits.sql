@@ -38,3 +38,6 @@ CREATE TABLE approval_decisions (
     at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (approval_id, key_id)
 );
+
+-- The running-executions cap counts a workspace's running executions at every start.
+CREATE INDEX executions_running_by_workspace ON executions (workspace_id) WHERE status = 'running';

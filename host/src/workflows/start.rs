@@ -63,10 +63,13 @@ impl Engine {
             .bind(workspace.to_string())
             .execute(&mut *tx)
             .await?;
+        // Counting stops at the cap, so a start costs at most `max` index entries.
         let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM executions WHERE workspace_id = $1 AND status = 'running'",
+            "SELECT count(*) FROM (SELECT 1 FROM executions \
+             WHERE workspace_id = $1 AND status = 'running' LIMIT $2) running",
         )
         .bind(workspace)
+        .bind(self.limits.max_running_per_workspace)
         .fetch_one(&mut *tx)
         .await?;
         if running >= self.limits.max_running_per_workspace {

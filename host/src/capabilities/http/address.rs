@@ -117,7 +117,7 @@ pub fn check(ip: IpAddr, allowed: &[Network]) -> Result<(), String> {
         None => Ok(()),
         Some(_) if allowed.iter().any(|network| network.contains(ip)) => Ok(()),
         Some(kind) => Err(format!(
-            "{ip} is a {kind} address; an admin must grant its network (http.private_networks) before a plugin may reach it"
+            "{ip} ({kind} address): an admin must grant its network (http.private_networks) before a plugin may reach it"
         )),
     }
 }

@@ -32,7 +32,9 @@ impl NodePlugin for Agent {
         _input: Value,
     ) -> Result<NodeOutput, Error> {
         if node_type != "turn" {
-            return Err(Error::NotFound(format!("agent has no node type {node_type}")));
+            return Err(Error::NotFound(format!(
+                "agent has no node type {node_type}"
+            )));
         }
         let text = |key: &str| config[key].as_str().filter(|s| !s.is_empty());
         let agent = text("agent").ok_or_else(|| Error::invalid("config.agent is required"))?;

@@ -161,9 +161,11 @@ impl NodePlugin for Core {
             }
             "approval" => {
                 let timeout_ms = match config.get("timeout") {
-                    Some(timeout) => Some(duration_ms(timeout.as_str().ok_or_else(|| {
-                        Error::invalid("config.timeout must be a string")
-                    })?)?),
+                    Some(timeout) => {
+                        Some(duration_ms(timeout.as_str().ok_or_else(|| {
+                            Error::invalid("config.timeout must be a string")
+                        })?)?)
+                    }
                     None => None,
                 };
                 Ok(all(json!({ "$wait": { "approval": {
@@ -181,11 +183,13 @@ impl NodePlugin for Core {
 
 /// `500ms`, `30s`, `5m`, `2h` in milliseconds.
 fn duration_ms(text: &str) -> Result<u64, Error> {
-    let bad = || Error::invalid(format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h"));
+    let bad = || {
+        Error::invalid(format!(
+            "{text:?} is not a duration like 500ms, 30s, 5m or 2h"
+        ))
+    };
     let text = text.trim();
-    let at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(bad)?;
+    let at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let number: u64 = text[..at].parse().map_err(|_| bad())?;
     let unit = match &text[at..] {
         "ms" => 1,
@@ -225,8 +229,20 @@ mod tests {
     fn delays_and_approvals_ask_the_host_to_wait() {
         let out = run("delay", json!({"duration": "2s"}), json!({}));
         assert_eq!(out.output, json!({"$wait": {"for_ms": 2000, "output": {}}}));
-        assert!(Core::execute(&CallContext::for_tests("ws"), "delay", json!({"duration": "soon"}), json!({})).is_err());
-        let out = run("approval", json!({"role": "admin", "timeout": "1h"}), json!({}));
+        assert!(
+            Core::execute(
+                &CallContext::for_tests("ws"),
+                "delay",
+                json!({"duration": "soon"}),
+                json!({})
+            )
+            .is_err()
+        );
+        let out = run(
+            "approval",
+            json!({"role": "admin", "timeout": "1h"}),
+            json!({}),
+        );
         assert_eq!(out.output["$wait"]["approval"]["timeout_ms"], 3_600_000);
         assert_eq!(out.output["$wait"]["approval"]["on_timeout"], "reject");
     }

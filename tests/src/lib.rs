@@ -182,6 +182,21 @@ impl TestServer {
     }
 
     /// Create a workspace as the admin; returns (workspace id, owner key secret).
+    /// Send a request with `token`, with `body` as JSON when given.
+    pub async fn send(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.request(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn create_workspace(&self, slug: &str) -> (String, String) {
         let response = self
             .request(reqwest::Method::POST, "/api/admin/workspaces", ADMIN_TOKEN)

@@ -1,7 +1,7 @@
 //! A workflow version's definition and its validation. Saving validates everything at
 //! once and reports every problem with where it is, like the data import does.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -465,6 +465,33 @@ impl Definition {
         self.edges.iter().filter(move |e| e.from == id)
     }
 
+    /// The nodes whose outputs deciding after `changed` settles may use: the
+    /// predecessors of every node downstream of it (skips propagate, so a join far down
+    /// can become ready on an output from elsewhere), and the nodes that make up the
+    /// execution's output (`core/output` nodes and nodes nothing follows).
+    pub fn outputs_needed_after(&self, changed: &str) -> Vec<String> {
+        let mut downstream = BTreeSet::new();
+        let mut work = vec![changed];
+        while let Some(id) = work.pop() {
+            for edge in self.outgoing(id) {
+                if downstream.insert(edge.to.as_str()) {
+                    work.push(edge.to.as_str());
+                }
+            }
+        }
+        let mut needed: BTreeSet<&str> = downstream
+            .iter()
+            .flat_map(|id| self.incoming(id).map(|edge| edge.from.as_str()))
+            .collect();
+        needed.extend(
+            self.nodes
+                .iter()
+                .filter(|n| n.node_type == "core/output" || self.outgoing(&n.id).next().is_none())
+                .map(|n| n.id.as_str()),
+        );
+        needed.into_iter().map(String::from).collect()
+    }
+
     /// Nodes without incoming edges: where an execution starts.
     pub fn roots(&self) -> Vec<&NodeDef> {
         self.nodes
@@ -569,6 +596,29 @@ mod tests {
         }
         let cycle = problems.iter().find(|p| p.path == "edges").unwrap();
         assert!(cycle.message.contains("e -> f -> e") || cycle.message.contains("f -> e -> f"));
+    }
+
+    #[test]
+    fn outputs_needed_after_a_node_reach_joins_behind_skips() {
+        // a -> j ; c -> x -> j ; j -> out ; a and c are roots.
+        let definition: Definition = serde_json::from_value(json!({
+            "nodes": [
+                {"id": "a", "type": "core/transform"}, {"id": "c", "type": "core/condition"},
+                {"id": "x", "type": "core/transform"}, {"id": "j", "type": "core/merge"},
+                {"id": "out", "type": "core/output"}
+            ],
+            "edges": [
+                {"from": "a", "to": "j"}, {"from": "c", "to": "x", "branch": "true"},
+                {"from": "x", "to": "j"}, {"from": "j", "to": "out"}
+            ]
+        }))
+        .unwrap();
+        // When c settles and x is skipped, j may become ready on a's output.
+        assert_eq!(
+            definition.outputs_needed_after("c"),
+            ["a", "c", "j", "out", "x"]
+        );
+        assert_eq!(definition.outputs_needed_after("j"), ["j", "out"]);
     }
 
     #[test]

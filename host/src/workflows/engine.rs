@@ -312,7 +312,7 @@ impl Engine {
         node_type: &str,
     ) -> Attempt {
         // Earlier outputs are only read when a template could use them.
-        let templated = !template::strings(&node.config, "").is_empty();
+        let templated = template::any(&node.config);
         let outputs: Vec<(String, Value)> = if !templated {
             Vec::new()
         } else {
@@ -638,7 +638,8 @@ impl Engine {
                 }
             }
         };
-        let (mut states, open, waiting) = node_states(&mut tx, execution).await?;
+        let needed = definition.outputs_needed_after(node_id);
+        let (mut states, open, waiting) = node_states(&mut tx, execution, Some(&needed)).await?;
         if let Some((fired, output)) = settled {
             states.insert(node_id.to_string(), NodeState::Done { fired, output });
         }

@@ -122,15 +122,21 @@ struct StateRow {
 
 /// Every node's latest state in an execution, and whether any node is still ready or
 /// running, or waiting (read in the same statement, after the caller's own update).
+/// Outputs are read only for the nodes in `outputs` (`None`: all), so a step of a long
+/// execution doesn't fetch every earlier output again.
 pub(super) async fn node_states(
     tx: &mut PgConnection,
     execution: Uuid,
+    outputs: Option<&[String]>,
 ) -> sqlx::Result<(BTreeMap<String, NodeState>, bool, bool)> {
     let rows: Vec<StateRow> = sqlx::query_as(
-        "SELECT DISTINCT ON (node_id) node_id, status, output, branches, error_kind, error \
-             FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
+        "SELECT DISTINCT ON (node_id) node_id, status, \
+                CASE WHEN $2::text[] IS NULL OR node_id = ANY($2) THEN output END AS output, \
+                branches, error_kind, error \
+         FROM node_runs WHERE execution_id = $1 ORDER BY node_id, attempt DESC",
     )
     .bind(execution)
+    .bind(outputs)
     .fetch_all(&mut *tx)
     .await?;
     let open = rows

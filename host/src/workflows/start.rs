@@ -190,7 +190,7 @@ impl Engine {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let (states, _, _) = node_states(&mut tx, new).await?;
+        let (states, _, _) = node_states(&mut tx, new, None).await?;
         let reused: Vec<String> = states.keys().cloned().collect();
         let decisions = graph::decide(&definition, &states, &reused);
         let mut ready = 0;
@@ -232,7 +232,7 @@ impl Engine {
         )
         .await?;
         if ready == 0 {
-            let (states, _, _) = node_states(&mut tx, new).await?;
+            let (states, _, _) = node_states(&mut tx, new, None).await?;
             let output = execution_output(&definition, &states);
             finish(&mut tx, new, "succeeded", Some(&output), None).await?;
         }

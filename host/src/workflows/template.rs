@@ -44,6 +44,16 @@ pub fn check(text: &str) -> Result<(), String> {
     result.map_err(|error| format!("the template {text:?} does not parse: {error}"))
 }
 
+/// Whether any string in `value` holds a template.
+pub fn any(value: &Value) -> bool {
+    match value {
+        Value::String(text) => is_template(text),
+        Value::Array(items) => items.iter().any(any),
+        Value::Object(map) => map.values().any(any),
+        _ => false,
+    }
+}
+
 /// Every string in `value` that holds a template, with its path (`prefix.a[0].b`).
 pub fn strings<'a>(value: &'a Value, prefix: &str) -> Vec<(String, &'a str)> {
     let mut found = Vec::new();

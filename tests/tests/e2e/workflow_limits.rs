@@ -65,11 +65,7 @@ impl Limits {
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut request = self.server.request(method, path, &self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
+        self.server.send(&self.key, method, path, body).await
     }
 
     async fn save(&self, slug: &str, definition: Value) -> reqwest::Response {

@@ -40,11 +40,7 @@ impl Flow {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut request = self.server.request(method, path, key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
+        self.server.send(key, method, path, body).await
     }
 
     async fn save(&self, slug: &str, definition: Value) -> reqwest::Response {

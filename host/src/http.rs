@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod keys;
 mod plugins;
+mod tickets;
 mod tools;
 mod workflows;
 mod workspace;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(data::router())
         .merge(keys::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
+        .merge(tickets::router())
         .merge(tools::router())
         .merge(workflows::router())
         .merge(workspace::router())

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod support;
 pub mod telemetry;
 pub mod vector;
 pub mod workflows;

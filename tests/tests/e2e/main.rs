@@ -18,6 +18,7 @@ mod nul_input;
 mod plugin_limits;
 mod plugins;
 mod runtime;
+mod tickets;
 mod vector;
 mod workflow_agent;
 mod workflow_durability;

@@ -1,0 +1,1 @@
+//! Tickets: create, list, show, update, comment, import.

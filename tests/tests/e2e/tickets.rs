@@ -1,0 +1,1 @@
+//! Tickets through the REST API.

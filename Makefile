@@ -8,6 +8,10 @@ export AGENTHOST_PG_DIR := $(abspath $(PG_DIR))
 # Where the local embedding model (all-MiniLM-L6-v2) goes.
 MODEL_DIR ?= .agenthost/models/all-MiniLM-L6-v2
 export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
+# Where the VADER sentiment lexicon (compiled into agenthost-support), its ground truth
+# and the reference implementation go.
+VADER_DIR ?= .agenthost/vader
+export AGENTHOST_VADER_DIR := $(abspath $(VADER_DIR))
 CARGO ?= cargo
 # Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
 ARGS ?=
@@ -16,9 +20,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model vader run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model
+setup: toolchain postgres model vader
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -31,6 +35,9 @@ postgres:
 
 model:
 	python3 scripts/setup_model.py $(MODEL_DIR)
+
+vader:
+	python3 scripts/setup_vader.py $(VADER_DIR)
 
 run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)
@@ -69,6 +76,7 @@ bench: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin bench-capabilities
 	$(CARGO) run --release -p agenthost-tests --bin bench-chat
 	$(CARGO) run --release -p agenthost-tests --bin bench-workflows
+	$(CARGO) run --release -p agenthost-tests --bin bench-sentiment
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

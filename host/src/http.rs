@@ -5,6 +5,7 @@ mod agents;
 mod data;
 mod extract;
 mod health;
+mod kb;
 mod keys;
 mod plugins;
 mod tickets;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(agents::router())
         .merge(data::router())
+        .merge(kb::router())
         .merge(keys::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tickets::router())

@@ -66,6 +66,7 @@ impl Server {
             .await
             .context("starting the workflow engine")?;
         let workflows = state.workflows.clone();
+        let support_jobs = crate::support::jobs::Worker::spawn(crate::support::services(&state));
         let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -81,6 +82,7 @@ impl Server {
                 .context("HTTP server failed");
             // Before the pools close: this host's running nodes go back to the queue.
             workflows.stop().await;
+            support_jobs.stop().await;
             sandbox.close().await;
             let closed = database.close().await;
             served.and(closed)

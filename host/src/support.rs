@@ -4,4 +4,38 @@
 //! triggers in the database (migrations 0011-0012), so the REST API and the Cassie
 //! plugin cannot disagree; logic both compute lives in the `agenthost-support` crate.
 
+pub mod chunking;
+pub mod enrichment;
+pub mod jobs;
+pub mod kb;
 pub mod tickets;
+
+use crate::error::ApiError;
+
+/// A database error from a rule of the support triggers (`check_violation`, or a
+/// constraint) as a 422 with PostgreSQL's message; anything else is internal.
+pub fn rule_violation(error: sqlx::Error) -> ApiError {
+    if let sqlx::Error::Database(db) = &error {
+        match db.code().as_deref() {
+            // check_violation (our triggers and CHECK constraints), unique_violation,
+            // foreign_key_violation, not_null_violation.
+            Some("23514" | "23505" | "23503" | "23502") => {
+                return ApiError::Invalid(db.message().to_string());
+            }
+            _ => {}
+        }
+    }
+    ApiError::Internal(error.into())
+}
+
+/// What the support jobs and handlers need, from the application state.
+pub fn services(state: &crate::state::AppState) -> jobs::Support {
+    let services = &state.registry.services;
+    jobs::Support {
+        pool: state.pool.clone(),
+        vectors: services.vectors.clone(),
+        llm: services.llm.clone(),
+        model: state.config.llm_default_model.clone(),
+        tokens: chunking::TokenCounter::for_model_dir(&state.config.embedding_model_dir),
+    }
+}

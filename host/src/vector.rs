@@ -2,6 +2,9 @@
 //! metadata filter and a minimum score, delete. Used by the vector capability; every
 //! call names the workspace and namespace, so nothing here can cross tenants.
 
+mod replace;
+mod text_search;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,6 +13,8 @@ use uuid::Uuid;
 
 use crate::embeddings::{EmbedError, Embeddings};
 use crate::llm::UsageKey;
+
+pub use text_search::{SearchMode, TextMatch, TextQuery};
 
 pub const MAX_DOCUMENTS_PER_UPSERT: usize = 256;
 pub const MAX_K: u32 = 100;
@@ -203,18 +208,7 @@ impl VectorStore {
             .ok_or_else(|| VectorError::NotFound(format!("no collection named {:?}", key.name)))?;
         let vector = match (query.vector, query.text) {
             (Some(vector), None) => vector,
-            (None, Some(text)) => {
-                if collection.model != self.embeddings.model() {
-                    return Err(VectorError::Invalid(format!(
-                        "collection {:?} holds {} vectors; search it by vector, or rebuild it with {}",
-                        key.name,
-                        collection.model,
-                        self.embeddings.model()
-                    )));
-                }
-                let mut vectors = self.embeddings.embed(usage, &[text]).await?;
-                vectors.pop().unwrap_or_default()
-            }
+            (None, Some(text)) => self.query_vector(usage, key, &collection, text).await?,
             _ => {
                 return Err(VectorError::Invalid(
                     "a query needs exactly one of text or vector".into(),
@@ -270,6 +264,26 @@ impl VectorStore {
                 metadata,
             })
             .collect())
+    }
+
+    /// The embedding of a query text, refused when the collection holds another model's vectors.
+    async fn query_vector(
+        &self,
+        usage: &UsageKey,
+        key: &CollectionKey,
+        collection: &Collection,
+        text: String,
+    ) -> Result<Vec<f32>, VectorError> {
+        if collection.model != self.embeddings.model() {
+            return Err(VectorError::Invalid(format!(
+                "collection {:?} holds {} vectors; search it by vector, or rebuild it with {}",
+                key.name,
+                collection.model,
+                self.embeddings.model()
+            )));
+        }
+        let mut vectors = self.embeddings.embed(usage, &[text]).await?;
+        Ok(vectors.pop().unwrap_or_default())
     }
 
     pub async fn delete(&self, key: &CollectionKey, ids: &[String]) -> Result<u32, VectorError> {

@@ -330,6 +330,14 @@ pub(crate) fn vector_search(
 }
 
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn vector_search_text(
+    collection: &str,
+    query: &crate::vector::TextQuery,
+) -> Result<Vec<crate::vector::TextMatch>, Error> {
+    with_vectors(|collections, embed| vectors::search_text(collections, embed, collection, query))
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn vector_delete(collection: &str, ids: &[String]) -> Result<u32, Error> {
     with_vectors(|collections, _| Ok(vectors::delete(collections, collection, ids)))
 }

@@ -131,6 +131,107 @@ pub struct Match {
     pub metadata: Value,
 }
 
+/// How [`search_text`] ranks documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Cosine similarity of the embedded text (like [`search`]).
+    Vector,
+    /// PostgreSQL full-text rank: exact words, codes and names.
+    FullText,
+    /// Both, fused by reciprocal rank: what either finds, what both find first.
+    #[default]
+    Hybrid,
+}
+
+/// A text search (see [`search_text`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextQuery {
+    /// What the user typed; any text is safe.
+    pub text: String,
+    /// At most this many matches (1..=100).
+    pub k: u32,
+    /// A JSON object the metadata must contain.
+    pub filter: Option<Value>,
+    /// Vector, full text or hybrid.
+    pub mode: SearchMode,
+}
+
+impl TextQuery {
+    /// A hybrid search for `text`.
+    pub fn hybrid(text: &str, k: u32) -> Self {
+        TextQuery {
+            text: text.to_string(),
+            k,
+            filter: None,
+            mode: SearchMode::Hybrid,
+        }
+    }
+
+    /// Another mode.
+    pub fn mode(mut self, mode: SearchMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Only documents whose metadata contains `filter` (a JSON object).
+    pub fn filter(mut self, filter: Value) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+}
+
+/// One text-search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextMatch {
+    /// The document's id.
+    pub id: String,
+    /// The mode's rank score: cosine similarity, full-text rank, or the fused score.
+    pub score: f32,
+    /// Cosine similarity to the query (none in full-text mode).
+    pub similarity: Option<f32>,
+    /// Full-text rank (none when no query word matched).
+    pub text_rank: Option<f32>,
+    /// The document's text, if it had one.
+    pub text: Option<String>,
+    /// The document's metadata.
+    pub metadata: Value,
+}
+
+/// Search a text collection by vector, full text or both; best first.
+pub fn search_text(collection: &str, query: &TextQuery) -> Result<Vec<TextMatch>, Error> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use crate::__private::bindings::agenthost::plugin::vector as raw;
+        let raw_query = raw::TextQuery {
+            text: query.text.clone(),
+            k: query.k,
+            filter: query.filter.as_ref().map(Value::to_string),
+            mode: match query.mode {
+                SearchMode::Vector => raw::SearchMode::Vector,
+                SearchMode::FullText => raw::SearchMode::FullText,
+                SearchMode::Hybrid => raw::SearchMode::Hybrid,
+            },
+        };
+        let matches = raw::search_text(collection, &raw_query).map_err(Error::from)?;
+        Ok(matches
+            .into_iter()
+            .map(|m| TextMatch {
+                id: m.id,
+                score: m.score,
+                similarity: m.similarity,
+                text_rank: m.text_rank,
+                text: m.text,
+                metadata: serde_json::from_str(&m.metadata).unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::testing::vector_search_text(collection, query)
+    }
+}
+
 /// Insert or replace documents (at most 256 per call); returns how many were stored.
 pub fn upsert(collection: &str, documents: &[Document]) -> Result<u32, Error> {
     #[cfg(target_arch = "wasm32")]

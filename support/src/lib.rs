@@ -4,3 +4,5 @@
 //! host and for wasm32-wasip2.
 
 pub mod sentiment;
+pub mod answer;
+pub mod triage;

@@ -8,7 +8,9 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::llm::UsageKey;
 use crate::registry::manifest::VectorCapability;
 use crate::runtime::bindings::Error;
-use crate::runtime::bindings::agenthost::plugin::vector::{self as wit, Document, Match, Query};
+use crate::runtime::bindings::agenthost::plugin::vector::{
+    self as wit, Document, Match, Query, SearchMode, TextMatch, TextQuery,
+};
 use crate::vector::{self, CollectionKey, VectorError, VectorStore};
 
 /// The namespace of collections shared between plugins by grant.
@@ -143,6 +145,47 @@ impl wit::Host for VectorCtx {
             .map(|m| Match {
                 id: m.id,
                 score: m.score,
+                text: m.text,
+                metadata: m.metadata.to_string(),
+            })
+            .collect())
+    }
+
+    async fn search_text(
+        &mut self,
+        collection: String,
+        query: TextQuery,
+    ) -> Result<Vec<TextMatch>, Error> {
+        let (store, key) = self.admit(&collection)?;
+        let filter = match &query.filter {
+            Some(filter) => Some(json_object(filter, "filter")?),
+            None => None,
+        };
+        let mode = match query.mode {
+            SearchMode::Vector => vector::SearchMode::Vector,
+            SearchMode::FullText => vector::SearchMode::FullText,
+            SearchMode::Hybrid => vector::SearchMode::Hybrid,
+        };
+        let matches = store
+            .search_text(
+                &self.usage(),
+                &key,
+                vector::TextQuery {
+                    text: query.text,
+                    k: query.k,
+                    filter,
+                    mode,
+                },
+            )
+            .await
+            .map_err(to_error)?;
+        Ok(matches
+            .into_iter()
+            .map(|m| TextMatch {
+                id: m.id,
+                score: m.score,
+                similarity: m.similarity,
+                text_rank: m.text_rank,
                 text: m.text,
                 metadata: m.metadata.to_string(),
             })

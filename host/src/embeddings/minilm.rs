@@ -8,9 +8,13 @@ use anyhow::{Context, Result, anyhow};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+
+/// Word pieces the model reads, [CLS] and [SEP] included (its model card: "input text
+/// longer than 256 word pieces is truncated"). Chunkers keep texts within it.
+pub const MAX_TOKENS: usize = 256;
 
 /// Texts per forward pass: padding only to the longest text of a batch keeps short
 /// texts cheap, and batching amortises the per-pass overhead.
@@ -40,12 +44,19 @@ impl MiniLm {
         let mut tokenizer = Tokenizer::from_file(file("tokenizer.json"))
             .map_err(|e| anyhow!("loading tokenizer.json: {e}"))?;
         // tokenizer.json pads every text to 128 tokens; pad a batch to its longest text
-        // instead (several times faster for short texts). Its truncation at 128
-        // tokens stays: longer texts are cut, so callers chunk long documents.
+        // instead (several times faster for short texts). It also truncates at 128;
+        // the model reads up to MAX_TOKENS (its sentence-transformers configuration),
+        // and longer texts are cut, so callers chunk long documents.
         tokenizer.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
             ..PaddingParams::default()
         }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| anyhow!("setting the truncation: {e}"))?;
         let device = Device::Cpu;
         let weights = std::fs::read(file("model.safetensors"))
             .with_context(|| format!("reading {}", file("model.safetensors").display()))?;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::Error;
-use crate::vector::{Document, Match, Query};
+use crate::vector::{Document, Match, Query, SearchMode, TextMatch, TextQuery};
 
 /// Collections by name: documents by id, each with its vector.
 pub(super) type Collections = BTreeMap<String, BTreeMap<String, (Document, Vec<f32>)>>;
@@ -116,6 +116,93 @@ pub(super) fn search(
         .filter(|m| query.min_score.is_none_or(|min| m.score >= min))
         .collect();
     matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+    matches.truncate(query.k as usize);
+    Ok(matches)
+}
+
+/// The in-memory stand-in for the host's text search: vector is cosine, full text
+/// counts the query's distinct words found in the text (the host uses PostgreSQL's
+/// stemmed full-text rank), hybrid fuses both lists by reciprocal rank like the host.
+pub(super) fn search_text(
+    collections: &Collections,
+    embed: &dyn Fn(&str) -> Vec<f32>,
+    collection: &str,
+    query: &TextQuery,
+) -> Result<Vec<TextMatch>, Error> {
+    if !(1..=100).contains(&query.k) {
+        return Err(Error::Invalid("k must be between 1 and 100".into()));
+    }
+    let stored = collections
+        .get(collection)
+        .ok_or_else(|| Error::NotFound(format!("no collection named {collection:?}")))?;
+    let target = embed(&query.text);
+    let words = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 1)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let wanted = words(&query.text);
+    let candidates: Vec<(&Document, f32, Option<f32>)> = stored
+        .values()
+        .filter(|(document, _)| {
+            query
+                .filter
+                .as_ref()
+                .is_none_or(|filter| contains(&document.metadata, filter))
+        })
+        .map(|(document, vector)| {
+            let found = words(document.text.as_deref().unwrap_or(""))
+                .intersection(&wanted)
+                .count();
+            let rank = (found > 0).then_some(found as f32);
+            (document, cosine(vector, &target), rank)
+        })
+        .collect();
+    let mut by_vector: Vec<usize> = (0..candidates.len()).collect();
+    by_vector.sort_by(|a, b| candidates[*b].1.total_cmp(&candidates[*a].1));
+    let mut by_text: Vec<usize> = (0..candidates.len())
+        .filter(|i| candidates[*i].2.is_some())
+        .collect();
+    by_text.sort_by(|a, b| {
+        let rank = |i: usize| candidates[i].2.unwrap_or(0.0);
+        rank(*b).total_cmp(&rank(*a))
+    });
+    let mut scores: BTreeMap<usize, f32> = BTreeMap::new();
+    match query.mode {
+        SearchMode::Vector => {
+            for i in &by_vector {
+                scores.insert(*i, candidates[*i].1);
+            }
+        }
+        SearchMode::FullText => {
+            for i in &by_text {
+                scores.insert(*i, candidates[*i].2.unwrap_or(0.0));
+            }
+        }
+        SearchMode::Hybrid => {
+            for list in [&by_vector[..by_vector.len().min(40)], &by_text[..by_text.len().min(40)]] {
+                for (rank, i) in list.iter().enumerate() {
+                    *scores.entry(*i).or_default() += 1.0 / (60.0 + rank as f32 + 1.0);
+                }
+            }
+        }
+    }
+    let mut matches: Vec<TextMatch> = scores
+        .into_iter()
+        .map(|(i, score)| {
+            let (document, similarity, text_rank) = candidates[i];
+            TextMatch {
+                id: document.id.clone(),
+                score,
+                similarity: (query.mode != SearchMode::FullText).then_some(similarity),
+                text_rank,
+                text: document.text.clone(),
+                metadata: document.metadata.clone(),
+            }
+        })
+        .collect();
+    matches.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     matches.truncate(query.k as usize);
     Ok(matches)
 }

@@ -1,0 +1,198 @@
+//! The worker of `support_jobs`: indexing published revisions and enriching tickets.
+//! Jobs are claimed with `FOR UPDATE SKIP LOCKED` under a lease, so several hosts share
+//! the queue and a job whose host died is claimed again when its lease runs out (both
+//! kinds are idempotent). Woken by `NOTIFY support_jobs`, with a poll as a fallback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::chunking::TokenCounter;
+use super::enrichment;
+use super::kb::index::{self, Indexed};
+use crate::llm::Llm;
+use crate::vector::VectorStore;
+
+/// How long a claimed job may run before another host may take it over.
+const LEASE: Duration = Duration::from_secs(300);
+/// Attempts before a job is marked failed.
+const MAX_ATTEMPTS: i32 = 3;
+/// Poll interval when no notification arrives.
+const POLL: Duration = Duration::from_secs(2);
+
+/// What the jobs need.
+#[derive(Clone, Debug)]
+pub struct Support {
+    pub pool: PgPool,
+    pub vectors: Arc<VectorStore>,
+    pub llm: Arc<Llm>,
+    pub model: String,
+    pub tokens: TokenCounter,
+}
+
+#[derive(sqlx::FromRow)]
+struct Job {
+    id: i64,
+    workspace_id: Uuid,
+    kind: String,
+    target: Uuid,
+    attempts: i32,
+}
+
+/// The running worker; `stop` ends it after the job in hand.
+#[derive(Debug)]
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    pub fn spawn(support: Support) -> Worker {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(support, stopped));
+        Worker { stop, task }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(support: Support, mut stopped: watch::Receiver<bool>) {
+    let mut listener = match PgListener::connect_with(&support.pool).await {
+        Ok(mut listener) => match listener.listen("support_jobs").await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "support jobs: LISTEN failed; polling only");
+                None
+            }
+        },
+        Err(error) => {
+            tracing::warn!(%error, "support jobs: no listener connection; polling only");
+            None
+        }
+    };
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        match claim(&support.pool).await {
+            Ok(Some(job)) => {
+                run_job(&support, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "support jobs: claiming failed"),
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(listener) => {
+                    let _ = listener.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The oldest ready job, or one whose lease ran out.
+async fn claim(pool: &PgPool) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as(
+        "UPDATE support_jobs SET status = 'running', attempts = attempts + 1,
+                lease_until = now() + make_interval(secs => $1), progress = '{}'
+          WHERE id = (SELECT id FROM support_jobs
+                       WHERE (status = 'queued' AND run_after <= now())
+                          OR (status = 'running' AND lease_until < now())
+                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+          RETURNING id, workspace_id, kind, target, attempts",
+    )
+    .bind(LEASE.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+}
+
+async fn run_job(support: &Support, job: Job) {
+    let pool = support.pool.clone();
+    let id = job.id;
+    let progress = move |done: usize, total: usize| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _ = sqlx::query("UPDATE support_jobs SET progress = $2 WHERE id = $1")
+                .bind(id)
+                .bind(serde_json::json!({ "done": done, "total": total }))
+                .execute(&pool)
+                .await;
+        });
+    };
+    let outcome = match job.kind.as_str() {
+        "index_revision" => index::index_revision(
+            &support.pool,
+            &support.vectors,
+            &support.tokens,
+            job.workspace_id,
+            job.target,
+            &progress,
+        )
+        .await
+        .map(|indexed| match indexed {
+            Indexed::Done { chunks } => format!("{chunks} chunks"),
+            Indexed::Stale => "no longer live".to_string(),
+        }),
+        "enrich_ticket" => enrichment::enrich(support, job.workspace_id, job.target)
+            .await
+            .map(|()| "enriched".to_string()),
+        other => Err(anyhow::anyhow!("unknown job kind {other}")),
+    };
+    let finished = match &outcome {
+        Ok(what) => {
+            tracing::info!(job = job.id, kind = %job.kind, target = %job.target, %what, "support job done");
+            sqlx::query(
+                "UPDATE support_jobs SET status = 'done', finished_at = now(), error = NULL,
+                        lease_until = NULL WHERE id = $1",
+            )
+            .bind(job.id)
+            .execute(&support.pool)
+            .await
+        }
+        Err(error) => {
+            let message = format!("{error:#}");
+            let last = job.attempts >= MAX_ATTEMPTS;
+            tracing::warn!(job = job.id, kind = %job.kind, target = %job.target, attempts = job.attempts, error = %message, "support job failed");
+            if last && job.kind == "index_revision" {
+                let _ = index::mark(&support.pool, job.target, "failed", Some(&message), None).await;
+            }
+            // Retried after 2, 4 ... seconds; a queued twin (same kind and target)
+            // already covers a retry, so this one then just ends.
+            sqlx::query(
+                "UPDATE support_jobs
+                    SET status = CASE WHEN $3 OR EXISTS (SELECT 1 FROM support_jobs t
+                                        WHERE t.kind = $4 AND t.target = $5 AND t.status = 'queued')
+                                      THEN 'failed' ELSE 'queued' END,
+                        error = $2, lease_until = NULL,
+                        run_after = now() + make_interval(secs => power(2, attempts)),
+                        finished_at = CASE WHEN $3 THEN now() END
+                  WHERE id = $1",
+            )
+            .bind(job.id)
+            .bind(&message)
+            .bind(last)
+            .bind(&job.kind)
+            .bind(job.target)
+            .execute(&support.pool)
+            .await
+        }
+    };
+    if let Err(error) = finished {
+        tracing::warn!(job = job.id, %error, "support job: recording the outcome failed");
+    }
+}

@@ -1,0 +1,759 @@
+//! Knowledge-base articles and their immutable revisions. An article moves draft ->
+//! in_review -> published -> archived (the trigger of migration 0012 refuses other
+//! moves); publishing makes a revision live, removes the previous revision's chunks
+//! from search and queues the new one for indexing; archiving removes its chunks in
+//! the same transaction, so it leaves search at once.
+
+pub mod index;
+pub mod search;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::rule_violation;
+use crate::capabilities::vector::SHARED_NAMESPACE;
+use crate::error::{ApiError, ApiResult};
+use crate::vector::{CollectionKey, VectorStore};
+
+/// The shared vector collection holding the chunks of live revisions. Plugins granted
+/// `vector.shared: ["knowledge-base"]` (Cassie) search it.
+pub const COLLECTION: &str = "knowledge-base";
+/// Articles per import request.
+pub const MAX_IMPORT: usize = 1000;
+
+pub fn collection(workspace: Uuid) -> CollectionKey {
+    CollectionKey {
+        workspace,
+        namespace: SHARED_NAMESPACE.to_string(),
+        name: COLLECTION.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleInput {
+    pub title: Option<String>,
+    pub slug: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// Markdown.
+    pub body: Option<String>,
+    /// A whole Markdown file with front matter (`title`, `slug`, `category`, `tags`)
+    /// instead of the fields above.
+    pub markdown: Option<String>,
+    /// `draft` (default), `in_review`, or `published` to publish at once (admins).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ArticleView {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub status: String,
+    pub author: String,
+    pub live_revision_id: Option<Uuid>,
+    pub live_version: Option<i32>,
+    pub latest_version: i32,
+    /// Indexing of the live revision: none, queued, indexing, indexed or failed.
+    pub index_status: Option<String>,
+    pub chunk_count: Option<i32>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub archived_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RevisionView {
+    pub id: Uuid,
+    pub version: i32,
+    pub title: String,
+    pub body: String,
+    pub checksum: String,
+    pub author: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub index_status: String,
+    pub chunk_count: Option<i32>,
+    pub index_error: Option<String>,
+    pub indexed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+const ARTICLE_COLUMNS: &str = "a.id, a.slug, a.title, a.category, a.tags, a.status, a.author,
+    a.live_revision_id, r.version AS live_version, a.latest_version, r.index_status,
+    r.chunk_count, a.created_at, a.updated_at, a.published_at, a.archived_at";
+
+/// A slug from a title: lower-case words joined by `-`.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug: String = slug.trim_end_matches('-').chars().take(100).collect();
+    slug.trim_end_matches('-').to_string()
+}
+
+fn valid_slug(slug: &str) -> bool {
+    (1..=128).contains(&slug.len())
+        && slug.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `---\nkey: value\n---\nbody`: the keys of a simple front matter and the body.
+/// Values are strings, or lists written `[a, b]`.
+pub fn front_matter(markdown: &str) -> (Vec<(String, Value)>, &str) {
+    let Some(rest) = markdown
+        .strip_prefix("---\n")
+        .or_else(|| markdown.strip_prefix("---\r\n"))
+    else {
+        return (Vec::new(), markdown);
+    };
+    let Some(end) = rest.find("\n---") else {
+        return (Vec::new(), markdown);
+    };
+    let body = rest[end + 4..].trim_start_matches(['\r', '\n']);
+    let mut fields = Vec::new();
+    for line in rest[..end].lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = if let Some(list) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            Value::Array(
+                list.split(',')
+                    .map(|item| item.trim().trim_matches(['"', '\'']))
+                    .filter(|item| !item.is_empty())
+                    .map(|item| Value::String(item.to_string()))
+                    .collect(),
+            )
+        } else {
+            Value::String(value.trim_matches(['"', '\'']).to_string())
+        };
+        fields.push((key.trim().to_string(), value));
+    }
+    (fields, body)
+}
+
+/// The input with a `markdown` file's front matter read into its fields.
+fn resolved(mut input: ArticleInput) -> ApiResult<ArticleInput> {
+    if let Some(markdown) = input.markdown.take() {
+        if input.body.is_some() {
+            return Err(ApiError::Invalid(
+                "give either markdown (with front matter) or body, not both".into(),
+            ));
+        }
+        let (fields, body) = front_matter(&markdown);
+        for (key, value) in fields {
+            let text = value.as_str().map(str::to_string);
+            match key.as_str() {
+                "title" if input.title.is_none() => input.title = text,
+                "slug" if input.slug.is_none() => input.slug = text,
+                "category" if input.category.is_none() => input.category = text,
+                "tags" if input.tags.is_none() => {
+                    input.tags = value.as_array().map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| i.as_str().map(str::to_string))
+                            .collect()
+                    });
+                }
+                _ => {}
+            }
+        }
+        input.body = Some(body.to_string());
+    }
+    Ok(input)
+}
+
+fn checked_tags(tags: Option<Vec<String>>) -> ApiResult<Vec<String>> {
+    let mut clean: Vec<String> = Vec::new();
+    for tag in tags.unwrap_or_default() {
+        let tag = tag.trim().to_lowercase();
+        if tag.is_empty() || tag.len() > 50 {
+            return Err(ApiError::Invalid(format!(
+                "tag {tag:?} must be 1 to 50 characters"
+            )));
+        }
+        if !clean.contains(&tag) {
+            clean.push(tag);
+        }
+    }
+    if clean.len() > 20 {
+        return Err(ApiError::Invalid("at most 20 tags".into()));
+    }
+    Ok(clean)
+}
+
+fn checked_body(body: Option<String>) -> ApiResult<String> {
+    let body = body.unwrap_or_default();
+    if body.trim().is_empty() {
+        return Err(ApiError::Invalid("body (Markdown) must not be empty".into()));
+    }
+    if body.len() > 1 << 20 {
+        return Err(ApiError::Invalid("body is over 1 MiB".into()));
+    }
+    Ok(body)
+}
+
+fn checked_title(title: Option<String>) -> ApiResult<String> {
+    let title = title.unwrap_or_default().trim().to_string();
+    if title.is_empty() || title.chars().count() > 300 {
+        return Err(ApiError::Invalid("title must be 1 to 300 characters".into()));
+    }
+    Ok(title)
+}
+
+fn checksum(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
+}
+
+/// An article by id or slug, locked for the rest of `tx`.
+async fn lock_article(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    article: &str,
+) -> ApiResult<(Uuid, String, Option<Uuid>)> {
+    let id = Uuid::parse_str(article).ok();
+    sqlx::query_as(
+        "SELECT id, status, live_revision_id FROM data.kb_articles
+          WHERE workspace_id = $1 AND (id = $2 OR slug = $3) FOR UPDATE",
+    )
+    .bind(workspace)
+    .bind(id)
+    .bind(article)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(anyhow::Error::from)?
+    .ok_or_else(|| ApiError::NotFound(format!("no article {article:?}")))
+}
+
+pub async fn get_article(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult<ArticleView> {
+    let id = Uuid::parse_str(article).ok();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ARTICLE_COLUMNS} FROM data.kb_articles a
+           LEFT JOIN data.kb_revisions r ON r.id = a.live_revision_id
+          WHERE a.workspace_id = $1 AND (a.id = $2 OR a.slug = $3)"
+    )))
+    .bind(workspace)
+    .bind(id)
+    .bind(article)
+    .fetch_optional(pool)
+    .await
+    .map_err(anyhow::Error::from)?
+    .ok_or_else(|| ApiError::NotFound(format!("no article {article:?}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ArticleFilter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub async fn list_articles(
+    pool: &PgPool,
+    workspace: Uuid,
+    filter: &ArticleFilter,
+) -> ApiResult<Vec<ArticleView>> {
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ARTICLE_COLUMNS} FROM data.kb_articles a
+           LEFT JOIN data.kb_revisions r ON r.id = a.live_revision_id
+          WHERE a.workspace_id = $1 AND ($2::text IS NULL OR a.status = $2)
+            AND ($3::text IS NULL OR a.category = $3)
+          ORDER BY a.title, a.id LIMIT $4 OFFSET $5"
+    )))
+    .bind(workspace)
+    .bind(&filter.status)
+    .bind(&filter.category)
+    .bind(crate::http::clamp_limit(filter.limit, 100, 1000))
+    .bind(filter.offset.unwrap_or(0).max(0))
+    .fetch_all(pool)
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(rows)
+}
+
+pub async fn list_revisions(
+    pool: &PgPool,
+    workspace: Uuid,
+    article: &str,
+) -> ApiResult<Vec<RevisionView>> {
+    let view = get_article(pool, workspace, article).await?;
+    let rows = sqlx::query_as(
+        "SELECT id, version, title, body, checksum, author, created_at, index_status,
+                chunk_count, index_error, indexed_at
+           FROM data.kb_revisions WHERE workspace_id = $1 AND article_id = $2 ORDER BY version",
+    )
+    .bind(workspace)
+    .bind(view.id)
+    .fetch_all(pool)
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(rows)
+}
+
+/// Outcome of writing one article: whether it was new.
+pub struct Written {
+    pub id: Uuid,
+    pub created: bool,
+    pub published: bool,
+}
+
+/// Create an article with revision 1, or (imports: `upsert`) add a revision to the
+/// article of the same slug when its body changed. Publishes when asked.
+async fn write_article(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    actor: &str,
+    input: ArticleInput,
+    upsert: bool,
+) -> ApiResult<Written> {
+    let input = resolved(input)?;
+    let title = checked_title(input.title)?;
+    let body = checked_body(input.body)?;
+    let tags = checked_tags(input.tags)?;
+    let slug = input.slug.unwrap_or_else(|| slugify(&title));
+    if !valid_slug(&slug) {
+        return Err(ApiError::Invalid(format!(
+            "slug {slug:?} must be 1-128 lower-case letters, digits and '-'"
+        )));
+    }
+    let publish = match input.status.as_deref() {
+        None | Some("draft") => false,
+        Some("in_review") => false,
+        Some("published") => true,
+        Some(other) => {
+            return Err(ApiError::Invalid(format!(
+                "status {other:?}: a new article is draft, in_review or published"
+            )));
+        }
+    };
+    let status = if input.status.as_deref() == Some("in_review") {
+        "in_review"
+    } else {
+        "draft"
+    };
+    let existing: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, status FROM data.kb_articles WHERE workspace_id = $1 AND slug = $2 FOR UPDATE",
+    )
+    .bind(workspace)
+    .bind(&slug)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(anyhow::Error::from)?;
+    let (id, created) = match existing {
+        Some(_) if !upsert => {
+            return Err(ApiError::Conflict(format!(
+                "an article with slug {slug:?} exists; add a revision to it instead"
+            )));
+        }
+        Some((id, _)) => {
+            sqlx::query(
+                "UPDATE data.kb_articles SET title = $3, category = $4, tags = $5
+                  WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(workspace)
+            .bind(id)
+            .bind(&title)
+            .bind(&input.category)
+            .bind(&tags)
+            .execute(&mut **tx)
+            .await
+            .map_err(rule_violation)?;
+            (id, false)
+        }
+        None => {
+            let id: Uuid = sqlx::query_scalar(
+                "INSERT INTO data.kb_articles (workspace_id, slug, title, category, tags, status, author)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(workspace)
+            .bind(&slug)
+            .bind(&title)
+            .bind(&input.category)
+            .bind(&tags)
+            .bind(status)
+            .bind(actor)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(rule_violation)?;
+            (id, true)
+        }
+    };
+    let latest: Option<String> = sqlx::query_scalar(
+        "SELECT checksum FROM data.kb_revisions WHERE article_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(anyhow::Error::from)?;
+    let revision = if latest.as_deref() == Some(checksum(&body).as_str()) {
+        None
+    } else {
+        Some(insert_revision(tx, workspace, id, actor, &title, &body).await?)
+    };
+    if publish {
+        let version = match revision {
+            Some((_, version)) => Some(version),
+            None => None,
+        };
+        publish_in(tx, workspace, &id.to_string(), version, true).await?;
+    }
+    Ok(Written {
+        id,
+        created,
+        published: publish,
+    })
+}
+
+async fn insert_revision(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    article: Uuid,
+    actor: &str,
+    title: &str,
+    body: &str,
+) -> ApiResult<(Uuid, i32)> {
+    let version: i32 = sqlx::query_scalar(
+        "UPDATE data.kb_articles SET latest_version = latest_version + 1, title = $3
+          WHERE workspace_id = $1 AND id = $2 RETURNING latest_version",
+    )
+    .bind(workspace)
+    .bind(article)
+    .bind(title)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(rule_violation)?;
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO data.kb_revisions (workspace_id, article_id, version, title, body, checksum, author)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(workspace)
+    .bind(article)
+    .bind(version)
+    .bind(title)
+    .bind(body)
+    .bind(checksum(body))
+    .bind(actor)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(rule_violation)?;
+    Ok((id, version))
+}
+
+pub async fn create_article(
+    pool: &PgPool,
+    workspace: Uuid,
+    actor: &str,
+    input: ArticleInput,
+) -> ApiResult<ArticleView> {
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let written = write_article(&mut tx, workspace, actor, input, false).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    get_article(pool, workspace, &written.id.to_string()).await
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub received: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub published: usize,
+}
+
+/// Bulk import: every article is created or (same slug) gets a new revision, all in
+/// one transaction; the first invalid article fails the import, naming its position.
+pub async fn import(
+    pool: &PgPool,
+    workspace: Uuid,
+    actor: &str,
+    articles: Vec<ArticleInput>,
+) -> ApiResult<ImportSummary> {
+    if articles.len() > MAX_IMPORT {
+        return Err(ApiError::Invalid(format!(
+            "at most {MAX_IMPORT} articles per import, got {}",
+            articles.len()
+        )));
+    }
+    let mut summary = ImportSummary {
+        received: articles.len(),
+        ..ImportSummary::default()
+    };
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    for (index, input) in articles.into_iter().enumerate() {
+        let written = write_article(&mut tx, workspace, actor, input, true)
+            .await
+            .map_err(|error| match error {
+                ApiError::Invalid(m) => ApiError::Invalid(format!(
+                    "article {} of the import: {m}; nothing was imported",
+                    index + 1
+                )),
+                other => other,
+            })?;
+        if written.created {
+            summary.created += 1;
+        } else {
+            summary.updated += 1;
+        }
+        if written.published {
+            summary.published += 1;
+        }
+    }
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(summary)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionInput {
+    pub title: Option<String>,
+    pub body: String,
+}
+
+pub async fn add_revision(
+    pool: &PgPool,
+    workspace: Uuid,
+    article: &str,
+    actor: &str,
+    input: RevisionInput,
+) -> ApiResult<RevisionView> {
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let (id, status, _) = lock_article(&mut tx, workspace, article).await?;
+    if status == "archived" {
+        return Err(ApiError::Invalid(
+            "the article is archived; restore it to draft first".into(),
+        ));
+    }
+    let current: String =
+        sqlx::query_scalar("SELECT title FROM data.kb_articles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(anyhow::Error::from)?;
+    let title = match input.title {
+        Some(title) => checked_title(Some(title))?,
+        None => current,
+    };
+    let body = checked_body(Some(input.body))?;
+    let (revision, _) = insert_revision(&mut tx, workspace, id, actor, &title, &body).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    let revision = sqlx::query_as(
+        "SELECT id, version, title, body, checksum, author, created_at, index_status,
+                chunk_count, index_error, indexed_at FROM data.kb_revisions WHERE id = $1",
+    )
+    .bind(revision)
+    .fetch_one(pool)
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(revision)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleChange {
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// `draft` or `in_review` (publish and archive have their own routes).
+    pub status: Option<String>,
+}
+
+pub async fn update_article(
+    pool: &PgPool,
+    workspace: Uuid,
+    article: &str,
+    change: ArticleChange,
+) -> ApiResult<ArticleView> {
+    if let Some(status) = change.status.as_deref()
+        && !matches!(status, "draft" | "in_review")
+    {
+        return Err(ApiError::Invalid(format!(
+            "status {status:?}: set draft or in_review here; publish with POST .../publish, archive with POST .../archive"
+        )));
+    }
+    let tags = match change.tags {
+        Some(tags) => Some(checked_tags(Some(tags))?),
+        None => None,
+    };
+    let title = match change.title {
+        Some(title) => Some(checked_title(Some(title))?),
+        None => None,
+    };
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
+    sqlx::query(
+        "UPDATE data.kb_articles
+            SET title = coalesce($3, title), category = coalesce($4, category),
+                tags = coalesce($5, tags), status = coalesce($6, status)
+          WHERE workspace_id = $1 AND id = $2",
+    )
+    .bind(workspace)
+    .bind(id)
+    .bind(title)
+    .bind(change.category)
+    .bind(tags)
+    .bind(change.status)
+    .execute(&mut *tx)
+    .await
+    .map_err(rule_violation)?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    get_article(pool, workspace, &id.to_string()).await
+}
+
+/// In `tx`: make `version` (default: the latest) live, take the old chunks out of
+/// search and queue the new revision for indexing. `direct` lets an import or a new
+/// published article skip review.
+async fn publish_in(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    article: &str,
+    version: Option<i32>,
+    direct: bool,
+) -> ApiResult<Uuid> {
+    let (id, status, live) = lock_article(tx, workspace, article).await?;
+    let revision: Uuid = sqlx::query_scalar(
+        "SELECT id FROM data.kb_revisions
+          WHERE article_id = $1 AND ($2::int IS NULL OR version = $2)
+          ORDER BY version DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(anyhow::Error::from)?
+    .ok_or_else(|| match version {
+        Some(v) => ApiError::NotFound(format!("the article has no revision {v}")),
+        None => ApiError::Invalid("the article has no revision to publish".into()),
+    })?;
+    if direct && status == "draft" {
+        // Straight to published: through review in the same transaction, so the
+        // status rule of the trigger still holds.
+        set_status(tx, workspace, id, "in_review").await?;
+    }
+    if status != "published" && status != "in_review" && !direct {
+        return Err(ApiError::Invalid(format!(
+            "an article is published from in_review (this one is {status}); submit it for review first"
+        )));
+    }
+    if live == Some(revision) && status == "published" {
+        return Ok(revision);
+    }
+    sqlx::query(
+        "UPDATE data.kb_articles SET live_revision_id = $3, status = 'published'
+          WHERE workspace_id = $1 AND id = $2",
+    )
+    .bind(workspace)
+    .bind(id)
+    .bind(revision)
+    .execute(&mut **tx)
+    .await
+    .map_err(rule_violation)?;
+    VectorStore::delete_in(tx, &collection(workspace), &json!({ "article_id": id }))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    sqlx::query(
+        "UPDATE data.kb_revisions SET index_status = 'queued', index_error = NULL WHERE id = $1",
+    )
+    .bind(revision)
+    .execute(&mut **tx)
+    .await
+    .map_err(anyhow::Error::from)?;
+    sqlx::query("SELECT support_enqueue($1, 'index_revision', $2)")
+        .bind(workspace)
+        .bind(revision)
+        .execute(&mut **tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(revision)
+}
+
+async fn set_status(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    id: Uuid,
+    status: &str,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE data.kb_articles SET status = $3 WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace)
+        .bind(id)
+        .bind(status)
+        .execute(&mut **tx)
+        .await
+        .map_err(rule_violation)?;
+    Ok(())
+}
+
+pub async fn publish(
+    pool: &PgPool,
+    workspace: Uuid,
+    article: &str,
+    version: Option<i32>,
+) -> ApiResult<ArticleView> {
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let revision = publish_in(&mut tx, workspace, article, version, false).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    tracing::info!(%workspace, %revision, "article revision published; indexing queued");
+    get_article(pool, workspace, article).await
+}
+
+/// Archive: out of search in this transaction.
+pub async fn archive(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult<ArticleView> {
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
+    set_status(&mut tx, workspace, id, "archived").await?;
+    VectorStore::delete_in(&mut tx, &collection(workspace), &json!({ "article_id": id }))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    get_article(pool, workspace, &id.to_string()).await
+}
+
+pub async fn delete_article(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult<()> {
+    let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
+    let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
+    VectorStore::delete_in(&mut tx, &collection(workspace), &json!({ "article_id": id }))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    sqlx::query("DELETE FROM data.kb_articles WHERE workspace_id = $1 AND id = $2")
+        .bind(workspace)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_titles() {
+        assert_eq!(slugify("How refunds work?"), "how-refunds-work");
+        assert_eq!(slugify("  NW-4410: Setup & Reset "), "nw-4410-setup-reset");
+        assert!(valid_slug(&slugify("Ünïcode title 2")));
+    }
+
+    #[test]
+    fn front_matter_is_read() {
+        let (fields, body) =
+            front_matter("---\ntitle: How refunds work\ntags: [billing, \"refunds\"]\n---\n\n## Hi\n");
+        assert_eq!(fields[0], ("title".into(), json!("How refunds work")));
+        assert_eq!(fields[1], ("tags".into(), json!(["billing", "refunds"])));
+        assert_eq!(body, "## Hi\n");
+        assert_eq!(front_matter("no front matter").1, "no front matter");
+    }
+}

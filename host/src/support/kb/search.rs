@@ -1,0 +1,282 @@
+//! Searching the knowledge base, answering from it with citations, and the knowledge
+//! gaps: questions it could not answer, grouped by similarity.
+
+use agenthost_support::answer::{self, Answer, Passage, Unanswered};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::collection;
+use crate::error::{ApiError, ApiResult};
+use crate::llm::{Llm, UsageKey};
+use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
+
+/// Chunks an answer looks at before choosing its passages.
+const ANSWER_CANDIDATES: u32 = 12;
+/// Two unanswered questions this similar are the same gap.
+const GAP_SIMILARITY: f32 = 0.7;
+/// Gaps read for grouping at most (the newest).
+const MAX_GAPS: i64 = 2000;
+
+fn usage(workspace: Uuid) -> UsageKey {
+    UsageKey {
+        workspace: Some(workspace),
+        plugin: None,
+        agent: None,
+    }
+}
+
+/// A chunk from the shared collection as a passage (metadata written by `index`).
+pub fn passage(hit: &TextMatch) -> Passage {
+    let meta = &hit.metadata;
+    let text = hit.text.as_deref().unwrap_or_default();
+    // The stored text starts with the heading line; the passage is what follows.
+    let body = text.split_once("\n\n").map_or(text, |(_, body)| body);
+    Passage {
+        chunk_id: hit.id.clone(),
+        article_id: meta["article_id"].as_str().unwrap_or_default().to_string(),
+        slug: meta["slug"].as_str().unwrap_or_default().to_string(),
+        title: meta["title"].as_str().unwrap_or_default().to_string(),
+        revision_id: meta["revision_id"].as_str().unwrap_or_default().to_string(),
+        version: meta["version"].as_i64().unwrap_or_default(),
+        heading_path: meta["heading_path"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        text: body.to_string(),
+        similarity: hit.similarity.unwrap_or_default(),
+        text_match: hit.text_rank.is_some(),
+    }
+}
+
+/// One search result: the chunk as a passage, with the scores of the search.
+#[derive(Debug, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub passage: Passage,
+    pub score: f32,
+    pub text_rank: Option<f32>,
+}
+
+/// The best chunks of live revisions for `query`.
+pub async fn search(
+    vectors: &VectorStore,
+    workspace: Uuid,
+    query: &str,
+    k: u32,
+    mode: SearchMode,
+) -> ApiResult<Vec<Hit>> {
+    let found = vectors
+        .search_text(
+            &usage(workspace),
+            &collection(workspace),
+            TextQuery {
+                text: query.to_string(),
+                k,
+                filter: None,
+                mode,
+            },
+        )
+        .await;
+    let hits = match found {
+        Ok(hits) => hits,
+        // Nothing was ever published in this workspace.
+        Err(VectorError::NotFound(_)) => Vec::new(),
+        Err(VectorError::Invalid(m)) => return Err(ApiError::Invalid(m)),
+        Err(VectorError::Unavailable(m)) => return Err(ApiError::Unavailable(m)),
+    };
+    Ok(hits
+        .iter()
+        .map(|hit| Hit {
+            passage: passage(hit),
+            score: hit.score,
+            text_rank: hit.text_rank,
+        })
+        .collect())
+}
+
+/// Where an answer's question came from, for the gaps list.
+pub struct Asked<'a> {
+    pub workspace: Uuid,
+    pub source: &'a str,
+}
+
+/// Answer `question` from the knowledge base: hybrid search, the relevant passages
+/// within the context budget, then the LLM (when configured) or an extractive answer.
+/// An unanswered question is recorded as a knowledge gap.
+pub async fn answer(
+    pool: &PgPool,
+    vectors: &VectorStore,
+    llm: &Llm,
+    model: &str,
+    asked: Asked<'_>,
+    question: &str,
+) -> ApiResult<Answer> {
+    let question = question.trim();
+    if question.is_empty() || question.chars().count() > 4000 {
+        return Err(ApiError::Invalid(
+            "question must be 1 to 4000 characters".into(),
+        ));
+    }
+    let hits = search(
+        vectors,
+        asked.workspace,
+        question,
+        ANSWER_CANDIDATES,
+        SearchMode::Hybrid,
+    )
+    .await?;
+    let all: Vec<Passage> = hits.into_iter().map(|h| h.passage).collect();
+    let best = all.iter().map(|p| p.similarity).reduce(f32::max);
+    let passages = answer::select(&all, answer::CONTEXT_TOKENS);
+    let mode = if llm.is_configured() {
+        answer::Mode::Llm
+    } else {
+        answer::Mode::Extractive
+    };
+    let result = if passages.is_empty() {
+        answer::unanswered(Unanswered::NoMatch, mode, best)
+    } else if llm.is_configured() {
+        let (system, user) = answer::prompt("Answer the customer's question", question, &passages);
+        let reply = chat_text(llm, model, asked.workspace, &system, &user).await?;
+        answer::from_llm(&reply, &passages)
+    } else {
+        answer::extractive(&passages)
+    };
+    if let Some(reason) = result.reason {
+        record_gap(pool, asked.workspace, question, reason, best, asked.source).await?;
+    }
+    Ok(result)
+}
+
+/// One chat completion's text.
+pub async fn chat_text(
+    llm: &Llm,
+    model: &str,
+    workspace: Uuid,
+    system: &str,
+    user: &str,
+) -> ApiResult<String> {
+    let request = json!({
+        "model": model,
+        "temperature": 0,
+        "messages": [
+            { "role": "system", "content": system },
+            { "role": "user", "content": user },
+        ],
+    });
+    let response = llm
+        .chat(&usage(workspace), request)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the LLM failed: {e}")))?;
+    Ok(response["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+pub async fn record_gap(
+    pool: &PgPool,
+    workspace: Uuid,
+    question: &str,
+    reason: Unanswered,
+    best: Option<f32>,
+    source: &str,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO data.kb_gaps (workspace_id, question, reason, best_score, source)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(workspace)
+    .bind(question)
+    .bind(reason.as_str())
+    .bind(best)
+    .bind(source)
+    .execute(pool)
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct GapGroup {
+    /// The first question asked of the group.
+    pub question: String,
+    pub count: usize,
+    /// Up to five distinct phrasings.
+    pub examples: Vec<String>,
+    pub first_asked_at: chrono::DateTime<chrono::Utc>,
+    pub last_asked_at: chrono::DateTime<chrono::Utc>,
+    pub reasons: Value,
+}
+
+/// Unanswered questions grouped by meaning: each question joins the first group
+/// whose first question is at least [`GAP_SIMILARITY`] similar, else starts one.
+/// Biggest groups first.
+pub async fn gaps(pool: &PgPool, vectors: &VectorStore, workspace: Uuid) -> ApiResult<Vec<GapGroup>> {
+    let rows: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT question, reason, asked_at FROM (
+             SELECT question, reason, asked_at FROM data.kb_gaps WHERE workspace_id = $1
+              ORDER BY asked_at DESC LIMIT $2) newest
+          ORDER BY asked_at",
+    )
+    .bind(workspace)
+    .bind(MAX_GAPS)
+    .fetch_all(pool)
+    .await
+    .map_err(anyhow::Error::from)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let texts: Vec<String> = rows.iter().map(|(q, ..)| q.clone()).collect();
+    let embeddings = vectors
+        .embed_texts(&usage(workspace), &texts)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut groups: Vec<(Vec<f32>, GapGroup)> = Vec::new();
+    for ((question, reason, asked_at), embedding) in rows.into_iter().zip(embeddings) {
+        let similar = groups
+            .iter_mut()
+            .find(|(first, _)| dot(first, &embedding) >= GAP_SIMILARITY);
+        match similar {
+            Some((_, group)) => {
+                group.count += 1;
+                group.last_asked_at = asked_at;
+                if group.examples.len() < 5 && !group.examples.contains(&question) {
+                    group.examples.push(question);
+                }
+                let n = group.reasons[&reason].as_u64().unwrap_or(0);
+                group.reasons[&reason] = json!(n + 1);
+            }
+            None => groups.push((
+                embedding,
+                GapGroup {
+                    examples: vec![question.clone()],
+                    question,
+                    count: 1,
+                    first_asked_at: asked_at,
+                    last_asked_at: asked_at,
+                    reasons: json!({ reason: 1 }),
+                },
+            )),
+        }
+    }
+    let mut groups: Vec<GapGroup> = groups.into_iter().map(|(_, g)| g).collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(b.last_asked_at.cmp(&a.last_asked_at))
+    });
+    Ok(groups)
+}
+
+/// Cosine similarity of unit vectors.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -17,6 +17,12 @@ pub const MIN_SIMILARITY_WITH_TEXT_MATCH: f32 = 0.25;
 pub const CONTEXT_TOKENS: usize = 1500;
 /// Passages an answer uses at most.
 pub const MAX_PASSAGES: usize = 5;
+/// The task of [`prompt`] for answering a question.
+pub const ANSWER_TASK: &str = "Answer the customer's question";
+/// The task of [`prompt`] for a suggested reply to a ticket.
+pub const REPLY_TASK: &str = "Write a short, friendly reply to the customer who wrote this ticket";
+/// Chunks an answer looks at before [`select`] chooses its passages.
+pub const CANDIDATES: u32 = 12;
 /// What the model says when the sources lack the answer.
 pub const NOT_COVERED: &str = "NOT_COVERED";
 
@@ -36,6 +42,43 @@ pub struct Passage {
     pub similarity: f32,
     /// Whether the full-text arm matched it too.
     pub text_match: bool,
+}
+
+impl Passage {
+    /// A chunk of the shared `knowledge-base` collection as a passage: its id, stored
+    /// text (the heading line, a blank line, the body) and metadata as the host's
+    /// indexer writes them, with the search's similarity and whether full text matched.
+    pub fn from_chunk(
+        id: &str,
+        text: Option<&str>,
+        metadata: &serde_json::Value,
+        similarity: Option<f32>,
+        text_match: bool,
+    ) -> Passage {
+        let text = text.unwrap_or_default();
+        let body = text.split_once("\n\n").map_or(text, |(_, body)| body);
+        let field = |name: &str| metadata[name].as_str().unwrap_or_default().to_string();
+        Passage {
+            chunk_id: id.to_string(),
+            article_id: field("article_id"),
+            slug: field("slug"),
+            title: field("title"),
+            revision_id: field("revision_id"),
+            version: metadata["version"].as_i64().unwrap_or_default(),
+            heading_path: metadata["heading_path"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            text: body.to_string(),
+            similarity: similarity.unwrap_or_default(),
+            text_match,
+        }
+    }
 }
 
 /// Where a `[n]` of an answer points.

@@ -236,11 +236,7 @@ async fn suggested_reply(
     passages: &[Passage],
 ) -> Value {
     if support.llm.is_configured() && !passages.is_empty() {
-        let (system, user) = answer::prompt(
-            "Write a short, friendly reply to the customer who wrote this ticket",
-            text,
-            passages,
-        );
+        let (system, user) = answer::prompt(answer::REPLY_TASK, text, passages);
         match chat_text(&support.llm, &support.model, workspace, &system, &user).await {
             Ok(reply) => {
                 let answer = answer::from_llm(&reply, passages);

@@ -12,8 +12,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::llm::{Llm, UsageKey};
 use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
 
-/// Chunks an answer looks at before choosing its passages.
-const ANSWER_CANDIDATES: u32 = 12;
 /// Two unanswered questions this similar are the same gap.
 const GAP_SIMILARITY: f32 = 0.7;
 /// Gaps read for grouping at most (the newest).
@@ -29,30 +27,13 @@ fn usage(workspace: Uuid) -> UsageKey {
 
 /// A chunk from the shared collection as a passage (metadata written by `index`).
 pub fn passage(hit: &TextMatch) -> Passage {
-    let meta = &hit.metadata;
-    let text = hit.text.as_deref().unwrap_or_default();
-    // The stored text starts with the heading line; the passage is what follows.
-    let body = text.split_once("\n\n").map_or(text, |(_, body)| body);
-    Passage {
-        chunk_id: hit.id.clone(),
-        article_id: meta["article_id"].as_str().unwrap_or_default().to_string(),
-        slug: meta["slug"].as_str().unwrap_or_default().to_string(),
-        title: meta["title"].as_str().unwrap_or_default().to_string(),
-        revision_id: meta["revision_id"].as_str().unwrap_or_default().to_string(),
-        version: meta["version"].as_i64().unwrap_or_default(),
-        heading_path: meta["heading_path"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        text: body.to_string(),
-        similarity: hit.similarity.unwrap_or_default(),
-        text_match: hit.text_rank.is_some(),
-    }
+    Passage::from_chunk(
+        &hit.id,
+        hit.text.as_deref(),
+        &hit.metadata,
+        hit.similarity,
+        hit.text_rank.is_some(),
+    )
 }
 
 /// One search result: the chunk as a passage, with the scores of the search.
@@ -128,7 +109,7 @@ pub async fn answer(
         vectors,
         asked.workspace,
         question,
-        ANSWER_CANDIDATES,
+        answer::CANDIDATES,
         SearchMode::Hybrid,
     )
     .await?;
@@ -143,7 +124,7 @@ pub async fn answer(
     let result = if passages.is_empty() {
         answer::unanswered(Unanswered::NoMatch, mode, best)
     } else if llm.is_configured() {
-        let (system, user) = answer::prompt("Answer the customer's question", question, &passages);
+        let (system, user) = answer::prompt(answer::ANSWER_TASK, question, &passages);
         let reply = chat_text(llm, model, asked.workspace, &system, &user).await?;
         answer::from_llm(&reply, &passages)
     } else {

@@ -34,6 +34,7 @@ pub(super) const NEGATION: f64 = -0.74;
 
 /// Degree adverbs, single tokens, with the signed change they bring.
 pub(super) fn booster(token: &str) -> Option<f64> {
+    #[rustfmt::skip]
     const UP: &[&str] = &[
         "absolutely", "amazingly", "awfully", "completely", "considerable", "considerably",
         "decidedly", "deeply", "effing", "enormous", "enormously", "entirely", "especially",
@@ -45,6 +46,7 @@ pub(super) fn booster(token: &str) -> Option<f64> {
         "substantially", "thoroughly", "total", "totally", "tremendous", "tremendously",
         "uber", "unbelievably", "unusually", "utter", "utterly", "very",
     ];
+    #[rustfmt::skip]
     const DOWN: &[&str] = &[
         "almost", "barely", "hardly", "kinda", "kindof", "kind-of", "less", "little",
         "marginal", "marginally", "occasional", "occasionally", "partly", "scarce",
@@ -79,6 +81,7 @@ pub(super) const IDIOMS: &[(&[&str], f64)] = &[
 /// Whether a lower-case token negates what follows: a negation word, or any contraction
 /// with "n't".
 pub(super) fn is_negation(token: &str) -> bool {
+    #[rustfmt::skip]
     const WORDS: &[&str] = &[
         "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't",
         "aren't", "can't", "couldn't", "daren't", "didn't", "doesn't", "dont", "hadnt",
@@ -101,12 +104,16 @@ mod tests {
         assert!(LEXICON.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(EMOJI.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(LEXICON.len() > 7000, "{} lexicon entries", LEXICON.len());
+        // emoji_description skips ASCII on the strength of this.
+        assert!(EMOJI.iter().all(|(c, _)| !c.is_ascii()));
     }
 
     #[test]
     fn looks_up_words_and_emoji() {
         assert_eq!(valence("good"), Some(1.9));
         assert_eq!(valence(":)"), Some(2.0));
+        // Listed twice, 1.6 then 1.2: the last one counts, as in the reference.
+        assert_eq!(valence("ok"), Some(1.2));
         assert_eq!(valence("table"), None);
         assert_eq!(emoji_description('😀'), Some("grinning face"));
         assert_eq!(emoji_description('a'), None);

@@ -38,11 +38,17 @@ fn no_words_no_scores() {
 
 #[test]
 fn negation_flips_and_weakens() {
-    assert_close(compound("The book was not good"), normalize(GOOD * NEGATION));
+    assert_close(
+        compound("The book was not good"),
+        normalize(GOOD * NEGATION),
+    );
     assert_close(compound("The book isn't good"), normalize(GOOD * NEGATION));
     assert_close(compound("The book ain't good"), normalize(GOOD * NEGATION));
     // Up to three words back, through a booster.
-    assert_close(compound("not very good"), normalize((GOOD + BOOST) * NEGATION));
+    assert_close(
+        compound("not very good"),
+        normalize((GOOD + BOOST) * NEGATION),
+    );
     assert_close(
         compound("never really that good"),
         normalize((GOOD + BOOST * 0.95) * NEGATION),
@@ -58,17 +64,29 @@ fn no_negates_the_next_rated_word_instead_of_counting() {
 #[test]
 fn boosters_and_dampeners() {
     assert_close(compound("The book was very good"), normalize(GOOD + BOOST));
-    assert_close(compound("The book was barely good"), normalize(GOOD - BOOST));
+    assert_close(
+        compound("The book was barely good"),
+        normalize(GOOD - BOOST),
+    );
     assert_close(compound("The book was very bad"), normalize(BAD - BOOST));
     // Weaker with distance.
-    assert_close(compound("very very good"), normalize(GOOD + BOOST + BOOST * 0.95));
-    assert_close(compound("The book was kind of good"), normalize(GOOD - BOOST));
+    assert_close(
+        compound("very very good"),
+        normalize(GOOD + BOOST + BOOST * 0.95),
+    );
+    assert_close(
+        compound("The book was kind of good"),
+        normalize(GOOD - BOOST),
+    );
 }
 
 #[test]
 fn capitals_emphasise_against_lower_case() {
     assert_close(compound("The book was GOOD"), normalize(GOOD + CAPS_BOOST));
-    assert_close(compound("The book was VERY good"), normalize(GOOD + BOOST + CAPS_BOOST));
+    assert_close(
+        compound("The book was VERY good"),
+        normalize(GOOD + BOOST + CAPS_BOOST),
+    );
     // Shouting throughout carries no emphasis.
     assert_close(compound("THE BOOK WAS GOOD"), normalize(GOOD));
 }
@@ -100,7 +118,10 @@ fn least_negates_unless_at_least() {
     assert_close(compound("the least good"), normalize(GOOD * NEGATION));
     assert_close(compound("at least good"), normalize(GOOD));
     // "very" two words back still boosts.
-    assert_close(compound("the very least good"), normalize(GOOD + BOOST * 0.95));
+    assert_close(
+        compound("the very least good"),
+        normalize(GOOD + BOOST * 0.95),
+    );
 }
 
 #[test]
@@ -128,7 +149,10 @@ fn labels_use_vader_thresholds() {
 #[test]
 fn lexicon_only_confidence_reflects_evidence() {
     let none = analyze("The parcel arrived on Tuesday", None);
-    assert_eq!((none.method, none.label, none.confidence), (Method::Lexicon, Label::Neutral, 0.0));
+    assert_eq!(
+        (none.method, none.label, none.confidence),
+        (Method::Lexicon, Label::Neutral, 0.0)
+    );
     let strong = analyze("Terrible, awful, horrible service!!", None);
     assert_eq!(strong.label, Label::Negative);
     assert!(strong.confidence > 0.7, "{}", strong.confidence);

@@ -134,7 +134,12 @@ fn negation(tokens: &[Token], i: usize, back: usize, v: f64) -> f64 {
 /// two-word dampeners ("kind of") in the three words before it lower it.
 fn idioms(tokens: &[Token], i: usize, mut v: f64) -> f64 {
     let phrase = |start: usize, end: usize| -> Option<Vec<&str>> {
-        (end <= tokens.len()).then(|| tokens[start..end].iter().map(|t| t.lower.as_str()).collect())
+        (end <= tokens.len()).then(|| {
+            tokens[start..end]
+                .iter()
+                .map(|t| t.lower.as_str())
+                .collect()
+        })
     };
     let idiom = |p: &[&str]| {
         lexicon::IDIOMS
@@ -143,7 +148,13 @@ fn idioms(tokens: &[Token], i: usize, mut v: f64) -> f64 {
             .map(|(_, value)| *value)
     };
     // Phrases ending at or just before the word; the first one found wins.
-    let behind = [(i - 1, i + 1), (i - 2, i + 1), (i - 2, i), (i - 3, i), (i - 3, i - 1)];
+    let behind = [
+        (i - 1, i + 1),
+        (i - 2, i + 1),
+        (i - 2, i),
+        (i - 3, i),
+        (i - 3, i - 1),
+    ];
     if let Some(value) = behind
         .iter()
         .find_map(|&(start, end)| phrase(start, end).and_then(|p| idiom(&p)))

@@ -199,7 +199,8 @@ fn least(tokens: &[Token], i: usize, v: f64) -> f64 {
 /// Reproduces a quirk of the reference: it locates each value by searching the list for
 /// the first equal value, so when a later word has the same valence as an earlier one,
 /// the earlier position is scaled again and the later one is left alone. On the
-/// ground-truth sets this changes a few hundred compound scores, so we keep it.
+/// ground-truth sets this changes 13 compound scores of 23,703; we keep it so those
+/// agree too.
 fn but_shift(tokens: &[Token], valences: &mut [f64]) {
     let Some(but) = tokens.iter().position(|t| t.is("but")) else {
         return;

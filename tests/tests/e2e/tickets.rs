@@ -417,6 +417,7 @@ async fn pages_follow_the_cursor_without_duplicates() {
         assert!(page.len() <= 3);
         seen.extend(page.iter().map(|t| t["number"].as_i64().unwrap()));
         pages += 1;
+        assert!(pages <= 3, "the cursor must move on: {seen:?}");
         match body["next_cursor"].as_str() {
             Some(cursor) => query = format!("?limit=3&cursor={cursor}"),
             None => break,
@@ -434,6 +435,18 @@ async fn pages_follow_the_cursor_without_duplicates() {
         .call(&f.viewer, Method::GET, "/api/tickets?cursor=zz", None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // 50 by default, at most 200 whatever the client asks.
+    let many: Vec<Value> = (0..250)
+        .map(|i| json!({ "external_id": format!("m{i}"), "subject": "Many", "requester_email": "a@b.c" }))
+        .collect();
+    let (status, body) = f.import_json(Value::Array(many)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page = f.list("").await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 50);
+    assert!(page["next_cursor"].is_string());
+    let page = f.list("?limit=1000").await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 200);
     f.server.stop().await;
 }
 

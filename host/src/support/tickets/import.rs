@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{IMPORT_SHAPE, Problems, insert_rows, missing_message, missing_references};
+use super::input::{IMPORT_SHAPE, Problems, text_value, ticket_fields};
+use super::{insert_rows, missing_message, missing_references};
 use crate::data::RowError;
 use crate::data::import::{ImportError, MAX_ROWS};
 
@@ -72,10 +73,10 @@ pub fn normalise_all(rows: &[Map<String, Value>]) -> Result<Vec<Value>, ImportEr
                 ));
             }
         }
-        let ticket = super::ticket_fields(row, &IMPORT_SHAPE, &mut problems);
+        let ticket = ticket_fields(row, &IMPORT_SHAPE, &mut problems);
         let id = row
             .get("external_id")
-            .and_then(|v| super::text_value(v).ok().flatten());
+            .and_then(|v| text_value(v).ok().flatten());
         if let Some(id) = id
             && let Some(first) = seen.insert(id.clone(), number)
         {

@@ -60,7 +60,7 @@ fmt:
 # Builds every guest, then bundles the example plugins (wasm + manifest) where the
 # host installs them from at start (--bundled-plugins-dir).
 GUEST_OUT = $(or $(CARGO_TARGET_DIR),plugins/target)/wasm32-wasip2/wasm-release
-BUNDLED = hello threshold dexter core http email database llm agent
+BUNDLED = hello threshold dexter cassie core http email database llm agent
 plugins: toolchain
 	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release
 	mkdir -p .agenthost/bundled

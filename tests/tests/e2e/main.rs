@@ -4,6 +4,7 @@
 mod api_errors;
 mod auth;
 mod business_data;
+mod cassie;
 mod chat;
 mod database;
 mod db_capability;

@@ -15,15 +15,15 @@ use crate::error::ApiError;
 /// A database error from a rule of the support triggers (`check_violation`, or a
 /// constraint) as a 422 with PostgreSQL's message; anything else is internal.
 pub fn rule_violation(error: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &error {
-        match db.code().as_deref() {
-            // check_violation (our triggers and CHECK constraints), unique_violation,
-            // foreign_key_violation, not_null_violation.
-            Some("23514" | "23505" | "23503" | "23502") => {
-                return ApiError::Invalid(db.message().to_string());
-            }
-            _ => {}
-        }
+    // check_violation (our triggers and CHECK constraints), unique_violation,
+    // foreign_key_violation, not_null_violation.
+    if let sqlx::Error::Database(db) = &error
+        && matches!(
+            db.code().as_deref(),
+            Some("23514" | "23505" | "23503" | "23502")
+        )
+    {
+        return ApiError::Invalid(db.message().to_string());
     }
     ApiError::Internal(error.into())
 }

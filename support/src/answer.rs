@@ -165,7 +165,8 @@ pub fn select(passages: &[Passage], budget: usize) -> Vec<Passage> {
         {
             continue;
         }
-        let cost = estimate_tokens(&passage.text) + estimate_tokens(&passage.heading_path.join(" "));
+        let cost =
+            estimate_tokens(&passage.text) + estimate_tokens(&passage.heading_path.join(" "));
         if used + cost > budget && !chosen.is_empty() {
             continue;
         }
@@ -391,7 +392,12 @@ mod tests {
     #[test]
     fn not_covered_or_uncited_replies_are_not_answers() {
         let passages = [passage("a", "one", 0.6)];
-        for reply in ["NOT_COVERED", "  NOT_COVERED.", "I think you should restart it.", ""] {
+        for reply in [
+            "NOT_COVERED",
+            "  NOT_COVERED.",
+            "I think you should restart it.",
+            "",
+        ] {
             let answer = from_llm(reply, &passages);
             assert!(!answer.answered, "{reply:?}");
             assert_eq!(answer.reason, Some(Unanswered::NotCovered));

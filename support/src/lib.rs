@@ -3,6 +3,6 @@
 //! database, the vector store and the LLM. Pure Rust without I/O, so it builds for the
 //! host and for wasm32-wasip2.
 
-pub mod sentiment;
 pub mod answer;
+pub mod sentiment;
 pub mod triage;

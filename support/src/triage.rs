@@ -231,7 +231,10 @@ pub fn extractive_summary(subject: &str, description: &str) -> String {
 }
 
 /// A reply without an LLM: greet, point at the best articles (cited), offer help.
-pub fn extractive_reply(requester_name: Option<&str>, passages: &[Passage]) -> (String, Vec<Citation>) {
+pub fn extractive_reply(
+    requester_name: Option<&str>,
+    passages: &[Passage],
+) -> (String, Vec<Citation>) {
     let greeting = match requester_name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => format!("Hi {name},"),
         None => "Hi,".to_string(),
@@ -267,7 +270,9 @@ pub fn extractive_reply(requester_name: Option<&str>, passages: &[Passage]) -> (
             heading_path: passage.heading_path.clone(),
         });
     }
-    text.push_str("\n\nIf that doesn't solve it, reply to this message and we'll take it from there.");
+    text.push_str(
+        "\n\nIf that doesn't solve it, reply to this message and we'll take it from there.",
+    );
     (text, citations)
 }
 
@@ -296,7 +301,11 @@ mod tests {
 
     #[test]
     fn outages_are_urgent_and_anger_raises_priority() {
-        let outage = suggest_priority("Production is down for everyone", 0.0, Some("technical_issue"));
+        let outage = suggest_priority(
+            "Production is down for everyone",
+            0.0,
+            Some("technical_issue"),
+        );
         assert_eq!(outage.priority, Priority::Urgent);
         let calm = suggest_priority("How do I export my data?", 0.2, Some("how_to"));
         assert_eq!(calm.priority, Priority::Low);

@@ -195,8 +195,13 @@ async fn import(
     Json(articles): Json<Vec<ArticleInput>>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Admin)?;
-    let summary =
-        kb::import(&state.pool, caller.0.workspace_id, &actor(&caller), articles).await?;
+    let summary = kb::import(
+        &state.pool,
+        caller.0.workspace_id,
+        &actor(&caller),
+        articles,
+    )
+    .await?;
     Ok(Json(json!(summary)))
 }
 
@@ -410,16 +415,19 @@ async fn ticket_id(state: &AppState, workspace: Uuid, ticket: &str) -> ApiResult
 }
 
 async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<Value> {
-    let (enrichment, overrides, enriched_at): (Option<Value>, Value, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as(
-            "SELECT enrichment, overrides, enriched_at FROM data.tickets
+    let (enrichment, overrides, enriched_at): (
+        Option<Value>,
+        Value,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = sqlx::query_as(
+        "SELECT enrichment, overrides, enriched_at FROM data.tickets
               WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(workspace)
-        .bind(id)
-        .fetch_one(&state.pool)
-        .await
-        .map_err(anyhow::Error::from)?;
+    )
+    .bind(workspace)
+    .bind(id)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(anyhow::Error::from)?;
     Ok(json!({ "enrichment": enrichment, "overrides": overrides, "enriched_at": enriched_at }))
 }
 

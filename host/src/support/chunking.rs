@@ -123,7 +123,11 @@ fn sections(title: &str, markdown: &str) -> Vec<(Vec<String>, String)> {
             continue;
         }
         sections.push((path(&headings), std::mem::take(&mut body)));
-        let text = trimmed[level..].trim().trim_end_matches('#').trim().to_string();
+        let text = trimmed[level..]
+            .trim()
+            .trim_end_matches('#')
+            .trim()
+            .to_string();
         headings.retain(|(l, _)| *l < level);
         // A level-1 heading repeating the title adds nothing to the path.
         if !(level == 1 && text.eq_ignore_ascii_case(title.trim())) {
@@ -143,7 +147,9 @@ pub fn chunk_article(title: &str, markdown: &str, counter: &TokenCounter) -> Vec
     for (heading_path, body) in sections(title, markdown) {
         let heading_tokens = counter.count(&heading_path.join(" > ")) + 2;
         // A very long heading path still leaves the body room.
-        let budget = CHUNK_TOKENS.saturating_sub(heading_tokens).max(MIN_CHUNK_TOKENS);
+        let budget = CHUNK_TOKENS
+            .saturating_sub(heading_tokens)
+            .max(MIN_CHUNK_TOKENS);
         let config = ChunkConfig::new(budget * 3 / 4..budget)
             .with_sizer(counter.clone())
             .with_overlap(OVERLAP_TOKENS.min(budget / 4))
@@ -181,8 +187,15 @@ mod tests {
                 "Payments > Refunds"
             ]
         );
-        assert!(chunks[2].body.contains("# not a heading"), "fences are bodies");
-        assert!(chunks[3].embedded_text().starts_with("Payments > Refunds\n\nAsk us."));
+        assert!(
+            chunks[2].body.contains("# not a heading"),
+            "fences are bodies"
+        );
+        assert!(
+            chunks[3]
+                .embedded_text()
+                .starts_with("Payments > Refunds\n\nAsk us.")
+        );
     }
 
     #[test]

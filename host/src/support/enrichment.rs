@@ -110,8 +110,8 @@ async fn ask_llm(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let start = reply.find('{').unwrap_or(0);
     let end = reply.rfind('}').map_or(reply.len(), |e| e + 1);
-    let value: Value = serde_json::from_str(reply.get(start..end).unwrap_or("{}"))
-        .unwrap_or(Value::Null);
+    let value: Value =
+        serde_json::from_str(reply.get(start..end).unwrap_or("{}")).unwrap_or(Value::Null);
     Ok(LlmLabels {
         sentiment: value["sentiment"].as_f64().map(|s| s.clamp(-1.0, 1.0)),
         intent: value["intent"]
@@ -172,7 +172,9 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
     if let Some(llm) = labels.as_ref().and_then(|l| l.priority) {
         priority.confidence = if llm == priority.priority { 0.85 } else { 0.6 };
         if llm != priority.priority {
-            priority.reasons.push(format!("the LLM suggests {}", llm.as_str()));
+            priority
+                .reasons
+                .push(format!("the LLM suggests {}", llm.as_str()));
             priority.priority = llm;
         }
     }
@@ -186,7 +188,11 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
     );
     let mut related: Vec<Value> = Vec::new();
     for passage in &passages {
-        if related.len() < 3 && !related.iter().any(|r| r["article_id"] == passage.article_id) {
+        if related.len() < 3
+            && !related
+                .iter()
+                .any(|r| r["article_id"] == passage.article_id)
+        {
             related.push(json!({
                 "article_id": passage.article_id,
                 "slug": passage.slug,

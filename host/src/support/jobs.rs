@@ -63,8 +63,18 @@ impl Worker {
     }
 }
 
+/// A listener on a connection of its own: a `PgListener` keeps its connection for
+/// good, and taking it from the shared pool would leave one slot fewer for requests.
+async fn listener(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
+    PgListener::connect_with(&own).await
+}
+
 async fn run(support: Support, mut stopped: watch::Receiver<bool>) {
-    let mut listener = match PgListener::connect_with(&support.pool).await {
+    let mut listener = match listener(&support.pool).await {
         Ok(mut listener) => match listener.listen("support_jobs").await {
             Ok(()) => Some(listener),
             Err(error) => {
@@ -169,7 +179,8 @@ async fn run_job(support: &Support, job: Job) {
             let last = job.attempts >= MAX_ATTEMPTS;
             tracing::warn!(job = job.id, kind = %job.kind, target = %job.target, attempts = job.attempts, error = %message, "support job failed");
             if last && job.kind == "index_revision" {
-                let _ = index::mark(&support.pool, job.target, "failed", Some(&message), None).await;
+                let _ =
+                    index::mark(&support.pool, job.target, "failed", Some(&message), None).await;
             }
             // Retried after 2, 4 ... seconds; a queued twin (same kind and target)
             // already covers a retry, so this one then just ends.

@@ -104,7 +104,10 @@ pub fn slugify(title: &str) -> String {
 
 fn valid_slug(slug: &str) -> bool {
     (1..=128).contains(&slug.len())
-        && slug.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && slug
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -198,7 +201,9 @@ fn checked_tags(tags: Option<Vec<String>>) -> ApiResult<Vec<String>> {
 fn checked_body(body: Option<String>) -> ApiResult<String> {
     let body = body.unwrap_or_default();
     if body.trim().is_empty() {
-        return Err(ApiError::Invalid("body (Markdown) must not be empty".into()));
+        return Err(ApiError::Invalid(
+            "body (Markdown) must not be empty".into(),
+        ));
     }
     if body.len() > 1 << 20 {
         return Err(ApiError::Invalid("body is over 1 MiB".into()));
@@ -209,7 +214,9 @@ fn checked_body(body: Option<String>) -> ApiResult<String> {
 fn checked_title(title: Option<String>) -> ApiResult<String> {
     let title = title.unwrap_or_default().trim().to_string();
     if title.is_empty() || title.chars().count() > 300 {
-        return Err(ApiError::Invalid("title must be 1 to 300 characters".into()));
+        return Err(ApiError::Invalid(
+            "title must be 1 to 300 characters".into(),
+        ));
     }
     Ok(title)
 }
@@ -405,10 +412,7 @@ async fn write_article(
         Some(insert_revision(tx, workspace, id, actor, &title, &body).await?)
     };
     if publish {
-        let version = match revision {
-            Some((_, version)) => Some(version),
-            None => None,
-        };
+        let version = revision.map(|(_, version)| version);
         publish_in(tx, workspace, &id.to_string(), version, true).await?;
     }
     Ok(Written {
@@ -536,12 +540,11 @@ pub async fn add_revision(
             "the article is archived; restore it to draft first".into(),
         ));
     }
-    let current: String =
-        sqlx::query_scalar("SELECT title FROM data.kb_articles WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(anyhow::Error::from)?;
+    let current: String = sqlx::query_scalar("SELECT title FROM data.kb_articles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(anyhow::Error::from)?;
     let title = match input.title {
         Some(title) => checked_title(Some(title))?,
         None => current,
@@ -713,9 +716,13 @@ pub async fn archive(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult
     let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
     let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
     set_status(&mut tx, workspace, id, "archived").await?;
-    VectorStore::delete_in(&mut tx, &collection(workspace), &json!({ "article_id": id }))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    VectorStore::delete_in(
+        &mut tx,
+        &collection(workspace),
+        &json!({ "article_id": id }),
+    )
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
     tx.commit().await.map_err(anyhow::Error::from)?;
     get_article(pool, workspace, &id.to_string()).await
 }
@@ -723,9 +730,13 @@ pub async fn archive(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult
 pub async fn delete_article(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult<()> {
     let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
     let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
-    VectorStore::delete_in(&mut tx, &collection(workspace), &json!({ "article_id": id }))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    VectorStore::delete_in(
+        &mut tx,
+        &collection(workspace),
+        &json!({ "article_id": id }),
+    )
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
     sqlx::query("DELETE FROM data.kb_articles WHERE workspace_id = $1 AND id = $2")
         .bind(workspace)
         .bind(id)
@@ -749,8 +760,9 @@ mod tests {
 
     #[test]
     fn front_matter_is_read() {
-        let (fields, body) =
-            front_matter("---\ntitle: How refunds work\ntags: [billing, \"refunds\"]\n---\n\n## Hi\n");
+        let (fields, body) = front_matter(
+            "---\ntitle: How refunds work\ntags: [billing, \"refunds\"]\n---\n\n## Hi\n",
+        );
         assert_eq!(fields[0], ("title".into(), json!("How refunds work")));
         assert_eq!(fields[1], ("tags".into(), json!(["billing", "refunds"])));
         assert_eq!(body, "## Hi\n");

@@ -19,30 +19,13 @@ impl VectorStore {
         Ok(self.embeddings.embed(usage, texts).await?)
     }
 
-    /// In `tx`: delete the collection's documents whose metadata contains `remove`,
-    /// then insert `documents` (each with text and vector from [`Self::embed_texts`]).
-    pub async fn replace_in(
+    /// The collection `key` for the host's model with vectors of `dims` dimensions,
+    /// created on first use. Call it before a transaction that writes to it.
+    pub async fn text_collection(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
         key: &CollectionKey,
-        remove: &Value,
-        documents: &[Document],
-    ) -> Result<u32, VectorError> {
-        for part in documents.chunks(super::MAX_DOCUMENTS_PER_UPSERT) {
-            validate_documents(part)?;
-        }
-        Self::delete_in(tx, key, remove).await?;
-        let Some(dims) = documents.first().and_then(|d| d.vector.as_ref()).map(Vec::len) else {
-            return Ok(0);
-        };
-        if documents
-            .iter()
-            .any(|d| d.vector.as_ref().map(Vec::len) != Some(dims))
-        {
-            return Err(VectorError::Invalid(
-                "every document needs a vector of the same dimension".into(),
-            ));
-        }
+        dims: usize,
+    ) -> Result<i64, VectorError> {
         let collection = self
             .collection_for_write(key, self.embeddings.model(), dims)
             .await?;
@@ -54,6 +37,39 @@ impl VectorStore {
                 collection.model,
                 self.embeddings.model()
             )));
+        }
+        Ok(collection.id)
+    }
+
+    /// In `tx`: delete the collection's documents whose metadata contains `remove`,
+    /// then insert `documents` (each with text and a vector of the collection's
+    /// dimension, from [`Self::embed_texts`]). `collection` is from
+    /// [`Self::text_collection`].
+    pub async fn replace_in(
+        tx: &mut Transaction<'_, Postgres>,
+        collection: i64,
+        key: &CollectionKey,
+        remove: &Value,
+        documents: &[Document],
+    ) -> Result<u32, VectorError> {
+        for part in documents.chunks(super::MAX_DOCUMENTS_PER_UPSERT) {
+            validate_documents(part)?;
+        }
+        Self::delete_in(tx, key, remove).await?;
+        let Some(dims) = documents
+            .first()
+            .and_then(|d| d.vector.as_ref())
+            .map(Vec::len)
+        else {
+            return Ok(0);
+        };
+        if documents
+            .iter()
+            .any(|d| d.vector.as_ref().map(Vec::len) != Some(dims))
+        {
+            return Err(VectorError::Invalid(
+                "every document needs a vector of the same dimension".into(),
+            ));
         }
         let ids: Vec<&str> = documents.iter().map(|d| d.id.as_str()).collect();
         let texts: Vec<Option<&str>> = documents.iter().map(|d| d.text.as_deref()).collect();
@@ -74,7 +90,7 @@ impl VectorStore {
                SET text = excluded.text, metadata = excluded.metadata,
                    embedding = excluded.embedding, updated_at = now()",
         )
-        .bind(collection.id)
+        .bind(collection)
         .bind(dims as i32)
         .bind(&ids)
         .bind(&texts)

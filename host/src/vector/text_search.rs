@@ -2,6 +2,11 @@
 //! rank (`hybrid`). Full text uses the generated `tsv` column (migration 0012): the
 //! metadata `heading` weighs A, the text B, English stemming.
 //!
+//! In hybrid mode a full-text match counts in proportion to the share of the query's
+//! words it holds: a chunk holding the one error code asked for counts in full, one
+//! sharing a single common word with a long question counts little (PostgreSQL has no
+//! IDF; without this, OR-ed questions bring in noise that outranks good vector hits).
+//!
 //! The user's words are read with `websearch_to_tsquery` (never a syntax error) and
 //! then OR-ed: AND-ing every word of a question ("how do I get a refund for my
 //! order") finds only documents holding all of them, which for natural questions is
@@ -90,8 +95,11 @@ impl VectorStore {
             ),
         };
         let candidates = query.k.max(CANDIDATES);
-        let similarity = format!("(1 - (d.embedding::vector({dims}) <=> $2::vector({dims})))::real");
-        let text_rank = format!("CASE WHEN d.tsv @@ {OR_QUERY} THEN ts_rank_cd(d.tsv, {OR_QUERY}, 1)::real END");
+        let similarity =
+            format!("(1 - (d.embedding::vector({dims}) <=> $2::vector({dims})))::real");
+        let text_rank = format!(
+            "CASE WHEN d.tsv @@ {OR_QUERY} THEN ts_rank_cd(d.tsv, {OR_QUERY}, 1)::real END"
+        );
         let filter = "($3::jsonb IS NULL OR d.metadata @> $3)";
         // $1 collection, $2 query vector (NULL in full-text mode), $3 filter, $4 limit,
         // $5 candidates per arm, $6 the text. The dimension is an integer we stored.
@@ -113,23 +121,32 @@ impl VectorStore {
                   LIMIT $4"
             ),
             SearchMode::Hybrid => format!(
-                "WITH by_vector AS (
+                "WITH query_words AS (
+                     SELECT coalesce(array_agg(DISTINCT lexeme), '{{}}') AS lexemes
+                       FROM unnest(to_tsvector('english', $Q))
+                 ), by_vector AS (
                      SELECT id, row_number() OVER (ORDER BY distance, id) AS rank
                        FROM (SELECT d.id, d.embedding::vector({dims}) <=> $2::vector({dims}) AS distance
                                FROM vector_documents d
                               WHERE d.collection_id = $1 AND d.dims = {dims} AND {filter}
                               ORDER BY d.embedding::vector({dims}) <=> $2::vector({dims})
                               LIMIT $5) nearest
+                 ), text_candidates AS (
+                     SELECT d.id, ts_rank_cd(d.tsv, {OR_QUERY}, 1) AS rank,
+                            (SELECT count(*) FROM unnest(tsvector_to_array(d.tsv)) AS word
+                              WHERE word = ANY (q.lexemes))::float8
+                              / greatest(cardinality(q.lexemes), 1) AS coverage
+                       FROM vector_documents d, query_words q
+                      WHERE d.collection_id = $1 AND d.tsv @@ {OR_QUERY} AND {filter}
+                      ORDER BY 2 DESC, d.id
+                      LIMIT $5
                  ), by_text AS (
-                     SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rank
-                       FROM (SELECT d.id, ts_rank_cd(d.tsv, {OR_QUERY}, 1) AS rank
-                               FROM vector_documents d
-                              WHERE d.collection_id = $1 AND d.tsv @@ {OR_QUERY} AND {filter}
-                              ORDER BY 2 DESC, d.id
-                              LIMIT $5) ranked
+                     SELECT id, coverage,
+                            row_number() OVER (ORDER BY coverage DESC, rank DESC, id) AS rank
+                       FROM text_candidates
                  ), fused AS (
                      SELECT id, coalesce(1.0 / ({RRF_K} + v.rank), 0)
-                              + coalesce(1.0 / ({RRF_K} + t.rank), 0) AS score
+                              + coalesce(t.coverage / ({RRF_K} + t.rank), 0) AS score
                        FROM by_vector v FULL JOIN by_text t USING (id)
                  )
                  SELECT d.id, d.text, d.metadata, f.score::float8, {similarity}, {text_rank}
@@ -161,14 +178,16 @@ impl VectorStore {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, text, metadata, score, similarity, text_rank)| TextMatch {
-                id,
-                score: score as f32,
-                similarity,
-                text_rank,
-                text,
-                metadata,
-            })
+            .map(
+                |(id, text, metadata, score, similarity, text_rank)| TextMatch {
+                    id,
+                    score: score as f32,
+                    similarity,
+                    text_rank,
+                    text,
+                    metadata,
+                },
+            )
             .collect())
     }
 }

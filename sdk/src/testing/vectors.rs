@@ -181,7 +181,10 @@ pub(super) fn search_text(
             }
         }
         SearchMode::Hybrid => {
-            for list in [&by_vector[..by_vector.len().min(40)], &by_text[..by_text.len().min(40)]] {
+            for list in [
+                &by_vector[..by_vector.len().min(40)],
+                &by_text[..by_text.len().min(40)],
+            ] {
                 for (rank, i) in list.iter().enumerate() {
                     *scores.entry(*i).or_default() += 1.0 / (60.0 + rank as f32 + 1.0);
                 }

@@ -13,6 +13,7 @@ mod dexter;
 mod email;
 mod health;
 mod http_capability;
+mod knowledge_base;
 mod lifecycle;
 mod llm;
 mod nul_input;

@@ -95,6 +95,21 @@ pub async fn index_revision(
             }),
         })
         .collect();
+    let key = collection(workspace);
+    let dims = documents
+        .first()
+        .and_then(|d| d.vector.as_ref())
+        .map_or(0, Vec::len);
+    let collection_id = if dims > 0 {
+        Some(
+            vectors
+                .text_collection(&key, dims)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+    } else {
+        None
+    };
     let mut tx = pool.begin().await?;
     let still_live: bool = sqlx::query_scalar(
         "SELECT coalesce((SELECT live_revision_id = $2 AND status = 'published'
@@ -109,15 +124,14 @@ pub async fn index_revision(
         mark(pool, revision, "none", None, None).await?;
         return Ok(Indexed::Stale);
     }
-    vectors
-        .replace_in(
-            &mut tx,
-            &collection(workspace),
-            &json!({ "article_id": source.article_id }),
-            &documents,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let remove = json!({ "article_id": source.article_id });
+    match collection_id {
+        Some(id) => VectorStore::replace_in(&mut tx, id, &key, &remove, &documents).await,
+        None => VectorStore::delete_in(&mut tx, &key, &remove)
+            .await
+            .map(|_| 0),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     sqlx::query(
         "UPDATE data.kb_revisions SET index_status = 'indexed', chunk_count = $2,
                 indexed_at = now(), index_error = NULL WHERE id = $1",

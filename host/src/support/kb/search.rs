@@ -12,8 +12,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::llm::{Llm, UsageKey};
 use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
 
-/// Two unanswered questions this similar are the same gap.
-const GAP_SIMILARITY: f32 = 0.7;
+/// A question this similar to any question of a gap belongs to it (all-MiniLM-L6-v2:
+/// rephrasings of one question score about 0.6-0.9, different questions on the same
+/// product below 0.5).
+const GAP_SIMILARITY: f32 = 0.6;
 /// Gaps read for grouping at most (the newest).
 const MAX_GAPS: i64 = 2000;
 
@@ -197,10 +199,14 @@ pub struct GapGroup {
     pub reasons: Value,
 }
 
-/// Unanswered questions grouped by meaning: each question joins the first group
-/// whose first question is at least [`GAP_SIMILARITY`] similar, else starts one.
-/// Biggest groups first.
-pub async fn gaps(pool: &PgPool, vectors: &VectorStore, workspace: Uuid) -> ApiResult<Vec<GapGroup>> {
+/// Unanswered questions grouped by meaning: each question, oldest first, joins the
+/// group holding the question most similar to it when that is at least
+/// [`GAP_SIMILARITY`], else starts one. Biggest groups first.
+pub async fn gaps(
+    pool: &PgPool,
+    vectors: &VectorStore,
+    workspace: Uuid,
+) -> ApiResult<Vec<GapGroup>> {
     let rows: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT question, reason, asked_at FROM (
              SELECT question, reason, asked_at FROM data.kb_gaps WHERE workspace_id = $1
@@ -220,13 +226,22 @@ pub async fn gaps(pool: &PgPool, vectors: &VectorStore, workspace: Uuid) -> ApiR
         .embed_texts(&usage(workspace), &texts)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let mut groups: Vec<(Vec<f32>, GapGroup)> = Vec::new();
+    let mut groups: Vec<(Vec<Vec<f32>>, GapGroup)> = Vec::new();
     for ((question, reason, asked_at), embedding) in rows.into_iter().zip(embeddings) {
+        let closeness = |members: &Vec<Vec<f32>>| {
+            members
+                .iter()
+                .map(|m| dot(m, &embedding))
+                .fold(f32::MIN, f32::max)
+        };
         let similar = groups
             .iter_mut()
-            .find(|(first, _)| dot(first, &embedding) >= GAP_SIMILARITY);
+            .map(|(members, group)| (closeness(members), members, group))
+            .filter(|(closeness, ..)| *closeness >= GAP_SIMILARITY)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
         match similar {
-            Some((_, group)) => {
+            Some((_, members, group)) => {
+                members.push(embedding);
                 group.count += 1;
                 group.last_asked_at = asked_at;
                 if group.examples.len() < 5 && !group.examples.contains(&question) {
@@ -236,7 +251,7 @@ pub async fn gaps(pool: &PgPool, vectors: &VectorStore, workspace: Uuid) -> ApiR
                 group.reasons[&reason] = json!(n + 1);
             }
             None => groups.push((
-                embedding,
+                vec![embedding],
                 GapGroup {
                     examples: vec![question.clone()],
                     question,

@@ -135,8 +135,8 @@ CREATE TRIGGER kb_articles_before_update BEFORE UPDATE ON data.kb_articles
     FOR EACH ROW EXECUTE FUNCTION data.kb_articles_before_update();
 
 -- Background work of the support features: indexing a published revision, enriching a
--- ticket. Claimed with FOR UPDATE SKIP LOCKED; a job whose lease ran out (its host
--- died) is claimed again, and both kinds are idempotent.
+-- ticket. Claimed with FOR UPDATE SKIP LOCKED; a running job is claimed again when its
+-- host stopped heartbeating or its lease ran out, and both kinds are idempotent.
 CREATE TABLE support_jobs (
     id           bigserial PRIMARY KEY,
     workspace_id uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
@@ -149,6 +149,8 @@ CREATE TABLE support_jobs (
     -- {"done": n, "total": m} while it runs.
     progress     jsonb NOT NULL DEFAULT '{}',
     run_after    timestamptz NOT NULL DEFAULT now(),
+    -- The host running it (its workflow_workers heartbeat id) and until when at most.
+    worker       text,
     lease_until  timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     finished_at  timestamptz

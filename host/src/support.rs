@@ -37,5 +37,8 @@ pub fn services(state: &crate::state::AppState) -> jobs::Support {
         llm: services.llm.clone(),
         model: state.config.llm_default_model.clone(),
         tokens: chunking::TokenCounter::for_model_dir(&state.config.embedding_model_dir),
+        worker: state.workflows.worker_id().to_string(),
+        // As the workflow engine judges a host gone: five missed heartbeats.
+        stale_after: state.workflows.limits.heartbeat * 5,
     }
 }

@@ -1,7 +1,9 @@
 //! The worker of `support_jobs`: indexing published revisions and enriching tickets.
-//! Jobs are claimed with `FOR UPDATE SKIP LOCKED` under a lease, so several hosts share
-//! the queue and a job whose host died is claimed again when its lease runs out (both
-//! kinds are idempotent). Woken by `NOTIFY support_jobs`, with a poll as a fallback.
+//! Jobs are claimed with `FOR UPDATE SKIP LOCKED`, so several hosts share the queue. A
+//! running job names its host, whose heartbeat the workflow engine keeps in
+//! `workflow_workers`: when that host stops beating (it was killed), or the job's lease
+//! runs out, another host (or the same one restarted) claims it again; both kinds are
+//! idempotent. Woken by `NOTIFY support_jobs`, with a poll as a fallback.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,10 @@ pub struct Support {
     pub llm: Arc<Llm>,
     pub model: String,
     pub tokens: TokenCounter,
+    /// This host's heartbeat id (see `workflows::Engine::worker_id`).
+    pub worker: String,
+    /// A host whose heartbeat is older than this is gone.
+    pub stale_after: Duration,
 }
 
 #[derive(sqlx::FromRow)]
@@ -91,7 +97,7 @@ async fn run(support: Support, mut stopped: watch::Receiver<bool>) {
         if *stopped.borrow() {
             return;
         }
-        match claim(&support.pool).await {
+        match claim(&support).await {
             Ok(Some(job)) => {
                 run_job(&support, job).await;
                 continue;
@@ -115,19 +121,23 @@ async fn run(support: Support, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// The oldest ready job, or one whose lease ran out.
-async fn claim(pool: &PgPool) -> sqlx::Result<Option<Job>> {
+/// The oldest ready job, or a running one whose host is gone or whose lease ran out.
+async fn claim(support: &Support) -> sqlx::Result<Option<Job>> {
     sqlx::query_as(
-        "UPDATE support_jobs SET status = 'running', attempts = attempts + 1,
+        "UPDATE support_jobs SET status = 'running', attempts = attempts + 1, worker = $2,
                 lease_until = now() + make_interval(secs => $1), progress = '{}'
-          WHERE id = (SELECT id FROM support_jobs
+          WHERE id = (SELECT id FROM support_jobs j
                        WHERE (status = 'queued' AND run_after <= now())
-                          OR (status = 'running' AND lease_until < now())
+                          OR (status = 'running' AND (lease_until < now() OR NOT EXISTS (
+                                SELECT 1 FROM workflow_workers w WHERE w.id = j.worker
+                                   AND w.heartbeat > now() - make_interval(secs => $3))))
                        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
           RETURNING id, workspace_id, kind, target, attempts",
     )
     .bind(LEASE.as_secs_f64())
-    .fetch_optional(pool)
+    .bind(&support.worker)
+    .bind(support.stale_after.as_secs_f64())
+    .fetch_optional(&support.pool)
     .await
 }
 

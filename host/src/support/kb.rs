@@ -315,6 +315,8 @@ pub async fn list_revisions(
 pub struct Written {
     pub id: Uuid,
     pub created: bool,
+    /// A new revision was added (or the article is new).
+    pub changed: bool,
     pub published: bool,
 }
 
@@ -415,9 +417,11 @@ async fn write_article(
         let version = revision.map(|(_, version)| version);
         publish_in(tx, workspace, &id.to_string(), version, true).await?;
     }
+    let changed = revision.is_some();
     Ok(Written {
         id,
         created,
+        changed,
         published: publish,
     })
 }
@@ -473,7 +477,10 @@ pub async fn create_article(
 pub struct ImportSummary {
     pub received: usize,
     pub created: usize,
+    /// Existing articles that got a new revision.
     pub updated: usize,
+    /// Existing articles whose body was the same as their latest revision.
+    pub unchanged: usize,
     pub published: usize,
 }
 
@@ -508,8 +515,10 @@ pub async fn import(
             })?;
         if written.created {
             summary.created += 1;
-        } else {
+        } else if written.changed {
             summary.updated += 1;
+        } else {
+            summary.unchanged += 1;
         }
         if written.published {
             summary.published += 1;
@@ -640,14 +649,22 @@ async fn publish_in(
         Some(v) => ApiError::NotFound(format!("the article has no revision {v}")),
         None => ApiError::Invalid("the article has no revision to publish".into()),
     })?;
-    if direct && status == "draft" {
-        // Straight to published: through review in the same transaction, so the
-        // status rule of the trigger still holds.
+    if direct && (status == "draft" || status == "archived") {
+        // Straight to published: through the workflow's steps in the same
+        // transaction, so the status rule of the trigger still holds.
+        if status == "archived" {
+            set_status(tx, workspace, id, "draft").await?;
+        }
         set_status(tx, workspace, id, "in_review").await?;
     }
     if status != "published" && status != "in_review" && !direct {
+        let way = if status == "archived" {
+            "restore it to draft (PATCH status draft), then submit it for review"
+        } else {
+            "submit it for review first (PATCH status in_review)"
+        };
         return Err(ApiError::Invalid(format!(
-            "an article is published from in_review (this one is {status}); submit it for review first"
+            "an article is published from in_review (this one is {status}); {way}"
         )));
     }
     if live == Some(revision) && status == "published" {
@@ -663,9 +680,7 @@ async fn publish_in(
     .execute(&mut **tx)
     .await
     .map_err(rule_violation)?;
-    VectorStore::delete_in(tx, &collection(workspace), &json!({ "article_id": id }))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    take_out_of_search(tx, workspace, id, live).await?;
     sqlx::query(
         "UPDATE data.kb_revisions SET index_status = 'queued', index_error = NULL WHERE id = $1",
     )
@@ -680,6 +695,33 @@ async fn publish_in(
         .await
         .map_err(anyhow::Error::from)?;
     Ok(revision)
+}
+
+/// Delete an article's chunks from search; the revision that was live is no longer
+/// indexed.
+async fn take_out_of_search(
+    tx: &mut Transaction<'_, Postgres>,
+    workspace: Uuid,
+    article: Uuid,
+    live: Option<Uuid>,
+) -> ApiResult<()> {
+    VectorStore::delete_in(
+        tx,
+        &collection(workspace),
+        &json!({ "article_id": article }),
+    )
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    if let Some(live) = live {
+        sqlx::query(
+            "UPDATE data.kb_revisions SET index_status = 'none', chunk_count = NULL WHERE id = $1",
+        )
+        .bind(live)
+        .execute(&mut **tx)
+        .await
+        .map_err(anyhow::Error::from)?;
+    }
+    Ok(())
 }
 
 async fn set_status(

@@ -87,6 +87,12 @@ enum Attempt {
 }
 
 impl Engine {
+    /// This host's id in `workflow_workers`, whose heartbeat other hosts watch; the
+    /// support jobs use it too.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
     pub fn new(pool: PgPool, registry: Arc<Registry>, limits: WorkflowLimits) -> Arc<Engine> {
         Arc::new(Engine {
             pool,

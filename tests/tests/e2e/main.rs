@@ -20,6 +20,7 @@ mod nul_input;
 mod plugin_limits;
 mod plugins;
 mod runtime;
+mod support_durability;
 mod tickets;
 mod vector;
 mod workflow_agent;

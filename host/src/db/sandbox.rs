@@ -126,10 +126,29 @@ impl Sandbox {
         SandboxNames::new(&self.database, plugin)
     }
 
-    /// Bring a plugin's roles, schema, migrations and privileges in line with what its
-    /// active version is granted. Roles and migrations are committed on their own
-    /// (they must exist for the owner's connection); privileges change inside `tx`,
-    /// together with the registry change that caused them.
+    /// Create a plugin's roles and schema and run its pending migrations, each step
+    /// committed on its own: the owner's connection must see the roles, and the
+    /// migrations run logged in as that owner. Call it before the transaction of the
+    /// registry change that needs them, never inside one: it takes connections from
+    /// the pool, and a transaction waiting for one while it holds another can starve
+    /// the pool (two transactions doing so deadlock it until the acquire timeout).
+    pub async fn prepare(
+        &self,
+        plugin: &str,
+        version: &str,
+        migrations: &[String],
+    ) -> Result<(), SandboxError> {
+        let names = self.names(plugin);
+        let password = self.ensure_roles(plugin, &names).await?;
+        self.migrate(plugin, version, &names, &password, migrations)
+            .await
+    }
+
+    /// Bring a plugin's privileges in line with what its active version is granted,
+    /// inside `tx` (together with the registry change that caused them) and on `tx`'s
+    /// connection alone. A database grant needs [`Sandbox::prepare`] to have run for
+    /// `migrations` first; if it hasn't (another host changed the plugin in between),
+    /// the change is refused and can be retried.
     pub async fn sync(
         &self,
         tx: &mut PgConnection,
@@ -142,10 +161,46 @@ impl Sandbox {
         let Some(grant) = grant else {
             return self.revoke_all(tx, &names).await;
         };
-        let password = self.ensure_roles(plugin, &names).await?;
-        self.migrate(plugin, version, &names, &password, migrations)
-            .await?;
+        if !self.prepared(tx, plugin, &names, migrations).await? {
+            return Err(SandboxError::Invalid(format!(
+                "the database of {plugin} {version} was not set up (it changed meanwhile); \
+                 try again"
+            )));
+        }
         self.grant_privileges(tx, &names, grant).await
+    }
+
+    /// Whether the roles are recorded and exist and every one of `migrations` ran.
+    async fn prepared(
+        &self,
+        tx: &mut PgConnection,
+        plugin: &str,
+        names: &SandboxNames,
+        migrations: &[String],
+    ) -> Result<bool, SandboxError> {
+        let roles: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM agenthost_sandbox.roles WHERE plugin = $1) \
+                AND (SELECT count(*) FROM pg_roles WHERE rolname IN ($2, $3)) = 2",
+        )
+        .bind(plugin)
+        .bind(&names.login_role)
+        .bind(&names.owner_role)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !roles {
+            return Ok(false);
+        }
+        let applied: Vec<String> = sqlx::query_scalar(
+            "SELECT sha256 FROM agenthost_sandbox.migrations WHERE plugin = $1 ORDER BY index",
+        )
+        .bind(plugin)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(applied.len() >= migrations.len()
+            && migrations
+                .iter()
+                .zip(&applied)
+                .all(|(sql, sha256)| hex::encode(Sha256::digest(sql)) == *sha256))
     }
 
     /// Create the roles and schema if missing; returns the owner/login password.

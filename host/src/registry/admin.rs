@@ -112,6 +112,7 @@ impl Registry {
         actor: Actor<'_>,
     ) -> Result<PluginInfo> {
         let _guard = self.changes.lock().await;
+        self.prepare_database(name, Some(version), None).await?;
         let mut tx = self.pool.begin().await?;
         let current = self.lock_plugin(&mut tx, name).await?;
         let exists: bool = sqlx::query_scalar(
@@ -168,6 +169,7 @@ impl Registry {
         actor: Actor<'_>,
     ) -> Result<PluginInfo> {
         let _guard = self.changes.lock().await;
+        self.prepare_database(name, None, None).await?;
         let mut tx = self.pool.begin().await?;
         self.lock_plugin(&mut tx, name).await?;
         sqlx::query("UPDATE plugins SET enabled = $2, updated_at = now() WHERE name = $1")
@@ -187,6 +189,7 @@ impl Registry {
     /// Delete a version; the active one can't be deleted.
     pub async fn delete_version(&self, name: &str, version: &str, actor: Actor<'_>) -> Result<()> {
         let _guard = self.changes.lock().await;
+        self.prepare_database(name, None, None).await?;
         let mut tx = self.pool.begin().await?;
         let plugin = self.lock_plugin(&mut tx, name).await?;
         if plugin.active_version.as_deref() == Some(version) {
@@ -231,14 +234,15 @@ impl Registry {
         actor: Actor<'_>,
     ) -> Result<VersionInfo> {
         let _guard = self.changes.lock().await;
-        let mut tx = self.pool.begin().await?;
-        self.lock_plugin(&mut tx, name).await?;
+        // Checked before the transaction, so the sandbox is set up only for a grant
+        // that stands (a version's manifest never changes).
+        self.plugin(name).await?;
         let manifest: Value = sqlx::query_scalar(
             "SELECT manifest FROM plugin_versions WHERE plugin = $1 AND version = $2",
         )
         .bind(name)
         .bind(version)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| RegistryError::NotFound(format!("{name} has no version {version}")))?;
         let manifest: Manifest = serde_json::from_value(manifest).context("stored manifest")?;
@@ -249,12 +253,23 @@ impl Registry {
                 beyond.join(", ")
             )));
         }
-        sqlx::query("UPDATE plugin_versions SET grants = $3 WHERE plugin = $1 AND version = $2")
-            .bind(name)
-            .bind(version)
-            .bind(serde_json::to_value(&grants).context("encoding grants")?)
-            .execute(&mut *tx)
+        self.prepare_database(name, None, Some((version, &grants)))
             .await?;
+        let mut tx = self.pool.begin().await?;
+        self.lock_plugin(&mut tx, name).await?;
+        let updated = sqlx::query(
+            "UPDATE plugin_versions SET grants = $3 WHERE plugin = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .bind(serde_json::to_value(&grants).context("encoding grants")?)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(RegistryError::NotFound(format!(
+                "{name} has no version {version}"
+            )));
+        }
         let event = audit_event(
             actor,
             "plugin.grant",
@@ -280,6 +295,7 @@ impl Registry {
             ));
         }
         let _guard = self.changes.lock().await;
+        self.prepare_database(name, None, None).await?;
         let mut tx = self.pool.begin().await?;
         let plugin = self.lock_plugin(&mut tx, name).await?;
         if let Some(version) = &plugin.active_version {
@@ -338,7 +354,6 @@ impl Registry {
             _ => e.into(),
         })?;
         let event = audit_event(actor, "secret.set", name, json!({}));
-        self.sync_database_role(&mut tx, name).await?;
         audit::record(&mut *tx, event).await?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -411,9 +426,55 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("no plugin named {name}")))
     }
 
-    /// Audit, notify, commit, then bring this host's map in line with the database.
-    /// Keep the plugin's database role in step with its active version's grant (and
-    /// run that version's pending schema migrations) before the change commits.
+    /// Set up the database sandbox (roles, schema, pending migrations) the plugin's
+    /// active version will need after a change: `activating` names the version a change
+    /// makes active, `granting` a version and the grants a change gives it. Runs before
+    /// the change's transaction opens, because the set-up takes pooled connections of
+    /// its own and must not wait for one while the transaction holds another; the
+    /// transaction then only changes privileges, on its own connection.
+    async fn prepare_database(
+        &self,
+        name: &str,
+        activating: Option<&str>,
+        granting: Option<(&str, &Capabilities)>,
+    ) -> Result<()> {
+        let target: Option<(String, Value, Value)> = sqlx::query_as(
+            "SELECT v.version, v.grants, v.manifest FROM plugins p \
+             JOIN plugin_versions v ON v.plugin = p.name \
+              AND v.version = coalesce($2, p.active_version) \
+             WHERE p.name = $1",
+        )
+        .bind(name)
+        .bind(activating)
+        .fetch_optional(&self.pool)
+        .await?;
+        // Nothing to set up, or the change fails in its transaction with its own error.
+        let Some((version, grants, manifest)) = target else {
+            return Ok(());
+        };
+        let granted = match granting {
+            Some((granted_version, grants)) if granted_version == version => {
+                grants.database.is_some()
+            }
+            _ => serde_json::from_value::<Capabilities>(grants)
+                .context("stored grants")?
+                .database
+                .is_some(),
+        };
+        if !granted {
+            return Ok(());
+        }
+        let manifest: Manifest = serde_json::from_value(manifest).context("stored manifest")?;
+        self.services
+            .sandbox
+            .prepare(name, &version, &manifest.migrations)
+            .await
+            .map_err(sandbox_error)
+    }
+
+    /// Keep the plugin's database role in step with its active version's grant before
+    /// the change commits, on the transaction's connection ([`Self::prepare_database`]
+    /// set up what that needs).
     async fn sync_database_role(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -442,12 +503,10 @@ impl Registry {
                 &manifest.migrations,
             )
             .await
-            .map_err(|e| match e {
-                SandboxError::Invalid(message) => RegistryError::Invalid(message),
-                SandboxError::Internal(e) => RegistryError::Internal(e),
-            })
+            .map_err(sandbox_error)
     }
 
+    /// Audit, notify, commit, then bring this host's map in line with the database.
     async fn commit_and_reload(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
@@ -464,6 +523,13 @@ impl Registry {
         tx.commit().await?;
         self.reload_locked(name).await?;
         self.plugin(name).await
+    }
+}
+
+fn sandbox_error(error: SandboxError) -> RegistryError {
+    match error {
+        SandboxError::Invalid(message) => RegistryError::Invalid(message),
+        SandboxError::Internal(e) => RegistryError::Internal(e),
     }
 }
 

@@ -20,14 +20,16 @@ struct Fixture {
 /// A server with the fake LLM, Cassie installed and granted as `make plugins`
 /// bundles her, and a workspace (its owner key).
 async fn fixture(slug: &str) -> Fixture {
+    fixture_with(slug, |_| {}).await
+}
+
+async fn fixture_with(slug: &str, change: impl FnOnce(&mut agenthost::Config)) -> Fixture {
     let fake = FakeOpenAi::start().await;
     let base = fake.base_url.clone();
     let server = TestServer::start_with(move |config| {
         config.llm_base_url = Some(base);
         config.llm_max_retries = 0;
-        // Granting database + vector + llm at once times out waiting for a connection
-        // with the test default of 4 (the PUT answers 500 after 10 s); see the report.
-        config.db_max_connections = 8;
+        change(config);
     })
     .await;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/cassie/manifest.json");
@@ -158,6 +160,30 @@ async fn wait_enriched(pool: &sqlx::PgPool, ticket: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Granting database, vector and llm at once sets up the plugin's database sandbox
+/// (roles, schema, migrations) and changes its privileges. That once happened inside
+/// the grant's transaction, which held one pooled connection while the set-up waited
+/// for another: with the two the registry's and the workflow engine's LISTEN keep, a
+/// pool of 3 left none, and the PUT answered 500 after the 10 s acquire timeout.
+#[tokio::test]
+async fn granting_her_capabilities_needs_one_free_pooled_connection() {
+    let started = Instant::now();
+    let f = fixture_with("cassie-small-pool", |config| config.db_max_connections = 3).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the set-up took {:?}",
+        started.elapsed()
+    );
+    let created = f
+        .output(
+            "create_ticket",
+            json!({ "subject": "Small pool", "requester_email": "dana@example.com" }),
+        )
+        .await;
+    assert_eq!(created["number"], 1, "{created}");
+    f.server.stop().await;
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ pub const REPLY_TASK: &str = "Write a short, friendly reply to the customer who 
 pub const CANDIDATES: u32 = 12;
 /// What the model says when the sources lack the answer.
 pub const NOT_COVERED: &str = "NOT_COVERED";
+/// Characters of a question (`data.kb_gaps` keeps the unanswered ones).
+pub const MAX_QUESTION_CHARS: usize = 4000;
 
 /// One chunk of a live article revision, as search returned it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,4 +5,5 @@
 
 pub mod answer;
 pub mod sentiment;
+pub mod tickets;
 pub mod triage;

@@ -230,6 +230,29 @@ pub fn extractive_summary(subject: &str, description: &str) -> String {
     }
 }
 
+/// Passages searched for a ticket's related articles and suggested reply, before
+/// [`crate::answer::select`] keeps the relevant ones.
+pub const REPLY_CANDIDATES: u32 = 10;
+/// Confidence in a suggested reply the model wrote from the passages and cited.
+pub const REPLY_CONFIDENCE_LLM: f64 = 0.7;
+/// Confidence in an [`extractive_reply`] that points at articles.
+pub const REPLY_CONFIDENCE_CITED: f64 = 0.5;
+/// Confidence in an [`extractive_reply`] without articles (a holding message).
+pub const REPLY_CONFIDENCE_UNCITED: f64 = 0.2;
+
+/// The confidence in an [`extractive_reply`] with these citations.
+pub fn extractive_reply_confidence(citations: &[Citation]) -> f64 {
+    if citations.is_empty() {
+        REPLY_CONFIDENCE_UNCITED
+    } else {
+        REPLY_CONFIDENCE_CITED
+    }
+}
+
+/// Bytes of a text whose sentiment is analysed on request (the REST API's
+/// `/api/sentiment` and Cassie's `analyse_sentiment`).
+pub const MAX_SENTIMENT_BYTES: usize = 64 << 10;
+
 /// A reply without an LLM: greet, point at the best articles (cited), offer help.
 pub fn extractive_reply(
     requester_name: Option<&str>,

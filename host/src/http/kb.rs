@@ -392,7 +392,7 @@ async fn analyse_sentiment(
     Json(input): Json<SentimentInput>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
-    if input.text.len() > 64 << 10 {
+    if input.text.len() > agenthost_support::triage::MAX_SENTIMENT_BYTES {
         return Err(ApiError::Invalid("text is over 64 KiB".into()));
     }
     Ok(Json(json!(sentiment::analyze(&input.text, None))))

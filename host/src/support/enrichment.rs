@@ -8,6 +8,7 @@
 
 use agenthost_support::answer::{self, Passage};
 use agenthost_support::sentiment;
+use agenthost_support::tickets::{searched_text, ticket_text};
 use agenthost_support::triage::{self, Intent, Priority};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -16,9 +17,6 @@ use super::jobs::Support;
 use super::kb::search::{self, chat_text};
 use crate::llm::UsageKey;
 use crate::vector::SearchMode;
-
-/// Characters of a ticket that are embedded and searched (the model reads 256 pieces).
-const TEXT_CHARS: usize = 1500;
 
 #[derive(sqlx::FromRow)]
 struct Ticket {
@@ -141,8 +139,8 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
         // Deleted since it was queued.
         return Ok(());
     };
-    let full = format!("{}\n\n{}", row.subject.trim(), row.description.trim());
-    let text: String = full.chars().take(TEXT_CHARS).collect();
+    let full = ticket_text(&row.subject, &row.description);
+    let text = searched_text(&full);
     let intents = intents(&support.pool, workspace).await?;
     let by_examples = classify_intent(support, workspace, &text, &intents).await?;
     let labels = if support.llm.is_configured() {
@@ -179,9 +177,15 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
         }
     }
 
-    let hits = search::search(&support.vectors, workspace, &text, 10, SearchMode::Hybrid)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hits = search::search(
+        &support.vectors,
+        workspace,
+        &text,
+        triage::REPLY_CANDIDATES,
+        SearchMode::Hybrid,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let passages: Vec<Passage> = answer::select(
         &hits.into_iter().map(|h| h.passage).collect::<Vec<_>>(),
         answer::CONTEXT_TOKENS,
@@ -251,7 +255,7 @@ async fn suggested_reply(
                         "text": answer.answer,
                         "citations": answer.citations,
                         "method": "llm",
-                        "confidence": 0.7,
+                        "confidence": triage::REPLY_CONFIDENCE_LLM,
                     });
                 }
             }
@@ -261,8 +265,8 @@ async fn suggested_reply(
     let (reply, citations) = triage::extractive_reply(ticket.requester_name.as_deref(), passages);
     json!({
         "text": reply,
-        "citations": citations,
         "method": "extractive",
-        "confidence": if citations.is_empty() { 0.2 } else { 0.5 },
+        "confidence": triage::extractive_reply_confidence(&citations),
+        "citations": citations,
     })
 }

@@ -8,6 +8,7 @@
 
 mod input;
 
+use agenthost_support::tickets::{MAX_COMMENT_CHARS, PRIORITIES, STATUSES, TicketKey};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -17,11 +18,6 @@ use crate::error::{ApiError, ApiResult};
 pub use input::{NewTicket, TicketPatch, new_ticket, ticket_patch};
 use input::{Problems, checked, invalid, one_of, unknown_keys};
 
-pub const STATUSES: &[&str] = &["open", "pending", "solved", "closed"];
-pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
-pub const CHANNELS: &[&str] = &["email", "chat", "phone", "web", "api"];
-
-const MAX_COMMENT: usize = 65_536;
 /// An SLA target longer than a year is a typo.
 const MAX_SLA_MINUTES: i64 = 366 * 24 * 60;
 
@@ -46,13 +42,15 @@ pub enum TicketRef {
 }
 
 impl TicketRef {
+    /// The rule Cassie follows too ([`TicketKey::parse`]).
     pub fn parse(text: &str) -> TicketRef {
-        if let Ok(id) = Uuid::parse_str(text) {
-            return TicketRef::Id(id);
-        }
-        match text.trim_start_matches('#').parse::<i64>() {
-            Ok(n) if n > 0 => TicketRef::Number(n),
-            _ => TicketRef::Unknown(text.to_string()),
+        match TicketKey::parse(text) {
+            Some(TicketKey::Id(id)) => match Uuid::parse_str(&id) {
+                Ok(id) => TicketRef::Id(id),
+                Err(_) => TicketRef::Unknown(text.to_string()),
+            },
+            Some(TicketKey::Number(n)) => TicketRef::Number(n),
+            None => TicketRef::Unknown(text.to_string()),
         }
     }
 
@@ -512,9 +510,9 @@ pub async fn comment(
     if body.trim().is_empty() {
         return Err(ApiError::Invalid("body: is required".into()));
     }
-    if body.chars().count() > MAX_COMMENT {
+    if body.chars().count() > MAX_COMMENT_CHARS {
         return Err(ApiError::Invalid(format!(
-            "body: is longer than {MAX_COMMENT} characters"
+            "body: is longer than {MAX_COMMENT_CHARS} characters"
         )));
     }
     let mut tx = pool.begin().await?;

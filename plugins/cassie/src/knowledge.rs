@@ -7,7 +7,8 @@
 use agenthost_sdk::Error;
 use agenthost_sdk::database::{self, Value as Param};
 use agenthost_sdk::vector::{self, TextMatch, TextQuery};
-use agenthost_support::answer::{self, Answer, Passage, Unanswered};
+use agenthost_support::answer::{self, Answer, MAX_QUESTION_CHARS, Passage, Unanswered};
+use agenthost_support::tickets::{searched_text, ticket_text};
 use agenthost_support::triage;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,13 +18,6 @@ use crate::tickets::{self, TicketRef};
 
 /// The shared collection of live article chunks.
 pub const COLLECTION: &str = "knowledge-base";
-/// Longest question, as the REST API allows (and `data.kb_gaps` stores).
-const MAX_QUESTION: usize = 4000;
-/// Characters of a ticket that are searched (the embedding model reads 256 pieces),
-/// as the host's enrichment does.
-const TICKET_TEXT_CHARS: usize = 1500;
-/// Passages a reply is drawn from, as the host's enrichment searches.
-const REPLY_CANDIDATES: u32 = 10;
 
 /// One result: the chunk as a passage, with the search's scores.
 fn passage(hit: &TextMatch) -> Passage {
@@ -89,8 +83,10 @@ pub struct Question {
 /// question becomes a knowledge gap.
 pub fn answer_question(input: Question) -> Result<Answer, Error> {
     let question = input.question.trim();
-    if question.is_empty() || question.chars().count() > MAX_QUESTION {
-        return Err(Error::invalid("question must be 1 to 4000 characters"));
+    if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(Error::invalid(format!(
+            "question must be 1 to {MAX_QUESTION_CHARS} characters"
+        )));
     }
     let all = passages(question, answer::CANDIDATES)?;
     let best = all.iter().map(|p| p.similarity).reduce(f32::max);
@@ -144,9 +140,11 @@ pub fn suggest_reply(input: ReplyInput) -> Result<Value, Error> {
     };
     let subject = field("subject").unwrap_or_default();
     let description = field("description").unwrap_or_default();
-    let full = format!("{}\n\n{}", subject.trim(), description.trim());
-    let text: String = full.chars().take(TICKET_TEXT_CHARS).collect();
-    let chosen = answer::select(&passages(&text, REPLY_CANDIDATES)?, answer::CONTEXT_TOKENS);
+    let text = searched_text(&ticket_text(&subject, &description));
+    let chosen = answer::select(
+        &passages(&text, triage::REPLY_CANDIDATES)?,
+        answer::CONTEXT_TOKENS,
+    );
     if !chosen.is_empty() {
         let (system, user) = answer::prompt(answer::REPLY_TASK, &text, &chosen);
         if let Some(reply) = model::chat_text(&system, &user) {
@@ -157,7 +155,7 @@ pub fn suggest_reply(input: ReplyInput) -> Result<Value, Error> {
                     "text": answer.answer,
                     "citations": answer.citations,
                     "method": "llm",
-                    "confidence": 0.7,
+                    "confidence": triage::REPLY_CONFIDENCE_LLM,
                 }));
             }
         }
@@ -166,7 +164,7 @@ pub fn suggest_reply(input: ReplyInput) -> Result<Value, Error> {
     Ok(json!({
         "ticket_number": number,
         "text": reply,
-        "confidence": if citations.is_empty() { 0.2 } else { 0.5 },
+        "confidence": triage::extractive_reply_confidence(&citations),
         "citations": citations,
         "method": "extractive",
     }))

@@ -13,14 +13,17 @@ mod tickets;
 mod tests;
 
 use agenthost_sdk::{CallContext, Error, ToolPlugin, ToolSpec, typed};
+use agenthost_support::answer::MAX_QUESTION_CHARS;
 use agenthost_support::sentiment;
+use agenthost_support::tickets::{
+    CHANNELS, MAX_COMMENT_CHARS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS, MAX_TAG_CHARS, MAX_TAGS,
+    PRIORITIES, STATUSES,
+};
+use agenthost_support::triage::MAX_SENTIMENT_BYTES;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 struct Cassie;
-
-/// Longest text `analyse_sentiment` reads (the host's `/api/sentiment` limit).
-const MAX_SENTIMENT_BYTES: usize = 64 << 10;
 
 fn ticket_ref_schema() -> Value {
     json!({ "type": ["integer", "string"], "minLength": 1,
@@ -28,17 +31,17 @@ fn ticket_ref_schema() -> Value {
 }
 
 fn priority_schema() -> Value {
-    json!({ "type": "string", "enum": ["low", "normal", "high", "urgent"] })
+    json!({ "type": "string", "enum": PRIORITIES })
 }
 
 fn status_schema() -> Value {
-    json!({ "type": "string", "enum": ["open", "pending", "solved", "closed"],
+    json!({ "type": "string", "enum": STATUSES,
             "description": "Allowed moves: open <-> pending, open or pending -> solved, solved -> open or closed; closed is final" })
 }
 
 fn tags_schema() -> Value {
-    json!({ "type": "array", "maxItems": 20,
-            "items": { "type": "string", "minLength": 1, "maxLength": 50 },
+    json!({ "type": "array", "maxItems": MAX_TAGS,
+            "items": { "type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS },
             "description": "Lower-cased and de-duplicated" })
 }
 
@@ -96,13 +99,13 @@ impl ToolPlugin for Cassie {
                 "create_ticket",
                 "Open a support ticket for a customer. The ticket gets the next number, an SLA due time from its priority and is enriched in the background (sentiment, intent, related articles). Use it when the customer asks for one or a question could not be answered.",
                 json!({ "type": "object", "required": ["subject", "requester_email"], "properties": {
-                    "subject": { "type": "string", "minLength": 1, "maxLength": 500, "description": "One line saying what the problem is" },
-                    "description": { "type": "string", "maxLength": 65536, "description": "The details, in the customer's words where possible" },
-                    "priority": { "type": "string", "enum": ["low", "normal", "high", "urgent"], "default": "normal" },
+                    "subject": { "type": "string", "minLength": 1, "maxLength": MAX_SUBJECT_CHARS, "description": "One line saying what the problem is" },
+                    "description": { "type": "string", "maxLength": MAX_DESCRIPTION_CHARS, "description": "The details, in the customer's words where possible" },
+                    "priority": { "type": "string", "enum": PRIORITIES, "default": "normal" },
                     "requester_email": email_schema(),
                     "requester_name": { "type": "string", "maxLength": 300 },
                     "tags": tags_schema(),
-                    "channel": { "type": "string", "enum": ["email", "chat", "phone", "web", "api"], "default": "chat" },
+                    "channel": { "type": "string", "enum": CHANNELS, "default": "chat" },
                 }, "additionalProperties": false }),
                 json!({ "type": "object", "properties": {
                     "id": { "type": "string" }, "number": { "type": "integer" },
@@ -147,7 +150,7 @@ impl ToolPlugin for Cassie {
                 "Add a comment to a ticket: a public reply to the requester (default) or an internal note for the team (public: false).",
                 json!({ "type": "object", "required": ["ticket", "body"], "properties": {
                     "ticket": ticket_ref_schema(),
-                    "body": { "type": "string", "minLength": 1, "maxLength": 65536 },
+                    "body": { "type": "string", "minLength": 1, "maxLength": MAX_COMMENT_CHARS },
                     "public": { "type": "boolean", "default": true },
                 }, "additionalProperties": false }),
                 json!({ "type": "object", "properties": {
@@ -186,7 +189,7 @@ impl ToolPlugin for Cassie {
                 "answer_question",
                 "Answer a customer's question from the published help articles only, with [n] citations that point at the articles. When the articles don't cover it, answered is false (the question is recorded as a knowledge gap): don't guess, offer to open a ticket.",
                 json!({ "type": "object", "required": ["question"], "properties": {
-                    "question": { "type": "string", "minLength": 1, "maxLength": 4000 },
+                    "question": { "type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS },
                 }, "additionalProperties": false }),
                 json!({ "type": "object", "properties": {
                     "answered": { "type": "boolean" },

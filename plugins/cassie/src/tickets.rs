@@ -4,29 +4,20 @@
 
 use agenthost_sdk::Error;
 use agenthost_sdk::database::{self, Rows, Value as Param};
+use agenthost_support::tickets::{MAX_TAG_CHARS, MAX_TAGS, TagError, TicketKey};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// Tags per ticket and characters per tag, as the REST API allows.
-const MAX_TAGS: usize = 20;
-const MAX_TAG: usize = 50;
 /// `find_tickets` returns at most this many.
 const MAX_FIND: i64 = 50;
 
-/// A ticket as the model names it: its number (42, "42", "#42") or its id.
+/// A ticket as the model names it: its number (42, "42", "#42") or its id, read as
+/// the REST API reads them ([`TicketKey::parse`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TicketRef {
     Number(i64),
     Text(String),
-}
-
-fn is_uuid(text: &str) -> bool {
-    text.len() == 36
-        && text.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 impl TicketRef {
@@ -39,17 +30,11 @@ impl TicketRef {
         };
         match self {
             TicketRef::Number(n) => Ok((None, Some(*n))),
-            TicketRef::Text(text) => {
-                let text = text.trim();
-                if is_uuid(text) {
-                    return Ok((Some(text.to_ascii_lowercase()), None));
-                }
-                let number = text.trim_start_matches('#').trim();
-                number
-                    .parse::<i64>()
-                    .map(|n| (None, Some(n)))
-                    .map_err(|_| refused(text))
-            }
+            TicketRef::Text(text) => match TicketKey::parse(text) {
+                Some(TicketKey::Id(id)) => Ok((Some(id), None)),
+                Some(TicketKey::Number(n)) => Ok((None, Some(n))),
+                None => Err(refused(text.trim())),
+            },
         }
     }
 
@@ -85,28 +70,19 @@ pub fn resolve(ticket: &TicketRef) -> Result<(String, i64), Error> {
     Ok((text(&rows, 0, "id"), number))
 }
 
-/// Tags trimmed, lower-cased, without empty ones and duplicates (the REST API's rule).
+/// Tags cleaned up as the REST API does ([`agenthost_support::tickets::clean_tags`]),
+/// refused in words for the model.
 pub fn clean_tags(tags: &[String]) -> Result<Vec<String>, Error> {
-    let mut out: Vec<String> = Vec::new();
-    for tag in tags {
-        let tag = tag.trim().to_lowercase();
-        if tag.is_empty() || out.contains(&tag) {
-            continue;
-        }
-        if tag.chars().count() > MAX_TAG {
-            return Err(Error::invalid(format!(
-                "tag {tag:?} is longer than {MAX_TAG} characters"
-            )));
-        }
-        out.push(tag);
-    }
-    if out.len() > MAX_TAGS {
-        return Err(Error::invalid(format!(
-            "{} tags is more than the {MAX_TAGS} a ticket may have",
-            out.len()
-        )));
-    }
-    Ok(out)
+    agenthost_support::tickets::clean_tags(tags).map_err(|error| {
+        Error::invalid(match error {
+            TagError::TooLong(tag) => {
+                format!("tag {tag:?} is longer than {MAX_TAG_CHARS} characters")
+            }
+            TagError::TooMany(count) => {
+                format!("{count} tags is more than the {MAX_TAGS} a ticket may have")
+            }
+        })
+    })
 }
 
 fn tags_param(tags: Option<&[String]>) -> Result<Param, Error> {

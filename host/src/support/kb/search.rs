@@ -102,10 +102,11 @@ pub async fn answer(
     question: &str,
 ) -> ApiResult<Answer> {
     let question = question.trim();
-    if question.is_empty() || question.chars().count() > 4000 {
-        return Err(ApiError::Invalid(
-            "question must be 1 to 4000 characters".into(),
-        ));
+    if question.is_empty() || question.chars().count() > answer::MAX_QUESTION_CHARS {
+        return Err(ApiError::Invalid(format!(
+            "question must be 1 to {} characters",
+            answer::MAX_QUESTION_CHARS
+        )));
     }
     let hits = search(
         vectors,

@@ -1,19 +1,17 @@
 //! Reading a ticket from a request body or an import row: every problem named by its
 //! field, values normalised (trimmed text, lower-case deduplicated tags).
 
+use agenthost_support::tickets::{
+    CHANNELS, MAX_DESCRIPTION_CHARS, MAX_SUBJECT_CHARS, PRIORITIES, STATUSES, clean_tags,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{CHANNELS, PRIORITIES, STATUSES};
 use crate::error::{ApiError, ApiResult};
 
-const MAX_SUBJECT: usize = 500;
-const MAX_DESCRIPTION: usize = 65_536;
 const MAX_NAME: usize = 200;
 const MAX_EXTERNAL_ID: usize = 200;
-const MAX_TAGS: usize = 20;
-const MAX_TAG: usize = 50;
 
 /// A ticket to write, validated; `customer` and `assignee` are still the names the
 /// client gave (a customer's external id; a person's external id or email).
@@ -127,8 +125,8 @@ fn email(text: String) -> Result<String, String> {
     }
 }
 
-/// Tags from an array of strings, or one string separated by `;` (CSV): trimmed,
-/// lower-cased, empty ones dropped, duplicates dropped keeping the first.
+/// Tags from an array of strings, or one string separated by `;` (CSV), cleaned up
+/// as Cassie's are ([`clean_tags`]).
 fn tags(value: &Value) -> Result<Vec<String>, String> {
     let raw: Vec<String> = match value {
         Value::Null => Vec::new(),
@@ -142,24 +140,7 @@ fn tags(value: &Value) -> Result<Vec<String>, String> {
             .collect::<Result<_, _>>()?,
         _ => return Err("must be an array of strings".into()),
     };
-    let mut out: Vec<String> = Vec::new();
-    for tag in raw {
-        let tag = tag.trim().to_lowercase();
-        if tag.is_empty() || out.contains(&tag) {
-            continue;
-        }
-        if tag.chars().count() > MAX_TAG {
-            return Err(format!("{tag:?} is longer than {MAX_TAG} characters"));
-        }
-        out.push(tag);
-    }
-    if out.len() > MAX_TAGS {
-        return Err(format!(
-            "{} tags is more than {MAX_TAGS} per ticket",
-            out.len()
-        ));
-    }
-    Ok(out)
+    clean_tags(&raw).map_err(|error| error.to_string())
 }
 
 /// Read the text field `key` into `problems`' world: `None` when absent or blank.
@@ -246,14 +227,15 @@ pub(crate) fn ticket_fields(
     if shape.import && external_id.is_none() && !problems.iter().any(|(f, _)| f == "external_id") {
         problems.push(("external_id".into(), "is required in an import".into()));
     }
-    let subject = field(map, "subject", MAX_SUBJECT, problems);
+    let subject = field(map, "subject", MAX_SUBJECT_CHARS, problems);
     if subject.is_none() && !problems.iter().any(|(f, _)| f == "subject") {
         problems.push((
             "subject".into(),
-            format!("is required (1 to {MAX_SUBJECT} characters)"),
+            format!("is required (1 to {MAX_SUBJECT_CHARS} characters)"),
         ));
     }
-    let description = field(map, "description", MAX_DESCRIPTION, problems).unwrap_or_default();
+    let description =
+        field(map, "description", MAX_DESCRIPTION_CHARS, problems).unwrap_or_default();
     let status = field(map, "status", 20, problems).and_then(|s| {
         let allowed: &[&str] = if shape.import {
             STATUSES
@@ -392,7 +374,7 @@ pub fn ticket_patch(input: &Map<String, Value>) -> ApiResult<TicketPatch> {
         }
         value
     };
-    patch.subject = required("subject", MAX_SUBJECT, &mut problems);
+    patch.subject = required("subject", MAX_SUBJECT_CHARS, &mut problems);
     patch.status = required("status", 20, &mut problems)
         .and_then(|s| checked("status", one_of(&s, "status", STATUSES), &mut problems));
     patch.priority = required("priority", 20, &mut problems).and_then(|p| {
@@ -407,8 +389,9 @@ pub fn ticket_patch(input: &Map<String, Value>) -> ApiResult<TicketPatch> {
     patch.requester_email = required("requester.email", 320, &mut problems)
         .and_then(|e| checked("requester.email", email(e), &mut problems));
     if map.contains_key("description") {
-        patch.description =
-            Some(field(&map, "description", MAX_DESCRIPTION, &mut problems).unwrap_or_default());
+        patch.description = Some(
+            field(&map, "description", MAX_DESCRIPTION_CHARS, &mut problems).unwrap_or_default(),
+        );
     }
     let clearable = |key: &str, max: usize, problems: &mut Problems| {
         map.contains_key(key)

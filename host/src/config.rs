@@ -53,6 +53,12 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// A second address serving only `GET /metrics`, without credentials: for a
+    /// private network that Prometheus scrapes. Unset: `/metrics` on the main address
+    /// needs the admin token.
+    #[arg(long, env = "AGENTHOST_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Directory for everything Agenthost stores locally: the embedded PostgreSQL
     /// cluster (`pgdata/`), its socket (`run/`) and compiled plugins (`plugin-cache/`).
     #[arg(long, env = "AGENTHOST_DATA_DIR", default_value = ".agenthost")]

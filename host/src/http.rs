@@ -16,10 +16,11 @@ mod workspace;
 use axum::Extension;
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::classify::{
@@ -34,6 +35,7 @@ use crate::auth;
 use crate::config::Config;
 use crate::error::{ApiError, error_body};
 use crate::state::AppState;
+use crate::telemetry::metrics;
 
 pub use extract::{BodyLimit, RequestId};
 
@@ -64,11 +66,20 @@ pub fn app(state: AppState) -> Router {
     with_middleware(routes, &state.config).with_state(state)
 }
 
-/// What every request passes through, outermost first: request id, tracing span,
-/// JSON error bodies, timeout, body size limit.
+/// The `--metrics-listen` app: `GET /metrics` without credentials, for a private network.
+pub fn metrics_app(state: AppState) -> Router {
+    let scrape = |State(state): State<AppState>| async move { metrics::response(&state).await };
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state)
+}
+
+/// What every request passes through, outermost first: the request duration metric,
+/// request id, tracing span, JSON error bodies, timeout, body size limit.
 fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState> {
     routes.layer(
         ServiceBuilder::new()
+            .layer(middleware::from_fn(metrics::track_request))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new(SharedClassifier::new(UnloggedServerErrors))

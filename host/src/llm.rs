@@ -217,6 +217,7 @@ impl Llm {
         let cost = self.prices.get(model).map(|price| {
             (f64::from(prompt) * price.prompt + f64::from(completion) * price.completion) / 1e6
         });
+        crate::telemetry::metrics::llm_usage(model, key.agent.as_deref(), prompt, completion, cost);
         let recorded = sqlx::query(
             "INSERT INTO llm_usage (workspace_id, plugin, agent, model, operation, \
              prompt_tokens, completion_tokens, cost_usd) \

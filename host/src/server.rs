@@ -24,6 +24,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `--metrics-listen` serves `/metrics`, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// The instance admin token, when this start generated it (first start without
     /// a configured token). Shown once; only its hash is stored.
     pub generated_admin_token: Option<String>,
@@ -35,6 +37,7 @@ impl Server {
     /// Open the database, migrate, bind the listener and start serving.
     pub async fn start(config: Config) -> Result<Server> {
         let started = Instant::now();
+        crate::telemetry::metrics::install();
         let database = Database::open(&config).await?;
         db::migrate(&database.pool).await?;
         let generated_admin_token =
@@ -52,6 +55,18 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(listen) => Some(
+                TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding the metrics address {listen}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let sandbox = registry.services.sandbox.clone();
         let state = AppState::new(database.pool.clone(), config, registry);
         let runner = crate::agents::runner::ChatRunner {
@@ -67,6 +82,11 @@ impl Server {
             .context("starting the workflow engine")?;
         let workflows = state.workflows.clone();
         let support_jobs = crate::support::jobs::Worker::spawn(crate::support::services(&state));
+        // Nothing to finish on the metrics address: it is stopped with the server.
+        let metrics_task = metrics_listener.map(|listener| {
+            let app = http::metrics_app(state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        });
         let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -80,6 +100,9 @@ impl Server {
                 })
                 .await
                 .context("HTTP server failed");
+            if let Some(metrics_task) = metrics_task {
+                metrics_task.abort();
+            }
             // Before the pools close: this host's running nodes go back to the queue.
             workflows.stop().await;
             support_jobs.stop().await;
@@ -87,9 +110,13 @@ impl Server {
             let closed = database.close().await;
             served.and(closed)
         });
+        if let Some(metrics_addr) = metrics_addr {
+            tracing::info!(%metrics_addr, "serving /metrics without credentials");
+        }
         tracing::info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "agenthost ready");
         Ok(Server {
             addr,
+            metrics_addr,
             generated_admin_token,
             shutdown: Some(shutdown),
             task,

@@ -1,4 +1,6 @@
-//! Logging setup.
+//! Logging setup, and the Prometheus metrics in [`metrics`].
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

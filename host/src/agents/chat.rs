@@ -198,6 +198,7 @@ impl Chat {
             Ok(stopped) => ("completed", stopped.map(str::to_string)),
             Err(err) => ("failed", Some(err.to_string())),
         };
+        crate::telemetry::metrics::chat_turn(status);
         sqlx::query(
             "UPDATE turns SET status = $2, error = $3, steps = $4, prompt_tokens = $5, \
              completion_tokens = $6, duration_ms = $7, finished_at = now() WHERE id = $1",
@@ -529,8 +530,11 @@ async fn end_turn(pool: &PgPool, turn: Uuid, status: &str, reason: &str, elapsed
     .bind(elapsed.as_secs_f64() * 1000.0)
     .execute(pool)
     .await;
-    if let Err(error) = ended {
-        tracing::error!(%error, %turn, "could not record the end of a turn");
+    match ended {
+        // Only the first end of a turn counts (the guard may end one already recorded).
+        Ok(done) if done.rows_affected() == 1 => crate::telemetry::metrics::chat_turn(status),
+        Ok(_) => {}
+        Err(error) => tracing::error!(%error, %turn, "could not record the end of a turn"),
     }
 }
 

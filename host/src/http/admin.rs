@@ -1,4 +1,4 @@
-//! Instance administration: workspaces, their keys, the instance audit log.
+//! Instance administration: workspaces, their keys, the instance audit log, metrics.
 //! Every route here needs the instance admin token.
 
 use axum::Router;
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
             get(list_keys).post(create_key),
         )
         .route("/api/admin/audit", get(list_audit))
+        .route("/metrics", get(metrics))
 }
 
 #[derive(Debug, Serialize)]
@@ -129,4 +130,10 @@ async fn list_audit(
     Ok(Json(
         audit::list(&state.pool, query.workspace_id, limit).await?,
     ))
+}
+
+/// Prometheus text format (see `telemetry::metrics`); also served without credentials
+/// on `--metrics-listen`.
+async fn metrics(_: InstanceAdmin, State(state): State<AppState>) -> axum::response::Response {
+    crate::telemetry::metrics::response(&state).await
 }

@@ -198,6 +198,7 @@ impl Registry {
         self.metrics
             .record(&active.plugin.name, outcome, duration_ms / 1000.0);
         let version = active.plugin.version.as_str();
+        crate::telemetry::metrics::plugin_call(plugin, version, outcome, started.elapsed());
         match &error {
             Some(error) if outcome != "tool_error" => {
                 self.faults.log(&Fault {

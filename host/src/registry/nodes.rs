@@ -174,6 +174,7 @@ impl Registry {
         };
         self.metrics
             .record(plugin, outcome, started.elapsed().as_secs_f64());
+        crate::telemetry::metrics::plugin_call(plugin, version, outcome, started.elapsed());
         let output = output?;
         let value = serde_json::from_str(&output.output)
             .map_err(|e| NodeCallError::BadOutput(e.to_string()))?;

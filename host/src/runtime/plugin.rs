@@ -604,6 +604,7 @@ pub async fn isolated<T: Send + 'static>(
     // Detached: the channel carries the outcome, and `done.closed()` the caller's
     // cancellation.
     drop(tokio::task::spawn_blocking(move || {
+        let _slot = crate::telemetry::metrics::instance_slot();
         handle.block_on(async move {
             let finished = tokio::select! {
                 biased;

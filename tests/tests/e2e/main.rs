@@ -16,6 +16,7 @@ mod http_capability;
 mod knowledge_base;
 mod lifecycle;
 mod llm;
+mod metrics;
 mod nul_input;
 mod plugin_limits;
 mod plugins;

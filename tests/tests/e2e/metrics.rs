@@ -1,0 +1,271 @@
+//! Prometheus `/metrics`: who may scrape it, and that requests, plugin calls and chat
+//! turns move their series with bounded labels. The recorder is process-wide and other
+//! tests run in the same process, so counters are compared before and after, by label.
+
+use std::collections::BTreeMap;
+
+use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
+use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, plugin_wasm, test_config};
+use reqwest::Method;
+use serde_json::json;
+
+use super::dexter::fixture_with;
+use super::plugins::{manifest, setup};
+
+/// One sample of the text format: `name{label="value",...} value`.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+fn parse(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("name and value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.strip_suffix('}').expect("closing brace")),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once("=\"").expect("label=\"value\"");
+                    (key.to_string(), value.trim_end_matches('"').to_string())
+                })
+                .collect();
+            Sample {
+                name: name.to_string(),
+                labels,
+                value: value.parse().expect("a number"),
+            }
+        })
+        .collect()
+}
+
+/// The sum of the series named `name` that carry all of `labels`.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(v))
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+async fn scrape(server: &TestServer) -> Vec<Sample> {
+    let response = server
+        .send(ADMIN_TOKEN, Method::GET, "/metrics", None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    parse(&response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_need_the_instance_admin_token() {
+    let (server, member) = setup(|_| {}).await;
+    let anonymous = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let response = server.send(&member, Method::GET, "/metrics", None).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let samples = scrape(&server).await;
+    // Sampled from this server at the scrape.
+    assert_eq!(value(&samples, "db_client_connection_max", &[]), 4.0);
+    assert_eq!(value(&samples, "agenthost_plugin_instances_max", &[]), 32.0);
+    for name in [
+        "agenthost_workflow_queue_depth",
+        "agenthost_workflow_queue_lag_seconds",
+    ] {
+        assert!(samples.iter().any(|s| s.name == name), "{name}");
+    }
+    let queued = |s: &Sample| s.labels.get("status").is_some_and(|v| v == "queued");
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "agenthost_support_jobs" && queued(s))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_and_plugin_calls_move_their_series() {
+    let (server, member) = setup(|_| {}).await;
+    let response = server
+        .upload_plugin(&manifest("hello", "1.0.0"), plugin_wasm("hello"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let before = scrape(&server).await;
+
+    let agent = uuid::Uuid::new_v4().to_string();
+    let path = format!("/api/agents/{agent}");
+    let mut status = StatusCode::OK;
+    for _ in 0..3 {
+        status = server
+            .send(&member, Method::GET, &path, None)
+            .await
+            .status();
+    }
+    let unknown = server
+        .send(&member, Method::GET, "/no/such/route", None)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    for _ in 0..2 {
+        let response = server
+            .call_tool(&member, "hello", "greet", &json!({"name": "Ada"}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let after = scrape(&server).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+
+    let status = status.as_u16().to_string();
+    let agents = [
+        ("method", "GET"),
+        ("route", "/api/agents/{agent}"),
+        ("status", status.as_str()),
+    ];
+    assert!(moved("http_server_request_duration_seconds_count", &agents) >= 3.0);
+    let le = [agents.as_slice(), &[("le", "+Inf")]].concat();
+    assert!(moved("http_server_request_duration_seconds_bucket", &le) >= 3.0);
+    let unmatched = [("route", "unmatched"), ("status", "404")];
+    assert!(moved("http_server_request_duration_seconds_count", &unmatched) >= 1.0);
+    let tools = [("route", "/api/tools/{plugin}/{tool}"), ("status", "200")];
+    assert!(moved("http_server_request_duration_seconds_count", &tools) >= 2.0);
+    // Raw paths never become labels.
+    for sample in &after {
+        for label in sample.labels.values() {
+            assert!(
+                !label.contains(&agent) && !label.contains("/no/such"),
+                "{sample:?}"
+            );
+        }
+    }
+    let buckets: Vec<&str> = after
+        .iter()
+        .filter(|s| s.name == "http_server_request_duration_seconds_bucket")
+        .filter_map(|s| s.labels.get("le").map(String::as_str))
+        .collect();
+    assert!(
+        buckets.contains(&"0.005") && buckets.contains(&"10"),
+        "{buckets:?}"
+    );
+
+    let hello = [("plugin", "hello"), ("version", "1.0.0"), ("outcome", "ok")];
+    assert!(moved("agenthost_plugin_calls_total", &hello) >= 2.0);
+    assert!(moved("agenthost_plugin_call_duration_seconds_count", &hello) >= 2.0);
+    assert!(moved("agenthost_plugin_call_duration_seconds_sum", &hello) > 0.0);
+    assert!(
+        after
+            .iter()
+            .any(|s| s.name == "agenthost_plugin_instances_in_use")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn chat_turns_count_their_outcome_tokens_and_cost() {
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url.clone();
+    let f = fixture_with(move |config| {
+        config.llm_base_url = Some(base);
+        config.llm_max_retries = 0;
+        config.llm_prices = r#"{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}"#.into();
+    })
+    .await;
+    let dexter = f
+        .server
+        .send(&f.key, Method::GET, "/api/agents/dexter", None)
+        .await;
+    let dexter: serde_json::Value = dexter.json().await.unwrap();
+    let agent = dexter["id"].as_str().unwrap().to_string();
+    let before = scrape(&f.server).await;
+
+    fake.reply(Reply::Text("Revenue was fine.".into()));
+    let body = json!({ "message": "How was revenue?" });
+    let response = f
+        .server
+        .send(&f.key, Method::POST, "/api/agents/dexter/chat", Some(body))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let usage = response.json::<serde_json::Value>().await.unwrap()["usage"].clone();
+
+    let after = scrape(&f.server).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    assert!(moved("agenthost_chat_turns_total", &[("outcome", "completed")]) >= 1.0);
+    let input = [("agent", agent.as_str()), ("type", "input")];
+    assert_eq!(moved("gen_ai_client_token_usage_count", &input), 1.0);
+    assert_eq!(
+        moved("gen_ai_client_token_usage_sum", &input),
+        usage["prompt_tokens"].as_f64().unwrap()
+    );
+    let output = [("agent", agent.as_str()), ("type", "output")];
+    assert_eq!(
+        moved("gen_ai_client_token_usage_sum", &output),
+        usage["completion_tokens"].as_f64().unwrap()
+    );
+    let cost = [("agent", agent.as_str()), ("model", "gpt-4o-mini")];
+    assert_eq!(moved("agenthost_llm_cost_usd_count", &cost), 1.0);
+    assert!(moved("agenthost_llm_cost_usd_sum", &cost) > 0.0);
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn the_metrics_address_serves_the_same_without_credentials() {
+    let mut config = test_config().await;
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = agenthost::Server::start(config).await.unwrap();
+    let metrics_addr = server.metrics_addr.expect("a metrics address");
+    assert_ne!(metrics_addr, server.addr);
+    let client = reqwest::Client::new();
+    let main = format!("http://{}", server.addr);
+    let health = client.get(format!("{main}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let response = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let samples = parse(&response.text().await.unwrap());
+    let healthz = [("route", "/healthz"), ("status", "200")];
+    assert!(
+        value(
+            &samples,
+            "http_server_request_duration_seconds_count",
+            &healthz
+        ) >= 1.0
+    );
+    assert_eq!(value(&samples, "db_client_connection_max", &[]), 4.0);
+    // Only /metrics there; the main address still wants the admin token.
+    let other = client
+        .get(format!("http://{metrics_addr}/api/admin/workspaces"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let main_metrics = client.get(format!("{main}/metrics")).send().await.unwrap();
+    assert_eq!(main_metrics.status(), StatusCode::UNAUTHORIZED);
+    server.shutdown().await.unwrap();
+}

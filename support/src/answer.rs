@@ -143,21 +143,60 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4)
 }
 
-fn relevant(passage: &Passage) -> bool {
+/// The identifier-like words of a question: error codes, product codes, versions and
+/// addresses (`E-2104`, `NW-4410`, `ERR_SYNC_409`, `3.4.2`): a digit together with a
+/// letter or a `-`, `_` or `.` inside the word.
+pub fn identifiers(question: &str) -> Vec<String> {
+    question
+        .split(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .map(|word| word.trim_matches(|c: char| matches!(c, '-' | '_' | '.')))
+        .filter(|word| word.len() >= 3 && word.chars().any(|c| c.is_ascii_digit()))
+        .filter(|word| word.chars().any(|c| c.is_alphabetic()) || word.contains(['-', '_', '.']))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Whether `text` holds `word` as a whole word (not inside a longer code: `E-17` is
+/// not in `E-1701`).
+fn holds_word(text: &str, word: &str) -> bool {
+    let text = text.to_lowercase();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word) {
+        let start = from + at;
+        let end = start + word.len();
+        let joined =
+            |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        if !joined(before) && !(joined(after) && after != Some('-')) {
+            return true;
+        }
+        from = start + word.len().max(1);
+    }
+    false
+}
+
+/// A passage counts when it is similar enough to the question, a little less when full
+/// text matched it too, or whatever its similarity when it holds an identifier the
+/// question asks about (a short "What does E-2104 mean?" is far from the error table
+/// as a whole, yet the table is the answer).
+fn relevant(passage: &Passage, identifiers: &[String]) -> bool {
     let needed = if passage.text_match {
         MIN_SIMILARITY_WITH_TEXT_MATCH
     } else {
         MIN_SIMILARITY
     };
     passage.similarity >= needed
+        || (passage.text_match && identifiers.iter().any(|id| holds_word(&passage.text, id)))
 }
 
-/// The passages an answer may use: relevant ones in search order, one per section,
-/// within `budget` tokens and [`MAX_PASSAGES`].
-pub fn select(passages: &[Passage], budget: usize) -> Vec<Passage> {
+/// The passages an answer to `question` may use: relevant ones in search order, one
+/// per section, within `budget` tokens and [`MAX_PASSAGES`].
+pub fn select(question: &str, passages: &[Passage], budget: usize) -> Vec<Passage> {
+    let identifiers = identifiers(question);
     let mut chosen: Vec<Passage> = Vec::new();
     let mut used = 0;
-    for passage in passages.iter().filter(|p| relevant(p)) {
+    for passage in passages.iter().filter(|p| relevant(p, &identifiers)) {
         if chosen.len() == MAX_PASSAGES {
             break;
         }
@@ -357,6 +396,7 @@ mod tests {
         let mut code_match = passage("c", "codes", 0.3);
         code_match.text_match = true;
         let chosen = select(
+            "anything",
             &[
                 passage("a", "one", 0.6),
                 passage("a", "one", 0.55),
@@ -370,10 +410,29 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_asked_about_make_a_matching_passage_relevant() {
+        assert_eq!(
+            identifiers("What does E-2104 mean on my NW-4410 (fw 3.4.2)? 15 times, ERR_SYNC_409."),
+            ["e-2104", "nw-4410", "3.4.2", "err_sync_409"]
+        );
+        let mut table = passage("codes", "table", 0.19);
+        table.text = "| E-2104 | WAN link down |\n| E-1701 | other |".into();
+        table.text_match = true;
+        assert_eq!(
+            select("What does E-2104 mean?", &[table.clone()], CONTEXT_TOKENS).len(),
+            1
+        );
+        // A code that isn't there, even as the start of a longer one, doesn't count.
+        assert!(select("What does E-17 mean?", &[table.clone()], CONTEXT_TOKENS).is_empty());
+        table.text_match = false;
+        assert!(select("What does E-2104 mean?", &[table], CONTEXT_TOKENS).is_empty());
+    }
+
+    #[test]
     fn the_budget_bounds_the_context_but_keeps_the_best_passage() {
         let mut long = passage("a", "long", 0.9);
         long.text = "word ".repeat(4000);
-        let chosen = select(&[long, passage("b", "short", 0.8)], 100);
+        let chosen = select("anything", &[long, passage("b", "short", 0.8)], 100);
         assert_eq!(chosen.len(), 1, "the first passage alone is over budget");
         assert_eq!(chosen[0].article_id, "a");
     }

@@ -187,6 +187,7 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let passages: Vec<Passage> = answer::select(
+        &text,
         &hits.into_iter().map(|h| h.passage).collect::<Vec<_>>(),
         answer::CONTEXT_TOKENS,
     );

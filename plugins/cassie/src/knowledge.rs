@@ -90,7 +90,7 @@ pub fn answer_question(input: Question) -> Result<Answer, Error> {
     }
     let all = passages(question, answer::CANDIDATES)?;
     let best = all.iter().map(|p| p.similarity).reduce(f32::max);
-    let chosen = answer::select(&all, answer::CONTEXT_TOKENS);
+    let chosen = answer::select(question, &all, answer::CONTEXT_TOKENS);
     let result = if chosen.is_empty() {
         // No model is asked when nothing is relevant.
         answer::unanswered(Unanswered::NoMatch, answer::Mode::Extractive, best)
@@ -142,6 +142,7 @@ pub fn suggest_reply(input: ReplyInput) -> Result<Value, Error> {
     let description = field("description").unwrap_or_default();
     let text = searched_text(&ticket_text(&subject, &description));
     let chosen = answer::select(
+        &text,
         &passages(&text, triage::REPLY_CANDIDATES)?,
         answer::CONTEXT_TOKENS,
     );

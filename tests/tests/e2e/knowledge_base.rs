@@ -398,6 +398,25 @@ async fn hybrid_search_finds_what_either_arm_alone_misses() {
     assert!(!by_text.contains(&wanted), "{by_text:?}");
     assert!(by_vector.contains(&wanted), "{by_vector:?}");
     assert!(hybrid.contains(&wanted), "{hybrid:?}");
+
+    // A short question about a code: far from the error table as a whole (similarity
+    // under the threshold), yet the table holds the code, so it is the answer.
+    let (_, answer) = post(
+        &server,
+        &owner,
+        "/api/kb/answer",
+        json!({ "question": "What does E-2104 mean?" }),
+    )
+    .await;
+    assert_eq!(answer["answered"], true, "{answer}");
+    assert_eq!(
+        answer["citations"][0]["slug"], "nw-4410-error-codes-and-leds",
+        "{answer}"
+    );
+    assert!(
+        answer["answer"].as_str().unwrap().contains("E-2104"),
+        "{answer}"
+    );
     server.stop().await;
 }
 

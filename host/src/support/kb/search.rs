@@ -118,7 +118,7 @@ pub async fn answer(
     .await?;
     let all: Vec<Passage> = hits.into_iter().map(|h| h.passage).collect();
     let best = all.iter().map(|p| p.similarity).reduce(f32::max);
-    let passages = answer::select(&all, answer::CONTEXT_TOKENS);
+    let passages = answer::select(question, &all, answer::CONTEXT_TOKENS);
     let mode = if llm.is_configured() {
         answer::Mode::Llm
     } else {

@@ -12,6 +12,9 @@ export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
 # and the reference implementation go.
 VADER_DIR ?= .agenthost/vader
 export AGENTHOST_VADER_DIR := $(abspath $(VADER_DIR))
+# Where the official Python clients the tests drive the server with (openai) go.
+PYCLIENTS_DIR ?= .agenthost/pyclients
+export AGENTHOST_PYCLIENTS_DIR := $(abspath $(PYCLIENTS_DIR))
 CARGO ?= cargo
 # Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
 ARGS ?=
@@ -20,9 +23,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model vader run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model vader pyclients run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model vader
+setup: toolchain postgres model vader pyclients
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -38,6 +41,9 @@ model:
 
 vader:
 	python3 scripts/setup_vader.py $(VADER_DIR)
+
+pyclients:
+	python3 scripts/setup_pyclients.py $(PYCLIENTS_DIR)
 
 run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)

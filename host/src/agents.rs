@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod conversations;
+pub mod openai_compat;
 pub mod runner;
 pub mod stream;
 pub mod usage;

@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod kb;
 mod keys;
+mod openai;
 mod plugins;
 mod tickets;
 mod tools;
@@ -62,6 +63,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(authenticated)
+        .merge(openai::router(state.clone()))
         .fallback(unknown_route);
     with_middleware(routes, &state.config).with_state(state)
 }

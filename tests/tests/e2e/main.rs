@@ -18,6 +18,7 @@ mod lifecycle;
 mod llm;
 mod metrics;
 mod nul_input;
+mod openai_compat;
 mod plugin_limits;
 mod plugins;
 mod runtime;

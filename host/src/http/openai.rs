@@ -1,0 +1,327 @@
+//! The OpenAI-compatible endpoint (docs/chat.md): `GET /v1/models` lists the
+//! workspace's enabled agents, `POST /v1/chat/completions` runs a chat turn with the
+//! agent named by `model`, exactly as `/api/agents/{agent}/chat` does, answered as a
+//! `chat.completion` or a stream of `chat.completion.chunk`s.
+//!
+//! A conversation is continued with `X-Conversation-Id` (or `metadata.conversation_id`);
+//! then only the last message is new. Without one, the request's messages are the
+//! history of a new conversation. Either way its id comes back in `X-Conversation-Id`.
+//!
+//! Errors are in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`,
+//! authentication's included: these routes authenticate inside their own error layer.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::extract::Json;
+use crate::agents::chat::{Chat, ChatInput, Emitter, Prepared, TurnError, TurnGuard};
+use crate::agents::openai_compat::{
+    ChunkEncoder, CompletionRequest, completion, error_type, seed_history, split_messages,
+};
+use crate::agents::stream::ChatEvent;
+use crate::agents::{self, conversations};
+use crate::auth::{self, Role, WorkspaceCaller};
+use crate::error::{ApiError, ApiResult, code_for_status};
+use crate::llm::LlmError;
+use crate::state::AppState;
+
+pub const CONVERSATION_HEADER: &str = "x-conversation-id";
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(completions))
+        .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
+        .layer(middleware::from_fn(openai_errors))
+}
+
+async fn models(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Response> {
+    caller.require(Role::Viewer)?;
+    let agents = agents::list(&state.pool, caller.0.workspace_id).await?;
+    let data: Vec<Value> = agents
+        .iter()
+        .filter(|a| a.enabled)
+        .map(|a| {
+            json!({ "id": a.slug, "object": "model", "created": a.created_at.timestamp(),
+                    "owned_by": "agenthost" })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+/// The conversation to continue: the header, else `metadata.conversation_id`.
+fn conversation_id(headers: &HeaderMap, request: &CompletionRequest) -> ApiResult<Option<Uuid>> {
+    let from_header = headers
+        .get(CONVERSATION_HEADER)
+        .map(|v| v.to_str().unwrap_or_default().trim().to_string());
+    let from_metadata = request
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("conversation_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    match from_header.or(from_metadata) {
+        None => Ok(None),
+        Some(id) => Uuid::parse_str(&id)
+            .map(Some)
+            .map_err(|_| bad_request(format!("conversation id {id:?} is not a UUID"))),
+    }
+}
+
+/// The enabled agent `model` names, or a 404 that lists the ones there are.
+async fn agent_for_model(state: &AppState, workspace: Uuid, model: &str) -> ApiResult<String> {
+    let all = agents::list(&state.pool, workspace).await?;
+    if let Some(agent) = all
+        .iter()
+        .find(|a| a.enabled && (a.slug == model || a.id.to_string() == model))
+    {
+        return Ok(agent.slug.clone());
+    }
+    let known: Vec<&str> = all
+        .iter()
+        .filter(|a| a.enabled)
+        .map(|a| a.slug.as_str())
+        .collect();
+    Err(ApiError::Coded {
+        status: StatusCode::NOT_FOUND,
+        code: "model_not_found",
+        message: format!(
+            "the model {model:?} does not exist: models are this workspace's enabled agents ({})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    })
+}
+
+async fn completions(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<CompletionRequest>,
+) -> ApiResult<Response> {
+    caller.require(Role::Member)?;
+    if request.n.is_some_and(|n| n != 1) {
+        return Err(bad_request("n must be 1: an agent gives one answer"));
+    }
+    if let Some(t) = request.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(bad_request(format!(
+            "temperature {t} must be between 0 and 2"
+        )));
+    }
+    let continued = conversation_id(&headers, &request)?;
+    let (message, history) = split_messages(&request.messages).map_err(bad_request)?;
+    let workspace = caller.0.workspace_id;
+    let slug = agent_for_model(&state, workspace, &request.model).await?;
+    let chat = Chat {
+        pool: state.pool.clone(),
+        registry: state.registry.clone(),
+        config: state.config.clone(),
+    };
+    let who = format!("key:{}", caller.0.key_id);
+    // Stateless: the client's earlier messages start a new conversation of ours.
+    let seeded = match continued {
+        None if !history.is_empty() => {
+            let agent = agents::get(&state.pool, workspace, &slug).await?;
+            let id =
+                conversations::create(&state.pool, workspace, agent.id, &message, &who).await?;
+            seed_history(&state.pool, id, &history).await?;
+            Some(id)
+        }
+        _ => None,
+    };
+    let input = ChatInput {
+        conversation_id: continued.or(seeded),
+        message,
+    };
+    let mut prepared = match chat.prepare(workspace, &who, &slug, input).await {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            if let Some(id) = seeded {
+                // Nothing ran: don't keep the history of a turn that never started.
+                let _ = conversations::delete(&state.pool, workspace, id).await;
+            }
+            return Err(err);
+        }
+    };
+    if let Some(t) = request.temperature {
+        prepared.agent.temperature = Some(t);
+    }
+    let created = chrono::Utc::now().timestamp();
+    let conversation = HeaderValue::from_str(&prepared.conversation_id.to_string())
+        .map_err(anyhow::Error::from)?;
+    let guard = TurnGuard::new(state.pool.clone(), prepared.turn_id);
+    let turn_timeout = state.config.chat_turn_timeout;
+    let mut response = if request.stream {
+        let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+        let encoder = ChunkEncoder::new(prepared.turn_id, &slug, created, include_usage);
+        stream(chat, prepared, guard, turn_timeout, encoder)
+    } else {
+        let ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &Emitter(None))).await;
+        match ran {
+            Ok(Ok(result)) => {
+                guard.finish();
+                axum::Json(completion(&result, &slug, created)).into_response()
+            }
+            Ok(Err(err)) => {
+                guard.finish();
+                turn_error(err).into_response()
+            }
+            Err(_) => {
+                let message = format!("the turn took longer than {} s", turn_timeout.as_secs());
+                guard.end("failed", &message).await;
+                ApiError::Coded {
+                    status: StatusCode::GATEWAY_TIMEOUT,
+                    code: "turn_timeout",
+                    message,
+                }
+                .into_response()
+            }
+        }
+    };
+    response
+        .headers_mut()
+        .insert(CONVERSATION_HEADER, conversation);
+    Ok(response)
+}
+
+fn turn_error(err: TurnError) -> ApiError {
+    match err {
+        TurnError::Llm(LlmError::Rejected(message)) => ApiError::Coded {
+            status: StatusCode::BAD_GATEWAY,
+            code: "llm_error",
+            message,
+        },
+        TurnError::Llm(LlmError::Unavailable(message)) => ApiError::Coded {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "llm_unavailable",
+            message,
+        },
+        TurnError::Database(err) => ApiError::Internal(err.into()),
+    }
+}
+
+/// Run the turn in its own task and stream its chunks, as `/api/agents/{agent}/chat`
+/// streams: a client that goes away drops the receiver, the task sees the channel
+/// close and its guard records the turn as cancelled.
+fn stream(
+    chat: Chat,
+    prepared: Prepared,
+    guard: TurnGuard,
+    turn_timeout: Duration,
+    encoder: ChunkEncoder,
+) -> Response {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
+    let watch = sender.clone();
+    tokio::spawn(async move {
+        let emitter = Emitter(Some(sender));
+        let finished = tokio::select! {
+            ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &emitter)) => Some(ran.is_ok()),
+            _ = watch.closed() => None,
+        };
+        match finished {
+            Some(true) => guard.finish(),
+            Some(false) => {
+                let message = format!("the turn took longer than {} s", turn_timeout.as_secs());
+                emitter.emit(ChatEvent::Error(message.clone()));
+                guard.end("failed", &message).await;
+            }
+            None => drop(guard),
+        }
+    });
+    let chunks = futures_util::stream::unfold(
+        (receiver, encoder, false),
+        |(mut receiver, mut encoder, done)| async move {
+            if done {
+                return None;
+            }
+            match receiver.recv().await {
+                Some(event) => {
+                    let events: Vec<Event> = encoder
+                        .encode(event)
+                        .into_iter()
+                        .map(|chunk| Event::default().data(chunk.to_string()))
+                        .collect();
+                    Some((events, (receiver, encoder, false)))
+                }
+                None => Some((
+                    vec![Event::default().data("[DONE]")],
+                    (receiver, encoder, true),
+                )),
+            }
+        },
+    )
+    .flat_map(|events| {
+        futures_util::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
+    });
+    let mut response = Sse::new(chunks)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Every error of these routes in OpenAI's shape, whoever made it (our `ApiError`s,
+/// authentication, the extractors, the router's 405). A 422 (well-formed JSON that
+/// breaks a rule) is OpenAI's 400 `invalid_request_error`.
+async fn openai_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let ours: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = match ours["error"]["message"].as_str() {
+        Some(message) => message.to_string(),
+        None if !text.is_empty() => text,
+        None => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+    };
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let code = match ours["error"]["code"].as_str() {
+        Some("unauthorized") => "invalid_api_key".to_string(),
+        Some("invalid") => "invalid_request".to_string(),
+        Some(code) => code.to_string(),
+        None => code_for_status(status).to_string(),
+    };
+    let body = json!({ "error": {
+        "message": message, "type": error_type(status.as_u16()), "param": null, "code": code,
+    }});
+    parts.status = status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
+}

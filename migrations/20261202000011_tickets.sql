@@ -217,7 +217,7 @@ CREATE TRIGGER tickets_after_write AFTER INSERT OR UPDATE ON data.tickets
 
 -- A plugin's comment is signed by the plugin, whatever author it gave.
 CREATE FUNCTION data.ticket_comments_before_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
     NEW.author := data.ticket_actor(NEW.author);
     RETURN NEW;
@@ -240,5 +240,26 @@ $$;
 CREATE TRIGGER ticket_comments_after_insert AFTER INSERT ON data.ticket_comments
     FOR EACH ROW EXECUTE FUNCTION data.ticket_comments_after_insert();
 
--- The history is append-only for everyone but the host's own migrations.
-REVOKE UPDATE, DELETE ON data.ticket_events FROM PUBLIC;
+-- What a plugin may not do even with a write grant, so the record stays true: change
+-- or delete a comment, write the history other than through these triggers, or delete
+-- a ticket (it solves or closes it; deleting is for admins through the REST API).
+-- pg_trigger_depth() is 1 when the statement itself fires the guard, more when one of
+-- the triggers above (or a cascade) does.
+CREATE FUNCTION data.refuse_plugin_rewrite() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    IF session_user LIKE 'ahp\_%' AND pg_trigger_depth() = 1 THEN
+        RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER ticket_comments_are_kept BEFORE UPDATE OR DELETE ON data.ticket_comments
+    FOR EACH ROW EXECUTE FUNCTION data.refuse_plugin_rewrite(
+        'plugins cannot change or delete comments; add a new one');
+CREATE TRIGGER ticket_events_are_kept BEFORE INSERT OR UPDATE OR DELETE ON data.ticket_events
+    FOR EACH ROW EXECUTE FUNCTION data.refuse_plugin_rewrite(
+        'the ticket history is written by the database itself');
+CREATE TRIGGER tickets_are_not_deleted_by_plugins BEFORE DELETE ON data.tickets
+    FOR EACH ROW EXECUTE FUNCTION data.refuse_plugin_rewrite(
+        'plugins cannot delete tickets; solve or close them');

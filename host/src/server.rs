@@ -104,8 +104,10 @@ impl Server {
                 metrics_task.abort();
             }
             // Before the pools close: this host's running nodes go back to the queue.
-            workflows.stop().await;
+            // The support worker first: stopping the engine removes this host's
+            // heartbeat, and other hosts would take the job still in hand.
             support_jobs.stop().await;
+            workflows.stop().await;
             sandbox.close().await;
             let closed = database.close().await;
             served.and(closed)

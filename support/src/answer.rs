@@ -290,6 +290,47 @@ fn cited_numbers(text: &str) -> Vec<usize> {
     numbers
 }
 
+/// `text` without citation markers that point at no given source (`[7]` of five
+/// passages), so the customer never sees a citation that leads nowhere.
+fn without_unknown_citations(text: &str, sources: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let inside = &after[..close];
+        let numbers: Option<Vec<usize>> = inside
+            .split(',')
+            .map(|p| p.trim().parse::<usize>().ok())
+            .collect();
+        match numbers {
+            Some(numbers) => {
+                let kept: Vec<String> = numbers
+                    .into_iter()
+                    .filter(|n| (1..=sources).contains(n))
+                    .map(|n| n.to_string())
+                    .collect();
+                if kept.is_empty() {
+                    // Drop the marker and the space before it.
+                    while out.ends_with(' ') {
+                        out.pop();
+                    }
+                } else {
+                    out.push_str(&format!("[{}]", kept.join(", ")));
+                }
+            }
+            None => out.push_str(&rest[open..open + close + 2]),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Read the model's reply to a [`prompt`]: `NOT_COVERED`, or an answer whose `[n]`
 /// markers must point at given passages (an answer citing none is not trusted).
 pub fn from_llm(reply: &str, passages: &[Passage]) -> Answer {
@@ -308,7 +349,7 @@ pub fn from_llm(reply: &str, passages: &[Passage]) -> Answer {
     }
     Answer {
         answered: true,
-        answer: reply.to_string(),
+        answer: without_unknown_citations(reply, passages.len()),
         citations,
         mode: Mode::Llm,
         reason: None,
@@ -448,6 +489,11 @@ mod tests {
             .map(|c| (c.n, c.article_id.as_str()))
             .collect();
         assert_eq!(cited, [(2, "b"), (1, "a")]);
+        assert_eq!(answer.answer, "Do this [2], then that [1, 2]. Not.");
+        assert_eq!(
+            without_unknown_citations("a [1, 9] b [x] c", 2),
+            "a [1] b [x] c"
+        );
     }
 
     #[test]

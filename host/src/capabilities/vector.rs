@@ -33,6 +33,11 @@ pub fn add_to_linker<T: VectorView + Send + 'static>(linker: &mut Linker<T>) -> 
     Ok(())
 }
 
+/// Shared collections the host writes and plugins may only search: the knowledge
+/// base's chunks are written when an article is published, never by a plugin (a
+/// plugin could otherwise plant text that answers cite as an article).
+pub const HOST_WRITTEN: &[&str] = &["knowledge-base"];
+
 /// Collection names: what a URL path segment or a table suffix could safely hold.
 pub fn valid_collection_name(name: &str) -> bool {
     (1..=63).contains(&name.len())
@@ -74,6 +79,17 @@ impl VectorCtx {
         ))
     }
 
+    /// [`Self::admit`] for a call that changes the collection.
+    fn admit_write(&self, collection: &str) -> Result<(&VectorStore, CollectionKey), Error> {
+        let admitted = self.admit(collection)?;
+        if admitted.1.namespace == SHARED_NAMESPACE && HOST_WRITTEN.contains(&collection) {
+            return Err(Error::Denied(format!(
+                "collection {collection:?} is written by the host (publish articles through /api/kb); plugins may only search it"
+            )));
+        }
+        Ok(admitted)
+    }
+
     fn usage(&self) -> UsageKey {
         UsageKey {
             workspace: self.workspace,
@@ -102,7 +118,7 @@ fn to_error(error: VectorError) -> Error {
 
 impl wit::Host for VectorCtx {
     async fn upsert(&mut self, collection: String, documents: Vec<Document>) -> Result<u32, Error> {
-        let (store, key) = self.admit(&collection)?;
+        let (store, key) = self.admit_write(&collection)?;
         let documents = documents
             .into_iter()
             .map(|d| {
@@ -193,12 +209,12 @@ impl wit::Host for VectorCtx {
     }
 
     async fn delete(&mut self, collection: String, ids: Vec<String>) -> Result<u32, Error> {
-        let (store, key) = self.admit(&collection)?;
+        let (store, key) = self.admit_write(&collection)?;
         store.delete(&key, &ids).await.map_err(to_error)
     }
 
     async fn drop_collection(&mut self, collection: String) -> Result<bool, Error> {
-        let (store, key) = self.admit(&collection)?;
+        let (store, key) = self.admit_write(&collection)?;
         store.drop_collection(&key).await.map_err(to_error)
     }
 }

@@ -131,7 +131,10 @@ async fn claim(support: &Support) -> sqlx::Result<Option<Job>> {
                           OR (status = 'running' AND (lease_until < now() OR NOT EXISTS (
                                 SELECT 1 FROM workflow_workers w WHERE w.id = j.worker
                                    AND w.heartbeat > now() - make_interval(secs => $3))))
-                       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                       -- Indexing first: a published article is out of search
+                       -- until its job ran, a ticket merely waits for its labels.
+                       ORDER BY (kind = 'index_revision') DESC, id
+                       LIMIT 1 FOR UPDATE SKIP LOCKED)
           RETURNING id, workspace_id, kind, target, attempts",
     )
     .bind(LEASE.as_secs_f64())
@@ -144,14 +147,19 @@ async fn claim(support: &Support) -> sqlx::Result<Option<Job>> {
 async fn run_job(support: &Support, job: Job) {
     let pool = support.pool.clone();
     let id = job.id;
+    // Progress also renews the lease, so a long index job is not taken over.
     let progress = move |done: usize, total: usize| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            let _ = sqlx::query("UPDATE support_jobs SET progress = $2 WHERE id = $1")
-                .bind(id)
-                .bind(serde_json::json!({ "done": done, "total": total }))
-                .execute(&pool)
-                .await;
+            let _ = sqlx::query(
+                "UPDATE support_jobs SET progress = $2, lease_until = now() + make_interval(secs => $3)
+                  WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(serde_json::json!({ "done": done, "total": total }))
+            .bind(LEASE.as_secs_f64())
+            .execute(&pool)
+            .await;
         });
     };
     let outcome = match job.kind.as_str() {
@@ -178,9 +186,11 @@ async fn run_job(support: &Support, job: Job) {
             tracing::info!(job = job.id, kind = %job.kind, target = %job.target, %what, "support job done");
             sqlx::query(
                 "UPDATE support_jobs SET status = 'done', finished_at = now(), error = NULL,
-                        lease_until = NULL WHERE id = $1",
+                        lease_until = NULL WHERE id = $1 AND worker = $2 AND attempts = $3",
             )
             .bind(job.id)
+            .bind(&support.worker)
+            .bind(job.attempts)
             .execute(&support.pool)
             .await
         }
@@ -202,13 +212,15 @@ async fn run_job(support: &Support, job: Job) {
                         error = $2, lease_until = NULL,
                         run_after = now() + make_interval(secs => power(2, attempts)),
                         finished_at = CASE WHEN $3 THEN now() END
-                  WHERE id = $1",
+                  WHERE id = $1 AND worker = $6 AND attempts = $7",
             )
             .bind(job.id)
             .bind(&message)
             .bind(last)
             .bind(&job.kind)
             .bind(job.target)
+            .bind(&support.worker)
+            .bind(job.attempts)
             .execute(&support.pool)
             .await
         }

@@ -668,7 +668,17 @@ async fn publish_in(
         )));
     }
     if live == Some(revision) && status == "published" {
-        return Ok(revision);
+        // Already live: nothing to do unless its indexing failed (publishing again is
+        // how an editor retries it).
+        let indexed: String =
+            sqlx::query_scalar("SELECT index_status FROM data.kb_revisions WHERE id = $1")
+                .bind(revision)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(anyhow::Error::from)?;
+        if indexed != "failed" && indexed != "none" {
+            return Ok(revision);
+        }
     }
     sqlx::query(
         "UPDATE data.kb_articles SET live_revision_id = $3, status = 'published'
@@ -756,15 +766,9 @@ pub async fn publish(
 /// Archive: out of search in this transaction.
 pub async fn archive(pool: &PgPool, workspace: Uuid, article: &str) -> ApiResult<ArticleView> {
     let mut tx = pool.begin().await.map_err(anyhow::Error::from)?;
-    let (id, _, _) = lock_article(&mut tx, workspace, article).await?;
+    let (id, _, live) = lock_article(&mut tx, workspace, article).await?;
     set_status(&mut tx, workspace, id, "archived").await?;
-    VectorStore::delete_in(
-        &mut tx,
-        &collection(workspace),
-        &json!({ "article_id": id }),
-    )
-    .await
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+    take_out_of_search(&mut tx, workspace, id, live).await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
     get_article(pool, workspace, &id.to_string()).await
 }

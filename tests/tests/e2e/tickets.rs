@@ -1232,3 +1232,102 @@ async fn unique_numbers_survive_concurrent_creation() {
     assert_eq!(numbers, (1..=8).collect());
     f.server.stop().await;
 }
+
+/// A plugin with a write grant on every ticket table still can't rewrite the record.
+#[tokio::test]
+async fn plugins_cannot_rewrite_comments_or_history_or_delete_tickets() {
+    let server = TestServer::start().await;
+    let host = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    let (workspace, _) = server.create_workspace("tickets-guard").await;
+    let (_, key) = server.create_key(&workspace, "member").await;
+    let capabilities = json!({ "database": { "tables": {
+        "tickets": "write", "ticket_comments": "write", "ticket_events": "write"
+    } } });
+    let manifest = json!({
+        "name": "sqlprobe", "version": "1.0.0", "kind": "tool", "capabilities": capabilities,
+    });
+    let response = server
+        .upload_plugin(&manifest, agenthost_tests::plugin_wasm("sqlprobe"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = server
+        .send(
+            agenthost_tests::ADMIN_TOKEN,
+            Method::PUT,
+            "/api/admin/plugins/sqlprobe/versions/1.0.0/grants",
+            Some(capabilities),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let run = |statements: Value| {
+        let server = &server;
+        let key = key.clone();
+        async move {
+            let input = json!({ "statements": statements, "keep_going": true });
+            let response = server.call_tool(&key, "sqlprobe", "run", &input).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let body: Value = response.json().await.unwrap();
+            body["output"]["results"].as_array().unwrap().clone()
+        }
+    };
+    let results = run(json!([
+        { "sql": "INSERT INTO tickets (subject, requester_email) VALUES ('Printer jam', 'a@example.com')" },
+        { "sql": "INSERT INTO ticket_comments (ticket_id, body, author) SELECT id, 'Try a reset', 'key:someone-else' FROM tickets" },
+    ]))
+    .await;
+    assert!(results.iter().all(|r| r["error"].is_null()), "{results:?}");
+    for (sql, refusal) in [
+        (
+            "UPDATE ticket_comments SET body = 'rewritten', author = 'key:admin'",
+            "cannot change or delete comments",
+        ),
+        (
+            "DELETE FROM ticket_comments",
+            "cannot change or delete comments",
+        ),
+        // (refused first by the sequence's privileges, else by the trigger)
+        (
+            "INSERT INTO ticket_events (id, ticket_id, actor, kind) SELECT 1000, id, 'key:admin', 'updated' FROM tickets",
+            "written by the database itself",
+        ),
+        (
+            "UPDATE ticket_events SET actor = 'key:admin'",
+            "written by the database itself",
+        ),
+        (
+            "DELETE FROM ticket_events",
+            "written by the database itself",
+        ),
+        ("DELETE FROM tickets", "cannot delete tickets"),
+    ] {
+        let results = run(json!([{ "sql": sql }])).await;
+        let error = results[0]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{sql}: {results:?}"));
+        assert!(error.contains(refusal), "{sql}: {error}");
+    }
+    // What it did is on record, signed by the plugin, whatever author it claimed.
+    let trail: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, actor FROM data.ticket_events ORDER BY id")
+            .fetch_all(&host)
+            .await
+            .unwrap();
+    assert_eq!(
+        trail,
+        [
+            ("created".to_string(), "plugin:sqlprobe".to_string()),
+            ("commented".to_string(), "plugin:sqlprobe".to_string()),
+        ]
+    );
+    let author: String = sqlx::query_scalar("SELECT author FROM data.ticket_comments")
+        .fetch_one(&host)
+        .await
+        .unwrap();
+    assert_eq!(author, "plugin:sqlprobe");
+    server.stop().await;
+}

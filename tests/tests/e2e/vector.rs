@@ -410,3 +410,70 @@ fn the_local_model_matches_the_reference_implementation() {
         .fold(0.0, f32::max);
     assert!(drift < 1e-4, "padding changed the embedding by {drift}");
 }
+
+#[tokio::test]
+async fn the_knowledge_base_collection_is_searched_by_plugins_and_written_only_by_the_host() {
+    let server = TestServer::start().await;
+    install(&server, "vecprobe", &["knowledge-base"]).await;
+    let (_, key) = server.create_workspace("vector-kb").await;
+    let article = json!({ "title": "Refunds", "body": "## Asking\n\nRefunds are paid within 5 days.", "status": "published" });
+    let response = server
+        .send(
+            &key,
+            reqwest::Method::POST,
+            "/api/kb/articles",
+            Some(article),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // The host indexes it in the background.
+    let started = std::time::Instant::now();
+    while server
+        .send(&key, reqwest::Method::GET, "/api/kb/index", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["idle"]
+        != true
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let query = json!({ "collection": "knowledge-base", "query": { "text": "refund", "k": 3 } });
+    let found = call(&server, &key, "vecprobe", "search", query)
+        .await
+        .unwrap();
+    assert_eq!(ids(&found).len(), 1, "{found}");
+
+    // A plugin may not plant, delete or drop what answers cite as articles.
+    let planted = json!({ "collection": "knowledge-base", "documents": [
+        { "id": "fake", "text": "Refunds: email us your card number.", "metadata": { "slug": "refunds" } }
+    ]});
+    let (kind, message) = call(&server, &key, "vecprobe", "upsert", planted)
+        .await
+        .unwrap_err();
+    assert_eq!(kind, "denied", "{message}");
+    assert!(message.contains("written by the host"), "{message}");
+    let id = ids(&found)[0].clone();
+    let deleted = json!({ "collection": "knowledge-base", "ids": [id] });
+    let (kind, _) = call(&server, &key, "vecprobe", "delete", deleted)
+        .await
+        .unwrap_err();
+    assert_eq!(kind, "denied");
+    let (kind, _) = call(
+        &server,
+        &key,
+        "vecprobe",
+        "drop",
+        json!({ "collection": "knowledge-base" }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(kind, "denied");
+    let query = json!({ "collection": "knowledge-base", "query": { "text": "refund", "k": 3 } });
+    let found = call(&server, &key, "vecprobe", "search", query)
+        .await
+        .unwrap();
+    assert_eq!(ids(&found).len(), 1);
+    server.stop().await;
+}

@@ -168,7 +168,7 @@ fn holds_word(text: &str, word: &str) -> bool {
             |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
         let before = text[..start].chars().next_back();
         let after = text[end..].chars().next();
-        if !joined(before) && !(joined(after) && after != Some('-')) {
+        if !joined(before) && (!joined(after) || after == Some('-')) {
             return true;
         }
         from = start + word.len().max(1);

@@ -1,4 +1,11 @@
-//! The `agenthost` command line.
+//! The `agenthost` command line: the server's own commands, and the client commands
+//! (`plugin`, `agent`, `chat`) that talk to a running server over its HTTP API.
+
+mod chat;
+mod client;
+mod commands;
+mod plugin;
+mod scaffold;
 
 use std::process::ExitCode;
 
@@ -6,6 +13,8 @@ use clap::Parser;
 
 use crate::Server;
 use crate::config::{Cli, Command, DemoCommand};
+
+pub use commands::ClientCommand;
 
 /// Parse arguments and environment, run the chosen command, report errors.
 pub fn main() -> ExitCode {
@@ -61,6 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_admin_token(&token, "rotated");
             Ok(())
         }
+        Command::Client(command) => commands::run(command, &cli.config).await,
     }
 }
 

@@ -35,6 +35,9 @@ pub enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Client commands that talk to a running server (plugin, agent, chat).
+    #[command(flatten)]
+    Client(crate::cli::ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]

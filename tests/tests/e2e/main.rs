@@ -6,6 +6,7 @@ mod auth;
 mod business_data;
 mod cassie;
 mod chat;
+mod cli;
 mod database;
 mod db_capability;
 mod db_hardening;

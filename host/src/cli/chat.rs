@@ -1,0 +1,164 @@
+//! `agenthost agent list` and `agenthost chat AGENT "message"`: the turn is streamed
+//! (the UI message stream of docs/chat.md), text deltas printed as they come and each
+//! tool call as a `→ tool(input)` line.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use reqwest13::Method;
+use serde_json::{Value, json};
+
+use super::client::{Client, print_json};
+use super::commands::Output;
+
+pub async fn list_agents(client: &Client) -> anyhow::Result<()> {
+    let answer = client.call(Method::GET, "/api/agents").await?;
+    if client.output == Output::Json {
+        print_json(&answer);
+        return Ok(());
+    }
+    let agents = answer["agents"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if agents.is_empty() {
+        println!("no agents in this workspace");
+    }
+    for agent in agents {
+        println!(
+            "{}  {}{}  ({})",
+            agent["slug"].as_str().unwrap_or("?"),
+            agent["name"].as_str().unwrap_or(""),
+            if agent["enabled"] == false {
+                " [disabled]"
+            } else {
+                ""
+            },
+            agent["id"].as_str().unwrap_or("?"),
+        );
+    }
+    Ok(())
+}
+
+pub async fn chat(
+    client: &Client,
+    agent: &str,
+    message: &str,
+    conversation: Option<&str>,
+) -> anyhow::Result<()> {
+    let path = format!(
+        "/api/agents/{}/chat",
+        url::form_urlencoded::byte_serialize(agent.as_bytes()).collect::<String>()
+    );
+    let mut body = json!({ "message": message });
+    if let Some(conversation) = conversation {
+        body["conversation_id"] = json!(conversation);
+    }
+    let request = client.request(Method::POST, &path).json(&body);
+    if client.output == Output::Json {
+        // The whole turn as the server records it (tool calls, usage, ids).
+        print_json(&client.send(request).await?);
+        return Ok(());
+    }
+    let response = client
+        .checked(request.header("accept", "text/event-stream"))
+        .await?;
+    let mut stream = response.bytes_stream();
+    let mut printer = Printer::default();
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buffer.extend_from_slice(&chunk.context("reading the stream")?);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim_end().strip_prefix("data:") else {
+                continue; // blank separators and `:` keep-alives
+            };
+            let data = data.trim_start();
+            if data == "[DONE]" {
+                printer.finish();
+                return printer.result();
+            }
+            let part: Value = serde_json::from_str(data)
+                .with_context(|| format!("a stream part is not JSON: {data}"))?;
+            printer.part(&part);
+        }
+    }
+    printer.finish();
+    bail!("the stream ended before [DONE]")
+}
+
+/// Turns stream parts into terminal output.
+#[derive(Default)]
+struct Printer {
+    /// Text was printed and its line is not finished yet.
+    mid_line: bool,
+    conversation_id: Option<String>,
+    error: Option<String>,
+}
+
+impl Printer {
+    fn part(&mut self, part: &Value) {
+        let mut stdout = std::io::stdout().lock();
+        match part["type"].as_str().unwrap_or_default() {
+            "start" => {
+                self.conversation_id = part["messageMetadata"]["conversationId"]
+                    .as_str()
+                    .map(str::to_string);
+            }
+            "text-delta" => {
+                let _ = write!(stdout, "{}", part["delta"].as_str().unwrap_or_default());
+                let _ = stdout.flush();
+                self.mid_line = true;
+            }
+            "tool-input-available" => {
+                self.end_line(&mut stdout);
+                let _ = writeln!(
+                    stdout,
+                    "→ {}({})",
+                    part["toolName"].as_str().unwrap_or("?"),
+                    part["input"]
+                );
+            }
+            "tool-output-error" => {
+                self.end_line(&mut stdout);
+                let _ = writeln!(
+                    stdout,
+                    "  ✗ {}",
+                    part["errorText"].as_str().unwrap_or("failed")
+                );
+            }
+            "error" => {
+                self.error = Some(
+                    part["errorText"]
+                        .as_str()
+                        .unwrap_or("the turn failed")
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn end_line(&mut self, stdout: &mut impl Write) {
+        if self.mid_line {
+            let _ = writeln!(stdout);
+            self.mid_line = false;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.end_line(&mut std::io::stdout().lock());
+        if let Some(conversation) = &self.conversation_id {
+            eprintln!("(conversation {conversation}: continue with --conversation {conversation})");
+        }
+    }
+
+    fn result(&self) -> anyhow::Result<()> {
+        match &self.error {
+            Some(error) => bail!("{error}"),
+            None => Ok(()),
+        }
+    }
+}

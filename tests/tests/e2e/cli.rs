@@ -1,0 +1,340 @@
+//! The client commands of the real binary (`agenthost-e2e` is a build of the same
+//! `main`) against a real server: a plugin's life cycle from `plugin new` to
+//! `plugin rollback`; `agent list` and a streamed `chat` with a tool call.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
+use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, host_binary};
+use serde_json::{Value, json};
+
+/// Runs the binary the way a user would: the server from AGENTHOST_SERVER, the admin
+/// token from the config file, cargo's target directory shared between runs.
+struct Cli {
+    server: String,
+    config_home: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl Cli {
+    fn new(server: &TestServer, home: &Path) -> Cli {
+        let config_home = home.join("config");
+        std::fs::create_dir_all(config_home.join("agenthost")).unwrap();
+        std::fs::write(
+            config_home.join("agenthost/config.toml"),
+            format!("admin_token = \"{ADMIN_TOKEN}\"\n"),
+        )
+        .unwrap();
+        // The generated crates build into one directory next to the tests' own target,
+        // kept between runs: the SDK and its dependencies compile once (natively and
+        // for wasm32-wasip2), later runs only compile the plugin. Not the plugins
+        // workspace's directory: that one builds the `wasm-release` profile, so
+        // nothing would be shared, and `make plugins` could hold its lock.
+        let target_dir = host_binary()
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .join("cli-plugins");
+        Cli {
+            server: server.base.clone(),
+            config_home,
+            target_dir,
+        }
+    }
+
+    /// Run `agenthost ARGS`; returns stdout, panicking with stderr when it failed.
+    async fn run(&self, args: &[&str]) -> String {
+        self.run_as(None, args).await
+    }
+
+    /// Run with AGENTHOST_TOKEN set to `token` (a workspace key), else the config file's.
+    async fn run_as(&self, token: Option<&str>, args: &[&str]) -> String {
+        let started = Instant::now();
+        let mut command = tokio::process::Command::new(host_binary());
+        command
+            .args(args)
+            .env("AGENTHOST_SERVER", &self.server)
+            .env("XDG_CONFIG_HOME", &self.config_home)
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .env_remove("AGENTHOST_TOKEN")
+            .env_remove("AGENTHOST_ADMIN_TOKEN");
+        if let Some(token) = token {
+            command.env("AGENTHOST_TOKEN", token);
+        }
+        let output = command.output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "agenthost {args:?} failed ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+        eprintln!("agenthost {args:?}: {:.1?}", started.elapsed());
+        stdout
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        let stdout = self.run(&args).await;
+        serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+    }
+}
+
+fn sdk_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+}
+
+/// Pin the generated crate's dependencies to the versions the plugins workspace
+/// builds with (cargo drops the entries it does not need): no registry look-up, and
+/// the same SDK dependencies on every run.
+fn pin_dependencies(dir: &Path) {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/Cargo.lock");
+    std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_life_cycle_from_new_to_rollback() {
+    let started = Instant::now();
+    let server = TestServer::start().await;
+    let (_, key) = server.create_workspace("cli").await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+    let dir = home.path().join("greeter");
+    let dir_arg = dir.to_str().unwrap();
+    let sdk = sdk_path();
+
+    let created = cli
+        .json(&[
+            "plugin",
+            "new",
+            "greeter",
+            "--dir",
+            dir_arg,
+            "--sdk-path",
+            sdk.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(created["name"], "greeter");
+    for file in [
+        "Cargo.toml",
+        "manifest.json",
+        ".cargo/config.toml",
+        "src/lib.rs",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} was not generated");
+    }
+    pin_dependencies(&dir);
+
+    let tested = cli.run(&["plugin", "test", "--dir", dir_arg]).await;
+    assert!(tested.contains("tests passed"), "{tested}");
+
+    let built = cli.json(&["plugin", "build", "--dir", dir_arg]).await;
+    let wasm = PathBuf::from(built["wasm"].as_str().unwrap());
+    assert!(wasm.starts_with(&cli.target_dir), "{}", wasm.display());
+    assert_eq!(
+        built["size_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&wasm).unwrap().len()
+    );
+
+    // Text output, as a user sees it (no TTY here, so no progress bar).
+    let pushed = cli
+        .run(&["plugin", "push", "--dir", dir_arg, "--activate"])
+        .await;
+    assert!(pushed.contains("uploaded greeter 0.1.0"), "{pushed}");
+    assert!(pushed.contains(", active"), "{pushed}");
+
+    let response = server
+        .call_tool(&key, "greeter", "greet", &json!({"name": "Ada"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let result: Value = response.json().await.unwrap();
+    assert_eq!(result["output"]["greeting"], "Hello, Ada!");
+    assert_eq!(result["version"], "0.1.0");
+
+    // A new version: only the manifest changes, the component is rebuilt as is.
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["version"] = json!("0.2.0");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let pushed = cli
+        .json(&["plugin", "push", "--dir", dir_arg, "--activate"])
+        .await;
+    assert_eq!(pushed["version"], "0.2.0");
+    assert_eq!(pushed["active"], true);
+
+    let plugins = cli.json(&["plugin", "list"]).await;
+    let greeter = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "greeter")
+        .unwrap_or_else(|| panic!("greeter not listed: {plugins}"));
+    assert_eq!(greeter["active_version"], "0.2.0");
+    assert_eq!(greeter["previous_version"], "0.1.0");
+    let shown = cli.json(&["plugin", "show", "greeter"]).await;
+    let mut versions: Vec<&str> = shown["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    versions.sort();
+    assert_eq!(versions, ["0.1.0", "0.2.0"]);
+    let listed = cli.run(&["plugin", "list"]).await;
+    assert!(
+        listed.contains("greeter: tool active 0.2.0, previous 0.1.0"),
+        "{listed}"
+    );
+
+    let rolled_back = cli.run(&["plugin", "rollback", "greeter"]).await;
+    assert!(rolled_back.contains("active 0.1.0"), "{rolled_back}");
+    let shown = cli.json(&["plugin", "show", "greeter"]).await;
+    assert_eq!(shown["active_version"], "0.1.0");
+    let result: Value = server
+        .call_tool(&key, "greeter", "greet", &json!({"name": "Ada"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["version"], "0.1.0");
+
+    server.stop().await;
+    eprintln!("plugin life cycle: {:.1?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_commands_report_server_errors_and_refuse_bad_names() {
+    let server = TestServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "show", "nope"])
+        .env("AGENTHOST_SERVER", &cli.server)
+        .env("XDG_CONFIG_HOME", &cli.config_home)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("404 Not Found not_found"), "{stderr}");
+
+    // Without any token the server's 401 says where a token comes from.
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "list", "--server", &cli.server])
+        .env("XDG_CONFIG_HOME", home.path().join("empty"))
+        .env_remove("AGENTHOST_TOKEN")
+        .env_remove("AGENTHOST_ADMIN_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AGENTHOST_TOKEN"), "{stderr}");
+
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "new", "Bad Name", "--sdk-path"])
+        .arg(sdk_path())
+        .current_dir(home.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(!home.path().join("Bad Name").exists());
+
+    let workspace = cli.json(&["plugin", "list"]).await;
+    assert_eq!(workspace, json!([]));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_new_node_builds_and_passes_its_test() {
+    let server = TestServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+    let dir = home.path().join("router");
+    let dir_arg = dir.to_str().unwrap();
+    cli.run(&[
+        "plugin",
+        "new",
+        "router",
+        "--kind",
+        "node",
+        "--dir",
+        dir_arg,
+        "--sdk-path",
+        sdk_path().to_str().unwrap(),
+    ])
+    .await;
+    pin_dependencies(&dir);
+    cli.run(&["plugin", "test", "--dir", dir_arg]).await;
+    let pushed = cli.json(&["plugin", "push", "--dir", dir_arg]).await;
+    assert_eq!(pushed["plugin"], "router");
+    assert_eq!(pushed["active"], false);
+    assert_eq!(pushed["nodes"][0]["node_type"], "threshold", "{pushed}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_list_and_chat_stream_the_answer_and_show_tool_calls() {
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url.clone();
+    let f = super::dexter::fixture_with(move |config| {
+        config.llm_base_url = Some(base);
+        config.llm_max_retries = 0;
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&f.server, home.path());
+
+    let agents = cli.run_as(Some(&f.key), &["agent", "list"]).await;
+    assert!(
+        agents
+            .lines()
+            .any(|line| line.starts_with("dexter  Dexter  (")),
+        "{agents}"
+    );
+    let agents: Value = serde_json::from_str(
+        &cli.run_as(Some(&f.key), &["agent", "list", "--output", "json"])
+            .await,
+    )
+    .unwrap();
+    assert!(
+        agents["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|agent| agent["slug"] == "dexter"),
+        "{agents}"
+    );
+
+    fake.reply(Reply::ToolCalls(vec![(
+        "call_1".into(),
+        "revenue_analysis".into(),
+        json!({ "period": "2025-Q4" }),
+    )]));
+    fake.reply(Reply::Text("Q4 2025 revenue was 30000 USD.".into()));
+    let answer = cli
+        .run_as(Some(&f.key), &["chat", "dexter", "Analyse Q4 revenue"])
+        .await;
+    assert_eq!(
+        answer,
+        "→ revenue_analysis({\"period\":\"2025-Q4\"})\nQ4 2025 revenue was 30000 USD.\n"
+    );
+
+    // --output json: the recorded turn as the server answers it without streaming.
+    fake.reply(Reply::Text("Still 30000 USD.".into()));
+    let turn: Value = serde_json::from_str(
+        &cli.run_as(
+            Some(&f.key),
+            &["chat", "dexter", "And again?", "--output", "json"],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(turn["message"]["content"], "Still 30000 USD.");
+    f.server.stop().await;
+}

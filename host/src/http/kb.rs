@@ -398,20 +398,14 @@ async fn analyse_sentiment(
     Ok(Json(json!(sentiment::analyze(&input.text, None))))
 }
 
-/// A ticket by uuid or number, in the caller's workspace.
+/// A ticket by id or number, in the caller's workspace (the tickets API's rule).
 async fn ticket_id(state: &AppState, workspace: Uuid, ticket: &str) -> ApiResult<Uuid> {
-    let id = Uuid::parse_str(ticket).ok();
-    let number = ticket.trim_start_matches('#').parse::<i64>().ok();
-    sqlx::query_scalar(
-        "SELECT id FROM data.tickets WHERE workspace_id = $1 AND (id = $2 OR number = $3)",
+    crate::support::tickets::find_id(
+        &state.pool,
+        workspace,
+        &crate::support::tickets::TicketRef::parse(ticket),
     )
-    .bind(workspace)
-    .bind(id)
-    .bind(number)
-    .fetch_optional(&state.pool)
     .await
-    .map_err(anyhow::Error::from)?
-    .ok_or_else(|| ApiError::NotFound(format!("no ticket {ticket:?}")))
 }
 
 async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<Value> {

@@ -73,6 +73,20 @@ impl TicketRef {
     }
 }
 
+/// The ticket's id; 404 naming it otherwise.
+pub async fn find_id(pool: &PgPool, workspace: Uuid, ticket: &TicketRef) -> ApiResult<Uuid> {
+    let (id, number) = ticket.binds();
+    sqlx::query_scalar(
+        "SELECT id FROM data.tickets WHERE workspace_id = $1 AND (id = $2 OR number = $3)",
+    )
+    .bind(workspace)
+    .bind(id)
+    .bind(number)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ticket.not_found())
+}
+
 /// The ticket's id, locked for the rest of the transaction; 404 naming it otherwise.
 async fn locked_id(
     tx: &mut Transaction<'_, Postgres>,

@@ -200,7 +200,15 @@ async fn chat(
     let guard = TurnGuard::new(state.pool.clone(), prepared.turn_id);
     let turn_timeout = state.config.chat_turn_timeout;
     if wants_stream {
-        return Ok(stream(chat, prepared, guard, turn_timeout));
+        let mut encoder = UiMessageEncoder::default();
+        let mut response = stream_turn(chat, prepared, guard, turn_timeout, move |event| {
+            encoder.encode(event)
+        });
+        response.headers_mut().insert(
+            "x-vercel-ai-ui-message-stream",
+            HeaderValue::from_static("v1"),
+        );
+        return Ok(response);
     }
     let (conversation_id, turn_id) = (prepared.conversation_id, prepared.turn_id);
     let ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &Emitter(None))).await;
@@ -246,14 +254,16 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-/// Run the turn in its own task and stream its events. When the client goes away the
-/// body (and its receiver) is dropped; the task sees the channel close, drops the run
-/// and its guard records the turn as cancelled.
-fn stream(
+/// Run the turn in its own task and stream what `encode` makes of its events as SSE,
+/// ending with `data: [DONE]`. A client that goes away drops the receiver; the task
+/// sees the channel close and its guard records the turn as cancelled. Shared with the
+/// OpenAI-compatible route, which encodes the same events as `chat.completion.chunk`s.
+pub(super) fn stream_turn(
     chat: Chat,
     prepared: crate::agents::chat::Prepared,
     guard: TurnGuard,
     turn_timeout: Duration,
+    mut encode: impl FnMut(ChatEvent) -> Vec<Value> + Send + 'static,
 ) -> Response {
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
     let watch = sender.clone();
@@ -274,38 +284,29 @@ fn stream(
             None => drop(guard),
         }
     });
-    let parts = futures_util::stream::unfold(
-        (receiver, UiMessageEncoder::default(), false),
-        |(mut receiver, mut encoder, done)| async move {
-            if done {
-                return None;
-            }
-            match receiver.recv().await {
-                Some(event) => {
-                    let events: Vec<Event> = encoder
-                        .encode(event)
-                        .into_iter()
-                        .map(|part| Event::default().data(part.to_string()))
-                        .collect();
-                    Some((events, (receiver, encoder, false)))
-                }
-                None => Some((
-                    vec![Event::default().data("[DONE]")],
-                    (receiver, encoder, true),
-                )),
-            }
-        },
-    )
-    .flat_map(|events| {
+    let events = futures_util::stream::unfold((receiver, false), move |(receiver, done)| {
+        let next = if done { None } else { Some(receiver) };
+        async move {
+            let mut receiver = next?;
+            Some(match receiver.recv().await {
+                Some(event) => (Some(event), (receiver, false)),
+                None => (None, (receiver, true)),
+            })
+        }
+    })
+    .flat_map(move |event| {
+        let events: Vec<Event> = match event {
+            Some(event) => encode(event)
+                .into_iter()
+                .map(|part| Event::default().data(part.to_string()))
+                .collect(),
+            None => vec![Event::default().data("[DONE]")],
+        };
         futures_util::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
     });
-    let mut response = Sse::new(parts)
+    let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
         .into_response();
-    response.headers_mut().insert(
-        "x-vercel-ai-ui-message-stream",
-        HeaderValue::from_static("v1"),
-    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

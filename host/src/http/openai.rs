@@ -10,26 +10,21 @@
 //! Errors are in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`,
 //! authentication's included: these routes authenticate inside their own error layer.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::Json;
-use crate::agents::chat::{Chat, ChatInput, Emitter, Prepared, TurnError, TurnGuard};
+use crate::agents::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard};
 use crate::agents::openai_compat::{
     ChunkEncoder, CompletionRequest, completion, error_type, seed_history, split_messages,
 };
-use crate::agents::stream::ChatEvent;
 use crate::agents::{self, conversations};
 use crate::auth::{self, Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult, code_for_status};
@@ -174,7 +169,10 @@ async fn completions(
     let mut response = if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
         let encoder = ChunkEncoder::new(prepared.turn_id, &slug, created, include_usage);
-        stream(chat, prepared, guard, turn_timeout, encoder)
+        let mut encoder = encoder;
+        super::agents::stream_turn(chat, prepared, guard, turn_timeout, move |event| {
+            encoder.encode(event)
+        })
     } else {
         let ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &Emitter(None))).await;
         match ran {
@@ -218,68 +216,6 @@ fn turn_error(err: TurnError) -> ApiError {
         },
         TurnError::Database(err) => ApiError::Internal(err.into()),
     }
-}
-
-/// Run the turn in its own task and stream its chunks, as `/api/agents/{agent}/chat`
-/// streams: a client that goes away drops the receiver, the task sees the channel
-/// close and its guard records the turn as cancelled.
-fn stream(
-    chat: Chat,
-    prepared: Prepared,
-    guard: TurnGuard,
-    turn_timeout: Duration,
-    encoder: ChunkEncoder,
-) -> Response {
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<ChatEvent>();
-    let watch = sender.clone();
-    tokio::spawn(async move {
-        let emitter = Emitter(Some(sender));
-        let finished = tokio::select! {
-            ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &emitter)) => Some(ran.is_ok()),
-            _ = watch.closed() => None,
-        };
-        match finished {
-            Some(true) => guard.finish(),
-            Some(false) => {
-                let message = format!("the turn took longer than {} s", turn_timeout.as_secs());
-                emitter.emit(ChatEvent::Error(message.clone()));
-                guard.end("failed", &message).await;
-            }
-            None => drop(guard),
-        }
-    });
-    let chunks = futures_util::stream::unfold(
-        (receiver, encoder, false),
-        |(mut receiver, mut encoder, done)| async move {
-            if done {
-                return None;
-            }
-            match receiver.recv().await {
-                Some(event) => {
-                    let events: Vec<Event> = encoder
-                        .encode(event)
-                        .into_iter()
-                        .map(|chunk| Event::default().data(chunk.to_string()))
-                        .collect();
-                    Some((events, (receiver, encoder, false)))
-                }
-                None => Some((
-                    vec![Event::default().data("[DONE]")],
-                    (receiver, encoder, true),
-                )),
-            }
-        },
-    )
-    .flat_map(|events| {
-        futures_util::stream::iter(events.into_iter().map(Ok::<_, std::convert::Infallible>))
-    });
-    let mut response = Sse::new(chunks)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// Every error of these routes in OpenAI's shape, whoever made it (our `ApiError`s,

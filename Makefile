@@ -15,6 +15,9 @@ export AGENTHOST_VADER_DIR := $(abspath $(VADER_DIR))
 # Where the official Python clients the tests drive the server with (openai) go.
 PYCLIENTS_DIR ?= .agenthost/pyclients
 export AGENTHOST_PYCLIENTS_DIR := $(abspath $(PYCLIENTS_DIR))
+# Where the official JavaScript clients (the AI SDK, the MCP conformance runner) go.
+NODECLIENTS_DIR ?= .agenthost/nodeclients
+export AGENTHOST_NODECLIENTS_DIR := $(abspath $(NODECLIENTS_DIR))
 CARGO ?= cargo
 # Extra arguments for the server, e.g. `make run ARGS="--listen 0.0.0.0:8080"`.
 ARGS ?=
@@ -23,9 +26,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model vader pyclients run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model vader pyclients nodeclients run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model vader pyclients
+setup: toolchain postgres model vader pyclients nodeclients
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -44,6 +47,9 @@ vader:
 
 pyclients:
 	python3 scripts/setup_pyclients.py $(PYCLIENTS_DIR)
+
+nodeclients:
+	python3 scripts/setup_nodeclients.py $(NODECLIENTS_DIR)
 
 run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)

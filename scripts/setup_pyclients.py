@@ -3,6 +3,11 @@
 
 - `openai` (the OpenAI Python library) talks to `/v1/models` and `/v1/chat/completions`
   (tests/python/openai_client.py, run by tests/tests/e2e/openai_compat.rs).
+- `mcp` (the official Model Context Protocol SDK) talks to `/mcp` in both the stateless
+  2026-07-28 protocol and the 2025-11-25 session protocol.
+- `schemathesis` checks the server's responses against `/openapi.json`.
+- `componentize-py` builds the Python example plugin into a component (`make plugins`);
+  its wheel carries CPython for wasm, so nothing is downloaded at build time.
 
 They go into one directory with `pip install --target`, imported with
 PYTHONPATH=DEST; nothing is installed into the system's Python. The versions are
@@ -16,7 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGES = ["openai==3.51.0"]
+PACKAGES = [
+    "openai==3.51.0",
+    "mcp==2.3.0",
+    "schemathesis==4.32.5",
+    "componentize-py==0.25.1",
+]
 MARKER = ".agenthost-pyclients"
 
 

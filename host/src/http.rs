@@ -64,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(authenticated)
         .merge(openai::router(state.clone()))
+        .merge(crate::mcp::router(state.clone()))
         .fallback(unknown_route);
     with_middleware(routes, &state.config).with_state(state)
 }

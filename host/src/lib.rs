@@ -14,6 +14,7 @@ pub mod embeddings;
 pub mod error;
 pub mod http;
 pub mod llm;
+pub mod mcp;
 pub mod registry;
 pub mod runtime;
 pub mod server;

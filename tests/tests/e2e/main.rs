@@ -1,6 +1,7 @@
 //! End-to-end tests. One binary, so the whole run shares one embedded PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+mod ai_sdk;
 mod api_errors;
 mod auth;
 mod business_data;
@@ -17,11 +18,15 @@ mod http_capability;
 mod knowledge_base;
 mod lifecycle;
 mod llm;
+mod mcp;
 mod metrics;
 mod nul_input;
 mod openai_compat;
+mod openapi;
 mod plugin_limits;
+mod plugin_logs;
 mod plugins;
+mod python_plugin;
 mod runtime;
 mod support_durability;
 mod tickets;

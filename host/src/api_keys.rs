@@ -9,7 +9,7 @@ use crate::auth::{self, Role, VISIBLE_PREFIX_LEN};
 use crate::error::{ApiError, ApiResult};
 
 /// A key as listed: never the secret.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -23,14 +23,14 @@ pub struct ApiKey {
 }
 
 /// The response to creating a key: the key plus its secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     #[serde(flatten)]
     pub key: ApiKey,
     pub secret: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     pub name: String,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 
 /// One audit entry, as returned by the audit endpoints.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: chrono::DateTime<chrono::Utc>,

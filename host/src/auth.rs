@@ -27,7 +27,9 @@ const API_KEY_PREFIX: &str = "ahk_";
 pub const VISIBLE_PREFIX_LEN: usize = 12;
 
 /// Roles in decreasing power. Each role can do everything the roles below it can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,

@@ -8,6 +8,7 @@ mod health;
 mod kb;
 mod keys;
 mod openai;
+pub mod openapi;
 mod plugins;
 mod tickets;
 mod tools;
@@ -31,6 +32,7 @@ use tower_http::classify::{
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth;
 use crate::config::Config;
@@ -44,29 +46,43 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application. Separate from `serve` so tests can drive it directly.
 pub fn app(state: AppState) -> Router {
-    let authenticated = Router::new()
+    let (routes, api) = documented_routes(&state).split_for_parts();
+    let routes = routes
+        .merge(openapi::router(openapi::finish(api)))
+        .merge(crate::mcp::router(state.clone()))
+        .fallback(unknown_route);
+    with_middleware(routes, &state.config).with_state(state)
+}
+
+/// The OpenAPI document of [`app`], as `GET /openapi.json` serves it.
+pub fn openapi_document(state: &AppState) -> utoipa::openapi::OpenApi {
+    openapi::finish(documented_routes(state).into_openapi())
+}
+
+/// Every route of the REST API, each registered with its OpenAPI entry by `routes!`.
+/// Only `/mcp` (a JSON-RPC protocol with its own discovery), `/openapi.json` and
+/// `/docs` are added outside it.
+fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let authenticated = OpenApiRouter::new()
         .merge(admin::router())
-        .merge(agents::router())
-        .merge(data::router())
-        .merge(kb::router())
+        .merge(OpenApiRouter::from(agents::router()))
+        .merge(OpenApiRouter::from(data::router()))
+        .merge(OpenApiRouter::from(kb::router()))
         .merge(keys::router())
-        .merge(plugins::router(state.config.plugin_upload_limit))
-        .merge(tickets::router())
-        .merge(tools::router())
-        .merge(workflows::router())
+        .merge(OpenApiRouter::from(plugins::router(state.config.plugin_upload_limit)))
+        .merge(OpenApiRouter::from(tickets::router()))
+        .merge(OpenApiRouter::from(tools::router()))
+        .merge(OpenApiRouter::from(workflows::router()))
         .merge(workspace::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
-    let routes = Router::new()
+    OpenApiRouter::new()
         .merge(health::router())
         .merge(authenticated)
-        .merge(openai::router(state.clone()))
-        .merge(crate::mcp::router(state.clone()))
-        .fallback(unknown_route);
-    with_middleware(routes, &state.config).with_state(state)
+        .merge(OpenApiRouter::from(openai::router(state.clone())))
 }
 
 /// The `--metrics-listen` app: `GET /metrics` without credentials, for a private network.

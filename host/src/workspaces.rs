@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Workspace {
     pub id: Uuid,
     pub slug: String,
@@ -14,7 +14,7 @@ pub struct Workspace {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
     /// URL-safe identifier: lowercase letters, digits and `-`, 1-63 characters.

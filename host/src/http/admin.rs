@@ -1,10 +1,10 @@
 //! Instance administration: workspaces, their keys, the instance audit log, metrics.
 //! Every route here needs the instance admin token.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -17,22 +17,16 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::workspaces::{self, NewWorkspace, Workspace};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/admin/workspaces",
-            get(list_workspaces).post(create_workspace),
-        )
-        .route("/api/admin/workspaces/{id}", get(get_workspace))
-        .route(
-            "/api/admin/workspaces/{id}/keys",
-            get(list_keys).post(create_key),
-        )
-        .route("/api/admin/audit", get(list_audit))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workspaces, create_workspace))
+        .routes(routes!(get_workspace))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(list_audit))
+        .routes(routes!(metrics))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CreatedWorkspace {
     #[serde(flatten)]
     workspace: Workspace,
@@ -40,6 +34,9 @@ struct CreatedWorkspace {
     owner_key: CreatedKey,
 }
 
+/// Admin token: a new workspace with its first owner key.
+#[utoipa::path(post, path = "/api/admin/workspaces", tag = "admin", request_body = NewWorkspace,
+    responses((status = 201, body = CreatedWorkspace)))]
 async fn create_workspace(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -67,6 +64,9 @@ async fn create_workspace(
     ))
 }
 
+/// Admin token: every workspace.
+#[utoipa::path(get, path = "/api/admin/workspaces", tag = "admin",
+    responses((status = 200, body = Vec<Workspace>)))]
 async fn list_workspaces(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -74,6 +74,9 @@ async fn list_workspaces(
     Ok(Json(workspaces::list(&state.pool).await?))
 }
 
+/// Admin token: one workspace.
+#[utoipa::path(get, path = "/api/admin/workspaces/{id}", tag = "admin", params(("id" = Uuid, Path, description = "The workspace id")),
+    responses((status = 200, body = Workspace)))]
 async fn get_workspace(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -82,6 +85,9 @@ async fn get_workspace(
     Ok(Json(workspaces::get(&state.pool, id).await?))
 }
 
+/// Admin token: a workspace's keys.
+#[utoipa::path(get, path = "/api/admin/workspaces/{id}/keys", tag = "admin", params(("id" = Uuid, Path, description = "The workspace id")),
+    responses((status = 200, body = Vec<api_keys::ApiKey>)))]
 async fn list_keys(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -91,6 +97,9 @@ async fn list_keys(
     Ok(Json(api_keys::list(&state.pool, id).await?))
 }
 
+/// Admin token: a key of any role in a workspace.
+#[utoipa::path(post, path = "/api/admin/workspaces/{id}/keys", tag = "admin", params(("id" = Uuid, Path, description = "The workspace id")),
+    request_body = NewKey, responses((status = 201, body = CreatedKey)))]
 async fn create_key(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -114,13 +123,19 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this workspace's entries.
     workspace_id: Option<Uuid>,
+    /// How many entries, newest first (1-1000, default 100).
     limit: Option<i64>,
 }
 
+/// Admin token: the instance audit log.
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>)))]
 async fn list_audit(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -134,6 +149,8 @@ async fn list_audit(
 
 /// Prometheus text format (see `telemetry::metrics`); also served without credentials
 /// on `--metrics-listen`.
+#[utoipa::path(get, path = "/metrics", tag = "admin",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(_: InstanceAdmin, State(state): State<AppState>) -> axum::response::Response {
     crate::telemetry::metrics::response(&state).await
 }

@@ -1,28 +1,35 @@
 //! Liveness and readiness, for load balancers and orchestrators. No credentials.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::Json;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "Up", example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// The database answers and every migration of this build has been applied.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Ready", example = json!({"status": "ready"})),
+        (status = 503, description = "The database is unreachable or migrations are pending", body = super::openapi::ErrorBody),
+    ))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Value>)> {
     match db::migrations_applied(&state.pool).await {
         Ok(true) => Ok((StatusCode::OK, Json(json!({ "status": "ready" })))),

@@ -1,9 +1,9 @@
 //! A workspace's own API keys, managed by its admins and owners.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -14,12 +14,15 @@ use crate::auth::{Principal, Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/keys", get(list_keys).post(create_key))
-        .route("/api/keys/{id}", delete(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
 }
 
+/// Admin: the workspace's keys (never their secrets).
+#[utoipa::path(get, path = "/api/keys", tag = "keys",
+    responses((status = 200, body = Vec<ApiKey>)))]
 async fn list_keys(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -31,6 +34,8 @@ async fn list_keys(
 }
 
 /// Admins create keys up to admin; only owners create owner keys.
+#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = NewKey,
+    responses((status = 201, description = "The key; its secret is shown only here", body = CreatedKey)))]
 async fn create_key(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -63,6 +68,9 @@ async fn create_key(
 }
 
 /// Admins revoke keys up to admin; only owners revoke owner keys.
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_key(
     caller: WorkspaceCaller,
     State(state): State<AppState>,

@@ -1,0 +1,135 @@
+//! The OpenAPI 3.1 document of the API and the `/docs` page.
+//!
+//! Every route is registered with utoipa-axum's `routes!`, which takes the handler's
+//! `#[utoipa::path]` entry with it: the document is collected from the same definitions
+//! as the router. What the handlers don't say themselves is filled in here once for
+//! every operation: the bearer scheme, and the error responses all routes share.
+
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+/// The error shape of every route: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `invalid`, `payload_too_large`, `rate_limited`, `unavailable`, or a
+    /// specific code such as `plugin_timeout`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// Operations anyone may call; everything else needs a bearer key.
+const PUBLIC: &[&str] = &["/healthz", "/readyz"];
+
+/// The errors any authenticated route can answer, besides those a handler documents.
+/// Routes without a body or parameters still get 400/413/415 from the framework
+/// when a client sends something unexpected, so they are listed everywhere.
+const SHARED_ERRORS: &[(&str, &str)] = &[
+    ("400", "The request could not be read (bad JSON, path or query)."),
+    ("401", "No key, or an unknown, revoked or expired key."),
+    ("403", "The key's role may not do this."),
+    ("404", "Not found (in this workspace)."),
+    ("405", "Method not allowed for this route."),
+    ("409", "Conflicts with the current state."),
+    ("413", "The body is larger than this route's limit."),
+    ("415", "Wrong content type."),
+    ("422", "Well-formed but breaks a rule; the message says which."),
+    ("429", "Rate limited; see Retry-After."),
+    ("503", "Unavailable (a dependency is down, or the request timed out)."),
+];
+
+const PUBLIC_ERRORS: &[&str] = &["400", "404", "405", "503"];
+
+/// Fills in what every operation shares and titles the document.
+pub fn finish(mut api: OpenApi) -> OpenApi {
+    api.info.title = "Agenthost API".into();
+    api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.description = Some(
+        "A self-hosted server for AI agents whose tools and workflow steps are \
+         WebAssembly components. Authenticate with a workspace API key \
+         (`Authorization: Bearer ah_...`); instance administration uses the admin token."
+            .into(),
+    );
+    api.info.license = None;
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A workspace API key, or the instance admin token for /api/admin routes.",
+                ))
+                .build(),
+        ),
+    );
+    components
+        .schemas
+        .insert("Error".into(), ErrorBody::schema());
+    components
+        .schemas
+        .insert("ErrorDetail".into(), ErrorDetail::schema());
+    for (path, item) in api.paths.paths.iter_mut() {
+        let public = PUBLIC.contains(&path.as_str());
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            add_shared(operation, public);
+        }
+    }
+    api
+}
+
+fn add_shared(operation: &mut Operation, public: bool) {
+    if !public {
+        operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+    for (status, description) in SHARED_ERRORS {
+        if public && !PUBLIC_ERRORS.contains(status) {
+            continue;
+        }
+        operation
+            .responses
+            .responses
+            .entry((*status).to_string())
+            .or_insert_with(|| RefOr::T(error_response(description)));
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build(),
+        )
+        .build()
+}
+
+/// `GET /openapi.json` and the Swagger UI at `/docs`, both without credentials. The UI's
+/// assets are compiled into the binary (utoipa-swagger-ui's vendored copy), so the page
+/// renders with no network.
+pub fn router(api: OpenApi) -> Router<AppState> {
+    SwaggerUi::new("/docs").url("/openapi.json", api).into()
+}

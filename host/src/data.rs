@@ -197,9 +197,11 @@ pub fn entity(name: &str) -> Option<&'static Entity> {
 }
 
 /// A problem with one row, numbered from 1 (in CSV, row 1 is the line after the header).
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RowError {
+    /// The row, numbered from 1.
     pub row: usize,
+    /// The field, when the problem is one field's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub message: String,

@@ -23,11 +23,15 @@ pub enum ImportError {
     Database(#[from] sqlx::Error),
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = DataImportSummary)]
 pub struct ImportSummary {
     pub entity: &'static str,
+    /// Rows in the request.
     pub received: usize,
+    /// New rows.
     pub inserted: usize,
+    /// Existing rows (same `external_id`) that were updated.
     pub updated: usize,
 }
 

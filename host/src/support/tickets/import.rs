@@ -33,10 +33,14 @@ const COLUMNS: &[&str] = &[
     "created_at",
 ];
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = TicketImportSummary)]
 pub struct ImportSummary {
+    /// Rows in the request.
     pub received: usize,
+    /// New tickets.
     pub inserted: usize,
+    /// Existing tickets (same `external_id`) that were updated.
     pub updated: usize,
 }
 

@@ -6,75 +6,221 @@
 //! deleting, importing and setting intents need `admin`.
 
 use agenthost_support::sentiment;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query, TextBody};
+use super::tickets::schema::TicketPriority;
 use crate::auth::{Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::support::kb::search::{self, Asked};
-use crate::support::kb::{self, ArticleChange, ArticleFilter, ArticleInput, RevisionInput};
+use crate::support::kb::search::{self, Asked, GapGroup};
+use crate::support::kb::{
+    self, ArticleChange, ArticleFilter, ArticleInput, ArticleView, ImportSummary, RevisionInput,
+    RevisionView,
+};
 use crate::support::{enrichment, rule_violation, services};
 use crate::vector::SearchMode;
+use schema::{Answer, Intent, SearchHit, SearchModeName, Sentiment};
 
 /// Imports carry many articles.
 const IMPORT_BODY_LIMIT: usize = 32 << 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/kb/articles", get(list_articles).post(create_article))
-        .route(
-            "/api/kb/articles/{article}",
-            get(get_article)
-                .patch(update_article)
-                .delete(delete_article),
-        )
-        .route(
-            "/api/kb/articles/{article}/revisions",
-            get(list_revisions).post(add_revision),
-        )
-        .route("/api/kb/articles/{article}/publish", post(publish))
-        .route("/api/kb/articles/{article}/archive", post(archive))
-        .route(
-            "/api/kb/import",
-            post(import).layer(super::body_limit(IMPORT_BODY_LIMIT)),
-        )
-        .route("/api/kb/index", get(index_status))
-        .route("/api/kb/search", post(search_kb))
-        .route("/api/kb/answer", post(answer))
-        .route("/api/kb/gaps", get(gaps))
-        .route("/api/support/intents", get(get_intents).put(put_intents))
-        .route("/api/sentiment", post(analyse_sentiment))
-        .route("/api/tickets/{id}/enrich", post(enrich_ticket))
-        .route("/api/tickets/{id}/overrides", put(set_overrides))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_articles, create_article))
+        .routes(routes!(get_article, update_article, delete_article))
+        .routes(routes!(list_revisions, add_revision))
+        .routes(routes!(publish))
+        .routes(routes!(archive))
+        .routes(routes!(import).layer(super::body_limit(IMPORT_BODY_LIMIT)))
+        .routes(routes!(index_status))
+        .routes(routes!(search_kb))
+        .routes(routes!(answer))
+        .routes(routes!(gaps))
+        .routes(routes!(get_intents, put_intents))
+        .routes(routes!(analyse_sentiment))
+        .routes(routes!(enrich_ticket))
+        .routes(routes!(set_overrides))
+}
+
+/// Types of the `agenthost-support` crate (and the vector store) as the API shows them,
+/// described for the OpenAPI document; the handlers return the originals.
+#[allow(dead_code)]
+mod schema {
+    use serde::Serialize;
+    use utoipa::ToSchema;
+
+    /// How to search: embeddings, full text, or both fused (default).
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[schema(as = SearchMode)]
+    pub enum SearchModeName {
+        Vector,
+        FullText,
+        Hybrid,
+    }
+
+    /// One chunk of a live article revision, with the scores of the search.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = KbSearchHit)]
+    pub struct SearchHit {
+        pub chunk_id: String,
+        pub article_id: String,
+        pub slug: String,
+        pub title: String,
+        pub revision_id: String,
+        pub version: i64,
+        /// Headings from the article's title down to the chunk's section.
+        pub heading_path: Vec<String>,
+        /// The chunk's text without its heading line.
+        pub text: String,
+        pub similarity: f32,
+        /// Whether the full-text arm matched it too.
+        pub text_match: bool,
+        pub score: f32,
+        pub text_rank: Option<f32>,
+    }
+
+    /// Where a `[n]` of an answer points.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = KbCitation)]
+    pub struct Citation {
+        pub n: u64,
+        pub chunk_id: String,
+        pub article_id: String,
+        pub slug: String,
+        pub title: String,
+        pub revision_id: String,
+        pub version: i64,
+        pub heading_path: Vec<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[schema(as = KbAnswerMode)]
+    pub enum Mode {
+        /// Written by the LLM from the sources.
+        Llm,
+        /// Quoted from the best passages (no LLM configured).
+        Extractive,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[schema(as = KbUnanswered)]
+    pub enum Unanswered {
+        NoMatch,
+        NotCovered,
+    }
+
+    /// An answer from the knowledge base with its citations.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = KbAnswer)]
+    pub struct Answer {
+        pub answered: bool,
+        /// The answer with `[n]` markers, or what to tell the customer when unanswered.
+        pub answer: String,
+        pub citations: Vec<Citation>,
+        pub mode: Mode,
+        /// Why it was not answered (the question is recorded as a gap).
+        pub reason: Option<Unanswered>,
+        /// Next step when unanswered.
+        pub suggestion: Option<String>,
+        /// The best passage's similarity to the question.
+        pub best_similarity: Option<f32>,
+    }
+
+    /// An intent tickets are classified into, with labelled examples.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = SupportIntent)]
+    pub struct Intent {
+        /// 1-64 of `a-z`, `0-9`, `_`.
+        pub name: String,
+        #[serde(default)]
+        pub description: String,
+        /// 1 to 50 example messages.
+        pub examples: Vec<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[schema(as = SentimentLabel)]
+    pub enum Label {
+        Negative,
+        Neutral,
+        Positive,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    #[schema(as = SentimentMethod)]
+    pub enum Method {
+        Lexicon,
+        Hybrid,
+    }
+
+    /// VADER's scores.
+    #[derive(Serialize, ToSchema)]
+    #[schema(as = SentimentScores)]
+    pub struct Scores {
+        /// The normalised sum of the words' valences, -1 to 1.
+        pub compound: f64,
+        pub positive: f64,
+        pub negative: f64,
+        pub neutral: f64,
+    }
+
+    /// The sentiment of a text.
+    #[derive(Serialize, ToSchema)]
+    pub struct Sentiment {
+        /// -1 (most negative) to 1.
+        pub score: f64,
+        pub label: Label,
+        /// 0 to 1.
+        pub confidence: f64,
+        pub method: Method,
+        pub lexicon: Scores,
+        /// The LLM's score as used, if one was given.
+        pub llm: Option<f64>,
+    }
 }
 
 fn actor(caller: &WorkspaceCaller) -> String {
     format!("key:{}", caller.0.key_id)
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbArticles {
+    articles: Vec<ArticleView>,
+}
+
+/// Any role: articles, ordered by title.
+#[utoipa::path(get, path = "/api/kb/articles", tag = "knowledge base", params(ArticleFilter),
+    responses((status = 200, body = KbArticles)))]
 async fn list_articles(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Query(filter): Query<ArticleFilter>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KbArticles>> {
     caller.require(Role::Viewer)?;
     let articles = kb::list_articles(&state.pool, caller.0.workspace_id, &filter).await?;
-    Ok(Json(json!({ "articles": articles })))
+    Ok(Json(KbArticles { articles }))
 }
 
+/// Member: a new article with revision 1 (admin to publish it at once).
+#[utoipa::path(post, path = "/api/kb/articles", tag = "knowledge base", request_body = ArticleInput,
+    responses((status = 201, description = "The new article", body = ArticleView)))]
 async fn create_article(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Json(input): Json<ArticleInput>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<ArticleView>)> {
     let needed = if input.status.as_deref() == Some("published") {
         Role::Admin
     } else {
@@ -83,38 +229,62 @@ async fn create_article(
     caller.require(needed)?;
     let article =
         kb::create_article(&state.pool, caller.0.workspace_id, &actor(&caller), input).await?;
-    Ok((StatusCode::CREATED, Json(json!(article))).into_response())
+    Ok((StatusCode::CREATED, Json(article)))
 }
 
+/// An article with its live and latest revisions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbArticleDetail {
+    #[serde(flatten)]
+    article: ArticleView,
+    /// The published revision.
+    live_revision: Option<RevisionView>,
+    latest_revision: Option<RevisionView>,
+}
+
+/// Any role: an article with its live and latest revisions.
+#[utoipa::path(get, path = "/api/kb/articles/{article}", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    responses((status = 200, body = KbArticleDetail)))]
 async fn get_article(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KbArticleDetail>> {
     caller.require(Role::Viewer)?;
     let view = kb::get_article(&state.pool, caller.0.workspace_id, &article).await?;
-    let revisions = kb::list_revisions(&state.pool, caller.0.workspace_id, &article).await?;
-    let mut body = json!(view);
-    body["live_revision"] = json!(
-        revisions
-            .iter()
-            .find(|r| Some(r.id) == view.live_revision_id)
-    );
-    body["latest_revision"] = json!(revisions.last());
-    Ok(Json(body))
+    let mut revisions = kb::list_revisions(&state.pool, caller.0.workspace_id, &article).await?;
+    let live_revision = revisions
+        .iter()
+        .find(|r| Some(r.id) == view.live_revision_id)
+        .cloned();
+    Ok(Json(KbArticleDetail {
+        article: view,
+        live_revision,
+        latest_revision: revisions.pop(),
+    }))
 }
 
+/// Member: change an article's title, category, tags, or status (draft or in review).
+#[utoipa::path(patch, path = "/api/kb/articles/{article}", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    request_body = ArticleChange,
+    responses((status = 200, description = "The article", body = ArticleView)))]
 async fn update_article(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
     Json(change): Json<ArticleChange>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ArticleView>> {
     caller.require(Role::Member)?;
     let view = kb::update_article(&state.pool, caller.0.workspace_id, &article, change).await?;
-    Ok(Json(json!(view)))
+    Ok(Json(view))
 }
 
+/// Admin: delete an article, its revisions and its chunks.
+#[utoipa::path(delete, path = "/api/kb/articles/{article}", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_article(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -125,22 +295,37 @@ async fn delete_article(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbRevisions {
+    /// Oldest first.
+    revisions: Vec<RevisionView>,
+}
+
+/// Any role: an article's revisions, oldest first.
+#[utoipa::path(get, path = "/api/kb/articles/{article}/revisions", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    responses((status = 200, body = KbRevisions)))]
 async fn list_revisions(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KbRevisions>> {
     caller.require(Role::Viewer)?;
     let revisions = kb::list_revisions(&state.pool, caller.0.workspace_id, &article).await?;
-    Ok(Json(json!({ "revisions": revisions })))
+    Ok(Json(KbRevisions { revisions }))
 }
 
+/// Member: a new revision of an article (live once published).
+#[utoipa::path(post, path = "/api/kb/articles/{article}/revisions", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    request_body = RevisionInput,
+    responses((status = 201, description = "The new revision", body = RevisionView)))]
 async fn add_revision(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
     Json(input): Json<RevisionInput>,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<RevisionView>)> {
     caller.require(Role::Member)?;
     let revision = kb::add_revision(
         &state.pool,
@@ -150,22 +335,29 @@ async fn add_revision(
         input,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!(revision))).into_response())
+    Ok((StatusCode::CREATED, Json(revision)))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbPublishInput)]
 struct PublishInput {
     /// The revision to make live; the latest when absent.
     version: Option<i32>,
 }
 
+/// Admin: make a revision live (the latest without a body); it is indexed for search
+/// in the background (see `GET /api/kb/index`).
+#[utoipa::path(post, path = "/api/kb/articles/{article}/publish", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    request_body(content = Option<PublishInput>, description = "Optional: no body publishes the latest revision"),
+    responses((status = 200, description = "The article", body = ArticleView)))]
 async fn publish(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
     TextBody(body): TextBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ArticleView>> {
     caller.require(Role::Admin)?;
     // The body is optional: none publishes the latest revision.
     let version = if body.iter().all(u8::is_ascii_whitespace) {
@@ -176,24 +368,33 @@ async fn publish(
             .version
     };
     let view = kb::publish(&state.pool, caller.0.workspace_id, &article, version).await?;
-    Ok(Json(json!(view)))
+    Ok(Json(view))
 }
 
+/// Admin: archive an article; it leaves search at once.
+#[utoipa::path(post, path = "/api/kb/articles/{article}/archive", tag = "knowledge base",
+    params(("article" = String, Path, description = "The article's id or slug")),
+    responses((status = 200, description = "The article", body = ArticleView)))]
 async fn archive(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(article): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ArticleView>> {
     caller.require(Role::Admin)?;
     let view = kb::archive(&state.pool, caller.0.workspace_id, &article).await?;
-    Ok(Json(json!(view)))
+    Ok(Json(view))
 }
 
+/// Admin: up to 1000 articles in one transaction; an article whose slug exists gets a
+/// new revision when its body changed. The first invalid article fails the import (422).
+#[utoipa::path(post, path = "/api/kb/import", tag = "knowledge base",
+    request_body = Vec<ArticleInput>,
+    responses((status = 200, description = "What was written", body = ImportSummary)))]
 async fn import(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Json(articles): Json<Vec<ArticleInput>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportSummary>> {
     caller.require(Role::Admin)?;
     let summary = kb::import(
         &state.pool,
@@ -202,14 +403,45 @@ async fn import(
         articles,
     )
     .await?;
-    Ok(Json(json!(summary)))
+    Ok(Json(summary))
 }
 
-/// Indexing progress: revisions by state and the jobs still to run.
+/// Indexing progress of the knowledge base.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbIndexStatus {
+    /// Published articles by the index status of their live revision (`queued`,
+    /// `indexing`, `indexed`, `failed`, `none`); absent statuses have none.
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
+    published_articles: Value,
+    /// Chunks of the live revisions in search.
+    chunks: i64,
+    /// Indexing jobs by status (`queued`, `running`, `failed`).
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
+    jobs: Value,
+    /// The jobs running now.
+    #[schema(value_type = Vec<KbIndexJob>)]
+    running: Vec<Value>,
+    /// Nothing queued or running.
+    idle: bool,
+}
+
+/// A running indexing job (built in SQL; for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct KbIndexJob {
+    revision_id: Uuid,
+    /// How far it is (`{done, total}` chunks), `{}` before the first batch.
+    #[schema(value_type = Object)]
+    progress: Value,
+}
+
+/// Any role: indexing progress, revisions by state and the jobs still to run.
+#[utoipa::path(get, path = "/api/kb/index", tag = "knowledge base",
+    responses((status = 200, body = KbIndexStatus)))]
 async fn index_status(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KbIndexStatus>> {
     caller.require(Role::Viewer)?;
     let workspace = caller.0.workspace_id;
     let revisions: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
@@ -249,28 +481,45 @@ async fn index_status(
         .filter(|(s, _)| s == "queued" || s == "running")
         .map(|(_, n)| n)
         .sum::<i64>();
-    Ok(Json(json!({
-        "published_articles": published,
-        "chunks": chunks,
-        "jobs": jobs.into_iter().map(|(s, n)| (s, json!(n))).collect::<serde_json::Map<_, _>>(),
-        "running": running,
-        "idle": pending == 0,
-    })))
+    Ok(Json(KbIndexStatus {
+        published_articles: published,
+        chunks,
+        jobs: jobs
+            .into_iter()
+            .map(|(s, n)| (s, json!(n)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        running,
+        idle: pending == 0,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbSearchInput)]
 struct SearchInput {
     query: String,
+    /// How many results (default 10).
     k: Option<u32>,
+    #[schema(value_type = Option<SearchModeName>)]
     mode: Option<SearchMode>,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbSearchResults {
+    /// Best first.
+    #[schema(value_type = Vec<SearchHit>)]
+    results: Vec<search::Hit>,
+}
+
+/// Any role: the best chunks of live revisions for a query.
+#[utoipa::path(post, path = "/api/kb/search", tag = "knowledge base", request_body = SearchInput,
+    responses((status = 200, body = KbSearchResults)))]
 async fn search_kb(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Json(input): Json<SearchInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KbSearchResults>> {
     caller.require(Role::Viewer)?;
     let hits = search::search(
         &state.registry.services.vectors,
@@ -280,20 +529,26 @@ async fn search_kb(
         input.mode.unwrap_or_default(),
     )
     .await?;
-    Ok(Json(json!({ "results": hits })))
+    Ok(Json(KbSearchResults { results: hits }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbAnswerInput)]
 struct AnswerInput {
+    /// 1 to 4000 characters.
     question: String,
 }
 
+/// Member: an answer from the knowledge base with citations, written by the LLM when
+/// one is configured, else quoted; an unanswered question is recorded as a gap.
+#[utoipa::path(post, path = "/api/kb/answer", tag = "knowledge base", request_body = AnswerInput,
+    responses((status = 200, body = Answer)))]
 async fn answer(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Json(input): Json<AnswerInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<agenthost_support::answer::Answer>> {
     caller.require(Role::Member)?;
     let services = &state.registry.services;
     let answer = search::answer(
@@ -308,10 +563,19 @@ async fn answer(
         &input.question,
     )
     .await?;
-    Ok(Json(json!(answer)))
+    Ok(Json(answer))
 }
 
-async fn gaps(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct KbGaps {
+    /// Biggest groups first.
+    gaps: Vec<GapGroup>,
+}
+
+/// Any role: questions the knowledge base could not answer, grouped by meaning.
+#[utoipa::path(get, path = "/api/kb/gaps", tag = "knowledge base",
+    responses((status = 200, body = KbGaps)))]
+async fn gaps(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Json<KbGaps>> {
     caller.require(Role::Viewer)?;
     let groups = search::gaps(
         &state.pool,
@@ -319,32 +583,47 @@ async fn gaps(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResu
         caller.0.workspace_id,
     )
     .await?;
-    Ok(Json(json!({ "gaps": groups })))
+    Ok(Json(KbGaps { gaps: groups }))
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SupportIntents {
+    /// The workspace's intents, or the defaults when it has none.
+    #[schema(value_type = Vec<Intent>)]
+    intents: Vec<agenthost_support::triage::Intent>,
+}
+
+/// Any role: the intents tickets are classified into.
+#[utoipa::path(get, path = "/api/support/intents", tag = "support",
+    responses((status = 200, body = SupportIntents)))]
 async fn get_intents(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SupportIntents>> {
     caller.require(Role::Viewer)?;
     let intents = enrichment::intents(&state.pool, caller.0.workspace_id)
         .await
         .map_err(anyhow::Error::from)?;
-    Ok(Json(json!({ "intents": intents })))
+    Ok(Json(SupportIntents { intents }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SupportIntentsInput)]
 struct IntentsInput {
+    /// At most 50; an empty list returns to the defaults.
+    #[schema(value_type = Vec<Intent>, max_items = 50)]
     intents: Vec<agenthost_support::triage::Intent>,
 }
 
-/// Replace the workspace's intents (an empty list returns to the defaults).
+/// Admin: replace the workspace's intents (an empty list returns to the defaults).
+#[utoipa::path(put, path = "/api/support/intents", tag = "support", request_body = IntentsInput,
+    responses((status = 200, description = "The intents now", body = SupportIntents)))]
 async fn put_intents(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Json(input): Json<IntentsInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SupportIntents>> {
     caller.require(Role::Admin)?;
     if input.intents.len() > 50 {
         return Err(ApiError::Invalid("at most 50 intents".into()));
@@ -380,22 +659,25 @@ async fn put_intents(
     get_intents(caller, State(state)).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SentimentInput {
+    /// Up to 64 KiB.
     text: String,
 }
 
-/// The lexicon's verdict on a text (offline, VADER).
+/// Any role: the lexicon's verdict on a text (offline, VADER).
+#[utoipa::path(post, path = "/api/sentiment", tag = "support", request_body = SentimentInput,
+    responses((status = 200, body = Sentiment)))]
 async fn analyse_sentiment(
     caller: WorkspaceCaller,
     Json(input): Json<SentimentInput>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<sentiment::Sentiment>> {
     caller.require(Role::Viewer)?;
     if input.text.len() > agenthost_support::triage::MAX_SENTIMENT_BYTES {
         return Err(ApiError::Invalid("text is over 64 KiB".into()));
     }
-    Ok(Json(json!(sentiment::analyze(&input.text, None))))
+    Ok(Json(sentiment::analyze(&input.text, None)))
 }
 
 /// A ticket by id or number, in the caller's workspace (the tickets API's rule).
@@ -408,7 +690,19 @@ async fn ticket_id(state: &AppState, workspace: Uuid, ticket: &str) -> ApiResult
     .await
 }
 
-async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<Value> {
+/// A ticket's enrichment and a person's corrections of it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TicketEnrichment {
+    /// Sentiment, intent, suggested priority, related articles, summary and suggested
+    /// reply, each with how it was found; null until enriched.
+    enrichment: Option<Value>,
+    /// `sentiment`, `intent` and `priority` a person set; they win over `enrichment`.
+    #[schema(value_type = Object)]
+    overrides: Value,
+    enriched_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<TicketEnrichment> {
     let (enrichment, overrides, enriched_at): (
         Option<Value>,
         Value,
@@ -422,15 +716,25 @@ async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult
     .fetch_one(&state.pool)
     .await
     .map_err(anyhow::Error::from)?;
-    Ok(json!({ "enrichment": enrichment, "overrides": overrides, "enriched_at": enriched_at }))
+    Ok(TicketEnrichment {
+        enrichment,
+        overrides,
+        enriched_at,
+    })
 }
 
-/// Enrich now (the same work the background job does) and return the result.
+/// Member: enrich a ticket now (the same work the background job does).
+#[utoipa::path(post, path = "/api/tickets/{id}/enrich", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's id, or its number (`42` or `#42`)")),
+    responses(
+        (status = 200, body = TicketEnrichment),
+        (status = 503, description = "Enrichment failed (the embedding model or the LLM)", body = super::openapi::ErrorBody),
+    ))]
 async fn enrich_ticket(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(ticket): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketEnrichment>> {
     caller.require(Role::Member)?;
     let workspace = caller.0.workspace_id;
     let id = ticket_id(&state, workspace, &ticket).await?;
@@ -440,31 +744,39 @@ async fn enrich_ticket(
     Ok(Json(enrichment_of(&state, workspace, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// A person's corrections of a ticket's enrichment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TicketOverrides)]
 struct Overrides {
-    /// negative, neutral or positive.
     sentiment: Option<OverriddenSentiment>,
+    /// One of the workspace's intents.
     intent: Option<String>,
+    #[schema(value_type = Option<TicketPriority>)]
     priority: Option<agenthost_support::triage::Priority>,
 }
 
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SentimentLabel)]
 enum OverriddenSentiment {
     Negative,
     Neutral,
     Positive,
 }
 
-/// A person's corrections of enrichment; kept when the ticket is enriched again.
+/// Member: a person's corrections of enrichment, kept when the ticket is enriched again.
 /// The body replaces every override: leave a field out (or null) to drop its override.
+#[utoipa::path(put, path = "/api/tickets/{id}/overrides", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's id, or its number (`42` or `#42`)")),
+    request_body = Overrides,
+    responses((status = 200, body = TicketEnrichment)))]
 async fn set_overrides(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(ticket): Path<String>,
     Json(overrides): Json<Overrides>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketEnrichment>> {
     caller.require(Role::Member)?;
     let workspace = caller.0.workspace_id;
     let id = ticket_id(&state, workspace, &ticket).await?;

@@ -49,7 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The JSON the tickets module builds in SQL (`support::tickets`' `view_sql!`), described
 /// for the OpenAPI document; the handlers return that JSON, not these types.
 #[allow(dead_code)]
-mod schema {
+pub(super) mod schema {
     use chrono::{DateTime, Utc};
     use serde::Serialize;
     use serde_json::Value;

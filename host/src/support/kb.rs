@@ -32,10 +32,15 @@ pub fn collection(workspace: Uuid) -> CollectionKey {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+/// A new article (or, in an import, an article by its slug): the fields, or a whole
+/// Markdown file in `markdown`.
+#[derive(Debug, Clone, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbArticleInput)]
 pub struct ArticleInput {
+    /// 1 to 300 characters; required unless the front matter of `markdown` has it.
     pub title: Option<String>,
+    /// 1-128 lower-case letters, digits and `-`; from the title when absent.
     pub slug: Option<String>,
     pub category: Option<String>,
     pub tags: Option<Vec<String>>,
@@ -48,15 +53,19 @@ pub struct ArticleInput {
     pub status: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A knowledge-base article.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = KbArticle)]
 pub struct ArticleView {
     pub id: Uuid,
     pub slug: String,
     pub title: String,
     pub category: Option<String>,
     pub tags: Vec<String>,
+    /// `draft`, `in_review`, `published` or `archived`.
     pub status: String,
     pub author: String,
+    /// The published revision, searched and cited.
     pub live_revision_id: Option<Uuid>,
     pub live_version: Option<i32>,
     pub latest_version: i32,
@@ -69,15 +78,20 @@ pub struct ArticleView {
     pub archived_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// An immutable revision of an article.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = KbRevision)]
 pub struct RevisionView {
     pub id: Uuid,
     pub version: i32,
     pub title: String,
+    /// Markdown.
     pub body: String,
+    /// SHA-256 of the body.
     pub checksum: String,
     pub author: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// `none`, `queued`, `indexing`, `indexed` or `failed`.
     pub index_status: String,
     pub chunk_count: Option<i32>,
     pub index_error: Option<String>,
@@ -261,11 +275,17 @@ pub async fn get_article(pool: &PgPool, workspace: Uuid, article: &str) -> ApiRe
     .ok_or_else(|| ApiError::NotFound(format!("no article {article:?}")))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Filters of the article list, ordered by title.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ArticleFilter {
+    /// Only articles in this status (`draft`, `in_review`, `published`, `archived`).
     pub status: Option<String>,
+    /// Only articles of this category.
     pub category: Option<String>,
+    /// Articles per page (1-1000, default 100).
     pub limit: Option<i64>,
+    /// Articles to skip.
     pub offset: Option<i64>,
 }
 
@@ -473,7 +493,8 @@ pub async fn create_article(
     get_article(pool, workspace, &written.id.to_string()).await
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = KbImportSummary)]
 pub struct ImportSummary {
     pub received: usize,
     pub created: usize,
@@ -528,10 +549,14 @@ pub async fn import(
     Ok(summary)
 }
 
-#[derive(Debug, Deserialize)]
+/// A new revision of an article (a draft until published).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbRevisionInput)]
 pub struct RevisionInput {
+    /// The article's title when absent.
     pub title: Option<String>,
+    /// Markdown, 1 byte to 1 MiB.
     pub body: String,
 }
 
@@ -572,8 +597,10 @@ pub async fn add_revision(
     Ok(revision)
 }
 
-#[derive(Debug, Deserialize, Default)]
+/// Changes to an article's fields; the body changes with a new revision.
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KbArticleChange)]
 pub struct ArticleChange {
     pub title: Option<String>,
     pub category: Option<String>,

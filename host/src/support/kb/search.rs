@@ -188,7 +188,9 @@ pub async fn record_gap(
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+/// Unanswered questions of one meaning.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = KbGap)]
 pub struct GapGroup {
     /// The first question asked of the group.
     pub question: String,
@@ -197,6 +199,8 @@ pub struct GapGroup {
     pub examples: Vec<String>,
     pub first_asked_at: chrono::DateTime<chrono::Utc>,
     pub last_asked_at: chrono::DateTime<chrono::Utc>,
+    /// How many of the questions had each reason (`no_match`, `not_covered`).
+    #[schema(value_type = std::collections::HashMap<String, u64>)]
     pub reasons: Value,
 }
 

@@ -1,6 +1,8 @@
 //! Agents: a system prompt, a model and a set of plugin tools, per workspace.
 //! Dexter, Cassie and Aura are created with every workspace (migration 0007).
 
+pub mod ai_sdk;
+pub mod approvals;
 pub mod chat;
 pub mod conversations;
 pub mod openai_compat;
@@ -25,6 +27,10 @@ pub struct ToolRef {
     pub tool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// A call of this tool pauses the turn until a person approves or denies it
+    /// (docs/ai-sdk.md, "Approvals").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_approval: bool,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -3,6 +3,7 @@
 //! as it happens, and a turn that is dropped half way (the client went away) is
 //! recorded as cancelled, never left running.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
+use super::approvals::{self, ApprovalAnswer, Decision, PendingApproval};
 use super::stream::ChatEvent;
 use super::{Agent, conversations};
 use crate::config::Config;
@@ -37,9 +39,15 @@ pub struct Prepared {
     pub conversation_id: Uuid,
     pub turn_id: Uuid,
     tools: Vec<ToolInfo>,
+    /// Names of the offered tools whose calls wait for approval.
+    gated: HashSet<String>,
     messages: Vec<Value>,
     model: String,
     max_steps: u32,
+    /// Steps taken before the turn paused for approvals (0 for a new turn).
+    steps_done: u32,
+    /// The answered approvals a resumed turn starts with.
+    decisions: Vec<Decision>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +74,16 @@ pub struct TurnResult {
     pub steps: u32,
     /// `step_limit` when the model still wanted tools at the last step.
     pub stopped: Option<&'static str>,
+    /// With status `awaiting_approval`: the calls to answer (docs/ai-sdk.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_approvals: Vec<PendingApproval>,
+}
+
+/// How the tool loop ended.
+enum Ending {
+    Answered,
+    StepLimit,
+    AwaitingApproval(Vec<PendingApproval>),
 }
 
 /// Why a turn ended without an answer; the turn is recorded as failed.
@@ -113,25 +131,12 @@ impl Chat {
                 "message must be 1-{MAX_MESSAGE} bytes"
             )));
         }
-        let agent = super::get(&self.pool, workspace, agent).await?;
-        if !agent.enabled {
-            return Err(ApiError::Conflict(format!(
-                "agent {} is disabled",
-                agent.slug
-            )));
-        }
-        let llm = &self.registry.services.llm;
-        if !llm.is_configured() {
-            return Err(ApiError::Unavailable(crate::llm::NOT_CONFIGURED.into()));
-        }
+        let agent = self.ready_agent(workspace, agent).await?;
         let conversation_id = match input.conversation_id {
             Some(id) => {
-                let conversation = conversations::get(&self.pool, workspace, id).await?;
-                if conversation.agent_id != Some(agent.id) {
-                    return Err(ApiError::Invalid(format!(
-                        "conversation {id} belongs to another agent"
-                    )));
-                }
+                self.check_conversation(workspace, &agent, id).await?;
+                // Calls still waiting will never be answered now.
+                approvals::expire_pending(&self.pool, id).await?;
                 id
             }
             None => conversations::create(&self.pool, workspace, agent.id, message, caller).await?,
@@ -149,14 +154,82 @@ impl Chat {
         .await?;
         let user = json!({ "role": "user", "content": message });
         conversations::add_messages(&self.pool, conversation_id, turn_id, &[user]).await?;
+        let messages = self.context(&agent, conversation_id).await?;
+        let mut prepared = self
+            .prepared(agent, workspace, conversation_id, turn_id)
+            .await;
+        prepared.messages = messages;
+        Ok(prepared)
+    }
 
+    /// Take up a turn that paused for approvals, with the client's answers (every
+    /// pending call of the turn). The approved calls run when the turn does.
+    pub async fn resume(
+        &self,
+        workspace: Uuid,
+        caller: &str,
+        agent: &str,
+        conversation_id: Uuid,
+        answers: &[ApprovalAnswer],
+    ) -> ApiResult<Prepared> {
+        let agent = self.ready_agent(workspace, agent).await?;
+        self.check_conversation(workspace, &agent, conversation_id)
+            .await?;
+        let resumed =
+            approvals::answer(&self.pool, workspace, conversation_id, answers, caller).await?;
+        let mut prepared = self
+            .prepared(agent, workspace, conversation_id, resumed.turn_id)
+            .await;
+        prepared.steps_done = resumed.steps_done;
+        prepared.decisions = resumed.decisions;
+        Ok(prepared)
+    }
+
+    /// The agent, if it may chat now.
+    async fn ready_agent(&self, workspace: Uuid, agent: &str) -> ApiResult<Agent> {
+        let agent = super::get(&self.pool, workspace, agent).await?;
+        if !agent.enabled {
+            return Err(ApiError::Conflict(format!(
+                "agent {} is disabled",
+                agent.slug
+            )));
+        }
+        if !self.registry.services.llm.is_configured() {
+            return Err(ApiError::Unavailable(crate::llm::NOT_CONFIGURED.into()));
+        }
+        Ok(agent)
+    }
+
+    async fn check_conversation(&self, workspace: Uuid, agent: &Agent, id: Uuid) -> ApiResult<()> {
+        let conversation = conversations::get(&self.pool, workspace, id).await?;
+        if conversation.agent_id != Some(agent.id) {
+            return Err(ApiError::Invalid(format!(
+                "conversation {id} belongs to another agent"
+            )));
+        }
+        Ok(())
+    }
+
+    /// What the model reads: the system prompt, then the conversation's window.
+    async fn context(&self, agent: &Agent, conversation: Uuid) -> sqlx::Result<Vec<Value>> {
         let window = i64::from(self.config.chat_context_messages.max(1));
         let mut messages = Vec::new();
         if !agent.system_prompt.is_empty() {
             messages.push(json!({ "role": "system", "content": agent.system_prompt }));
         }
-        messages.extend(conversations::context(&self.pool, conversation_id, window).await?);
-        let tools = super::resolve_tools(&self.registry, &agent.tools.0)
+        messages.extend(conversations::context(&self.pool, conversation, window).await?);
+        Ok(messages)
+    }
+
+    /// A turn with the agent's offered tools, ready to run (messages still empty).
+    async fn prepared(
+        &self,
+        agent: Agent,
+        workspace: Uuid,
+        conversation_id: Uuid,
+        turn_id: Uuid,
+    ) -> Prepared {
+        let tools: Vec<ToolInfo> = super::resolve_tools(&self.registry, &agent.tools.0)
             .await
             .into_iter()
             .filter_map(|status| {
@@ -166,12 +239,20 @@ impl Chat {
                 status.info.filter(|_| status.available)
             })
             .collect();
-        Ok(Prepared {
+        let gated = agent
+            .tools
+            .0
+            .iter()
+            .filter(|r| r.requires_approval && tools.iter().any(|t| t.name == r.tool))
+            .map(|r| r.tool.clone())
+            .collect();
+        Prepared {
             workspace,
             conversation_id,
             turn_id,
             tools,
-            messages,
+            gated,
+            messages: Vec::new(),
             model: agent
                 .model
                 .clone()
@@ -179,29 +260,41 @@ impl Chat {
             max_steps: agent
                 .max_steps
                 .map_or(self.config.chat_max_steps, |s| s.max(1) as u32),
+            steps_done: 0,
+            decisions: Vec::new(),
             agent,
-        })
+        }
     }
 
-    /// Run the tool loop of a prepared turn and record how it ended.
+    /// Run the tool loop of a prepared turn and record how it ended (or paused).
     pub async fn run(&self, turn: Prepared, events: &Emitter) -> Result<TurnResult, TurnError> {
         let started = Instant::now();
+        // A resumed turn keeps its id, so its message id is the one the client holds.
         events.emit(ChatEvent::Start {
             message_id: format!("msg-{}", turn.turn_id.simple()),
             conversation_id: turn.conversation_id.to_string(),
             turn_id: turn.turn_id.to_string(),
         });
-        let mut progress = Progress::default();
+        let mut progress = Progress {
+            steps: turn.steps_done,
+            ..Progress::default()
+        };
         let result = self.steps(&turn, events, &mut progress).await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (status, error) = match &result {
-            Ok(stopped) => ("completed", stopped.map(str::to_string)),
+            Ok(Ending::Answered) => ("completed", None),
+            Ok(Ending::StepLimit) => ("completed", Some("step_limit".to_string())),
+            Ok(Ending::AwaitingApproval(_)) => ("awaiting_approval", None),
             Err(err) => ("failed", Some(err.to_string())),
         };
         crate::telemetry::metrics::chat_turn(status);
+        // Tokens and time add up over the parts of a turn that paused for approvals.
         sqlx::query(
-            "UPDATE turns SET status = $2, error = $3, steps = $4, prompt_tokens = $5, \
-             completion_tokens = $6, duration_ms = $7, finished_at = now() WHERE id = $1",
+            "UPDATE turns SET status = $2, error = $3, steps = $4, \
+             prompt_tokens = prompt_tokens + $5, completion_tokens = completion_tokens + $6, \
+             duration_ms = coalesce(duration_ms, 0) + $7, \
+             finished_at = CASE WHEN $2 = 'awaiting_approval' THEN NULL ELSE now() END \
+             WHERE id = $1",
         )
         .bind(turn.turn_id)
         .bind(status)
@@ -217,28 +310,33 @@ impl Chat {
             "completion_tokens": progress.completion_tokens,
             "total_tokens": progress.prompt_tokens + progress.completion_tokens,
         });
-        match result {
-            Ok(stopped) => {
-                events.emit(ChatEvent::Finish {
-                    reason: if stopped.is_some() { "length" } else { "stop" }.into(),
-                    usage: usage.clone(),
-                });
-                Ok(TurnResult {
-                    conversation_id: turn.conversation_id,
-                    turn_id: turn.turn_id,
-                    status,
-                    message: json!({ "role": "assistant", "content": progress.answer }),
-                    tool_calls: progress.tool_calls,
-                    usage,
-                    steps: progress.steps,
-                    stopped,
-                })
-            }
+        let ending = match result {
+            Ok(ending) => ending,
             Err(err) => {
                 events.emit(ChatEvent::Error(err.to_string()));
-                Err(err)
+                return Err(err);
             }
-        }
+        };
+        let (reason, stopped, pending_approvals) = match ending {
+            Ending::Answered => ("stop", None, Vec::new()),
+            Ending::StepLimit => ("length", Some("step_limit"), Vec::new()),
+            Ending::AwaitingApproval(pending) => ("tool-calls", None, pending),
+        };
+        events.emit(ChatEvent::Finish {
+            reason: reason.into(),
+            usage: usage.clone(),
+        });
+        Ok(TurnResult {
+            conversation_id: turn.conversation_id,
+            turn_id: turn.turn_id,
+            status,
+            message: json!({ "role": "assistant", "content": progress.answer }),
+            tool_calls: progress.tool_calls,
+            usage,
+            steps: progress.steps,
+            stopped,
+            pending_approvals,
+        })
     }
 
     async fn steps(
@@ -246,7 +344,7 @@ impl Chat {
         turn: &Prepared,
         events: &Emitter,
         progress: &mut Progress,
-    ) -> Result<Option<&'static str>, TurnError> {
+    ) -> Result<Ending, TurnError> {
         let llm = &self.registry.services.llm;
         let key = UsageKey {
             workspace: Some(turn.workspace),
@@ -263,9 +361,15 @@ impl Chat {
             })
             .collect();
         let mut messages = turn.messages.clone();
-        for step in 1..=turn.max_steps {
+        if !turn.decisions.is_empty() {
+            self.act_on_decisions(turn, events, progress).await?;
+            messages = self.context(&turn.agent, turn.conversation_id).await?;
+        }
+        // An agent whose max_steps was lowered while a turn waited still answers it.
+        let max_steps = turn.max_steps.max(turn.steps_done + 1);
+        for step in (turn.steps_done + 1)..=max_steps {
             events.emit(ChatEvent::StepStart);
-            let last = step == turn.max_steps;
+            let last = step == max_steps;
             let mut request = json!({ "model": turn.model, "messages": messages });
             if let Some(temperature) = turn.agent.temperature {
                 request["temperature"] = json!(temperature);
@@ -294,38 +398,69 @@ impl Chat {
                 .await?;
                 progress.answer = completion.text;
                 events.emit(ChatEvent::StepFinish);
-                let stopped = (!completion.tool_calls.is_empty()).then_some("step_limit");
-                return Ok(stopped);
+                return Ok(if completion.tool_calls.is_empty() {
+                    Ending::Answered
+                } else {
+                    Ending::StepLimit
+                });
             }
             let calls = completion.tool_calls;
             for call in &calls {
                 events.emit(ChatEvent::ToolInput {
                     call_id: call_id(call),
-                    tool: call["function"]["name"].as_str().unwrap_or_default().into(),
+                    tool: call_name(call).into(),
                     input: arguments(call),
                 });
             }
+            let (gated, free): (Vec<&Value>, Vec<&Value>) = calls
+                .iter()
+                .partition(|call| turn.gated.contains(call_name(call)));
             let records =
-                futures_util::future::join_all(calls.iter().map(|call| self.call_tool(turn, call)))
+                futures_util::future::join_all(free.iter().map(|call| self.call_tool(turn, call)))
                     .await;
             let mut new_messages =
                 vec![json!({ "role": "assistant", "content": text, "tool_calls": calls })];
             for record in &records {
-                events.emit(match (&record.output, &record.error) {
-                    (Some(output), None) => ChatEvent::ToolOutput {
-                        call_id: record.call_id.clone(),
-                        output: output.clone(),
-                    },
-                    _ => ChatEvent::ToolError {
-                        call_id: record.call_id.clone(),
-                        error: record.error.clone().unwrap_or_default(),
-                    },
-                });
-                new_messages.push(json!({
-                    "role": "tool", "tool_call_id": record.call_id, "content": tool_result(record),
-                }));
+                events.emit(output_event(record));
+                new_messages.push(tool_message(record));
             }
             self.record_tool_calls(turn, &records).await?;
+            progress.tool_calls.extend(records);
+            if !gated.is_empty() {
+                let waiting: Vec<(String, String, Value)> = gated
+                    .iter()
+                    .map(|call| (call_id(call), call_name(call).to_string(), arguments(call)))
+                    .collect();
+                // The request and its waiting calls are stored together: the record
+                // never holds a call that is neither answered nor waiting.
+                let mut tx = self.pool.begin().await?;
+                conversations::add_messages(
+                    &mut *tx,
+                    turn.conversation_id,
+                    turn.turn_id,
+                    &new_messages,
+                )
+                .await?;
+                let pending = approvals::request(
+                    &mut tx,
+                    turn.workspace,
+                    turn.conversation_id,
+                    turn.turn_id,
+                    &waiting,
+                )
+                .await?;
+                tx.commit().await?;
+                for waiting in &pending {
+                    events.emit(ChatEvent::ToolApprovalRequest {
+                        approval_id: waiting.approval_id.to_string(),
+                        call_id: waiting.call_id.clone(),
+                    });
+                }
+                // What the model said before the calls is all there is to show yet.
+                progress.answer = text.unwrap_or_default();
+                events.emit(ChatEvent::StepFinish);
+                return Ok(Ending::AwaitingApproval(pending));
+            }
             conversations::add_messages(
                 &self.pool,
                 turn.conversation_id,
@@ -334,10 +469,53 @@ impl Chat {
             )
             .await?;
             messages.extend(new_messages);
-            progress.tool_calls.extend(records);
             events.emit(ChatEvent::StepFinish);
         }
-        Ok(Some("step_limit"))
+        Ok(Ending::StepLimit)
+    }
+
+    /// A resumed turn first settles the calls that waited: approved ones run (all at
+    /// once), denied ones get a result telling the model a person said no.
+    async fn act_on_decisions(
+        &self,
+        turn: &Prepared,
+        events: &Emitter,
+        progress: &mut Progress,
+    ) -> Result<(), TurnError> {
+        let approved: Vec<Value> = turn
+            .decisions
+            .iter()
+            .filter(|d| d.approved)
+            .map(Decision::call)
+            .collect();
+        let mut ran =
+            futures_util::future::join_all(approved.iter().map(|call| self.call_tool(turn, call)))
+                .await
+                .into_iter();
+        let mut records = Vec::with_capacity(turn.decisions.len());
+        let mut results = Vec::with_capacity(turn.decisions.len());
+        for decision in &turn.decisions {
+            // `ran` holds the approved calls' records, in the decisions' order.
+            let record = match decision.approved.then(|| ran.next()).flatten() {
+                Some(record) => {
+                    events.emit(output_event(&record));
+                    record
+                }
+                None => {
+                    events.emit(ChatEvent::ToolDenied {
+                        call_id: decision.call_id.clone(),
+                    });
+                    denied(turn, decision)
+                }
+            };
+            results.push(tool_message(&record));
+            records.push(record);
+        }
+        self.record_tool_calls(turn, &records).await?;
+        conversations::add_messages(&self.pool, turn.conversation_id, turn.turn_id, &results)
+            .await?;
+        progress.tool_calls.extend(records);
+        Ok(())
     }
 
     /// Run one tool call the model asked for. Every failure becomes a result the model
@@ -436,6 +614,50 @@ struct Progress {
     completion_tokens: i32,
     answer: String,
     tool_calls: Vec<ToolCallRecord>,
+}
+
+/// What the stream says of a call that ran.
+fn output_event(record: &ToolCallRecord) -> ChatEvent {
+    match (&record.output, &record.error) {
+        (Some(output), None) => ChatEvent::ToolOutput {
+            call_id: record.call_id.clone(),
+            output: output.clone(),
+        },
+        _ => ChatEvent::ToolError {
+            call_id: record.call_id.clone(),
+            error: record.error.clone().unwrap_or_default(),
+        },
+    }
+}
+
+fn tool_message(record: &ToolCallRecord) -> Value {
+    json!({ "role": "tool", "tool_call_id": record.call_id, "content": tool_result(record) })
+}
+
+/// The record of a call a person denied: it did not run, and the model reads why.
+fn denied(turn: &Prepared, decision: &Decision) -> ToolCallRecord {
+    let tool = turn.tools.iter().find(|t| t.name == decision.tool);
+    let error = match &decision.reason {
+        Some(reason) if !reason.trim().is_empty() => {
+            format!("the user denied this tool call, so it did not run: {reason}")
+        }
+        _ => "the user denied this tool call, so it did not run".to_string(),
+    };
+    ToolCallRecord {
+        call_id: decision.call_id.clone(),
+        plugin: tool.map(|t| t.plugin.clone()),
+        version: tool.map(|t| t.version.clone()),
+        tool: decision.tool.clone(),
+        input: decision.input.clone(),
+        output: None,
+        error: Some(error),
+        outcome: "denied".into(),
+        duration_ms: 0.0,
+    }
+}
+
+fn call_name(call: &Value) -> &str {
+    call["function"]["name"].as_str().unwrap_or_default()
 }
 
 fn call_id(call: &Value) -> String {

@@ -13,12 +13,15 @@ pub struct Conversation {
     pub agent_id: Option<Uuid>,
     pub agent_slug: Option<String>,
     pub title: String,
+    /// The id an AI SDK client chose for this chat (`useChat`'s `id`), if any.
+    pub chat_id: Option<String>,
     pub created_by: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-const CONVERSATION: &str = "SELECT c.id, c.agent_id, a.slug AS agent_slug, c.title, c.created_by, \
+const CONVERSATION: &str = "SELECT c.id, c.agent_id, a.slug AS agent_slug, c.title, c.chat_id, \
+     c.created_by, \
      c.created_at, c.updated_at FROM conversations c LEFT JOIN agents a ON a.id = c.agent_id";
 
 pub async fn create(
@@ -84,8 +87,63 @@ pub async fn delete(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<()> {
     Ok(())
 }
 
-/// The whole record of a conversation: messages in order, and every turn with its
-/// tool calls.
+/// The conversation an AI SDK chat id names in this workspace: the one made for that
+/// id, or the conversation whose own id it is (so a client can open a conversation it
+/// listed). `None` if there is none yet.
+pub async fn find_chat(
+    pool: &PgPool,
+    workspace: Uuid,
+    chat_id: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    let own_id = Uuid::parse_str(chat_id).ok();
+    sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE workspace_id = $1 AND (chat_id = $2 OR id = $3) \
+         ORDER BY chat_id IS NULL LIMIT 1",
+    )
+    .bind(workspace)
+    .bind(chat_id)
+    .bind(own_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The conversation of a chat id, made on first use (titled by `title`); `true` if it
+/// was made now. Two first requests at once get the same one (the unique index).
+pub async fn for_chat(
+    pool: &PgPool,
+    workspace: Uuid,
+    agent: Uuid,
+    chat_id: &str,
+    title: &str,
+    created_by: &str,
+) -> sqlx::Result<(Uuid, bool)> {
+    if let Some(id) = find_chat(pool, workspace, chat_id).await? {
+        return Ok((id, false));
+    }
+    let title: String = title.chars().take(80).collect();
+    let made: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO conversations (workspace_id, agent_id, title, created_by, chat_id) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (workspace_id, chat_id) WHERE chat_id IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(workspace)
+    .bind(agent)
+    .bind(title)
+    .bind(created_by)
+    .bind(chat_id)
+    .fetch_optional(pool)
+    .await?;
+    match made {
+        Some(id) => Ok((id, true)),
+        None => {
+            let id = find_chat(pool, workspace, chat_id).await?;
+            Ok((id.ok_or(sqlx::Error::RowNotFound)?, false))
+        }
+    }
+}
+
+/// The whole record of a conversation: messages in order, every turn with its tool
+/// calls, and the approvals still pending.
 pub async fn detail(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<Value> {
     let conversation = get(pool, workspace, id).await?;
     let messages: Vec<Value> = sqlx::query_scalar(
@@ -111,9 +169,19 @@ pub async fn detail(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<Value
     .bind(id)
     .fetch_all(pool)
     .await?;
+    let pending: Vec<Value> = sqlx::query_scalar(
+        "SELECT jsonb_build_object('approval_id', id, 'turn_id', turn_id, 'call_id', call_id, \
+         'tool', tool, 'input', input, 'created_at', created_at) \
+         FROM tool_approvals WHERE conversation_id = $1 AND status = 'pending' \
+         ORDER BY created_at, call_id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
     let mut value = serde_json::to_value(conversation).map_err(anyhow::Error::from)?;
     value["messages"] = Value::Array(messages);
     value["turns"] = Value::Array(turns);
+    value["pending_approvals"] = Value::Array(pending);
     Ok(value)
 }
 
@@ -154,8 +222,8 @@ pub async fn context(pool: &PgPool, conversation: Uuid, window: i64) -> sqlx::Re
 
 /// Add messages of a turn (an assistant message and the results of its tool calls go
 /// in together, so the record never holds a request without its results).
-pub async fn add_messages(
-    pool: &PgPool,
+pub async fn add_messages<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     conversation: Uuid,
     turn: Uuid,
     messages: &[Value],
@@ -170,7 +238,7 @@ pub async fn add_messages(
     .bind(conversation)
     .bind(turn)
     .bind(Value::Array(messages.to_vec()))
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

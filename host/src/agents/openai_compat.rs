@@ -240,6 +240,8 @@ impl ChunkEncoder {
             ChatEvent::ToolInput { .. }
             | ChatEvent::ToolOutput { .. }
             | ChatEvent::ToolError { .. }
+            | ChatEvent::ToolApprovalRequest { .. }
+            | ChatEvent::ToolDenied { .. }
             | ChatEvent::StepFinish => Vec::new(),
         }
     }

@@ -28,6 +28,15 @@ pub enum ChatEvent {
         call_id: String,
         error: String,
     },
+    /// The call waits for a person's answer (docs/ai-sdk.md, "Approvals").
+    ToolApprovalRequest {
+        approval_id: String,
+        call_id: String,
+    },
+    /// A person denied the call: it did not run.
+    ToolDenied {
+        call_id: String,
+    },
     StepFinish,
     Finish {
         reason: String,
@@ -107,6 +116,21 @@ impl UiMessageEncoder {
                 parts.push(json!({
                     "type": "tool-output-error", "toolCallId": call_id, "errorText": error,
                 }));
+            }
+            ChatEvent::ToolApprovalRequest {
+                approval_id,
+                call_id,
+            } => {
+                // Not left open: the call has no output in this stream, and that is
+                // not an error.
+                self.open_tools.retain(|id| *id != call_id);
+                parts.push(json!({
+                    "type": "tool-approval-request", "approvalId": approval_id, "toolCallId": call_id,
+                }));
+            }
+            ChatEvent::ToolDenied { call_id } => {
+                self.open_tools.retain(|id| *id != call_id);
+                parts.push(json!({ "type": "tool-output-denied", "toolCallId": call_id }));
             }
             ChatEvent::StepFinish => {
                 self.open_step = true;
@@ -226,6 +250,62 @@ mod tests {
             conversation_id: "c".into(),
             turn_id: "t".into(),
         }
+    }
+
+    #[test]
+    fn a_call_waiting_for_approval_is_not_closed_as_an_error() {
+        let paused = types(vec![
+            start(),
+            ChatEvent::StepStart,
+            ChatEvent::ToolInput {
+                call_id: "call_1".into(),
+                tool: "roi".into(),
+                input: json!({}),
+            },
+            ChatEvent::ToolApprovalRequest {
+                approval_id: "a1".into(),
+                call_id: "call_1".into(),
+            },
+            ChatEvent::StepFinish,
+            ChatEvent::Finish {
+                reason: "tool-calls".into(),
+                usage: json!({}),
+            },
+        ]);
+        assert_eq!(
+            paused,
+            [
+                "start",
+                "start-step",
+                "tool-input-start",
+                "tool-input-available",
+                "tool-approval-request",
+                "finish-step",
+                "finish"
+            ]
+        );
+        // Taken up again: the decision comes before the next step.
+        let resumed = types(vec![
+            start(),
+            ChatEvent::ToolDenied {
+                call_id: "call_1".into(),
+            },
+            ChatEvent::StepStart,
+            ChatEvent::TextDelta("Fine.".into()),
+            ChatEvent::StepFinish,
+        ]);
+        assert_eq!(
+            resumed,
+            [
+                "start",
+                "tool-output-denied",
+                "start-step",
+                "text-start",
+                "text-delta",
+                "text-end",
+                "finish-step"
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Agents, chat, conversations, usage and health (docs/chat.md).
 //!
-//! `POST /api/agents/{id}/chat` answers JSON, or with `Accept: text/event-stream` the
-//! Vercel AI SDK UI message stream v1. Status codes: 200; 404 unknown agent or
-//! conversation; 409 agent disabled; 422 bad message or a conversation of another
+//! `POST /api/agents/{id}/chat` takes our body (`{message, conversation_id?}`, or
+//! `{conversation_id, approvals}` to answer a paused turn) and answers JSON, or with
+//! `Accept: text/event-stream` the Vercel AI SDK UI message stream v1. It also takes
+//! the body of the AI SDK's `useChat` (`{id, messages, trigger, messageId}`,
+//! docs/ai-sdk.md), always answered with the stream: `useChat` sends no `Accept`.
+//! Status codes: 200; 404 unknown agent, conversation or approval; 409 agent disabled,
+//! or an approval already answered; 422 bad message or a conversation of another
 //! agent; 503 no LLM configured (the message names the settings), or the provider
 //! kept failing; 502 the provider refused the request. In a stream, errors after the
 //! start are an `error` part. Either way the turn's outcome is recorded.
@@ -16,12 +20,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
-use crate::agents::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard};
+use crate::agents::ai_sdk::{UiChatRequest, UiTurn};
+use crate::agents::approvals::ApprovalAnswer;
+use crate::agents::chat::{Chat, ChatInput, Emitter, Prepared, TurnError, TurnGuard};
+use crate::agents::openai_compat::seed_history;
 use crate::agents::stream::{ChatEvent, UiMessageEncoder};
 use crate::agents::{self, AgentChanges, conversations, usage};
 use crate::auth::{Role, WorkspaceCaller};
@@ -176,12 +183,44 @@ async fn delete_conversation(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Our own body, or the AI SDK's (told apart by its `messages`).
+#[derive(Debug)]
+enum ChatBody {
+    Ours(OurChat),
+    AiSdk(UiChatRequest),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OurChat {
+    conversation_id: Option<Uuid>,
+    message: Option<String>,
+    /// Answers to the approvals a paused turn of `conversation_id` waits for.
+    approvals: Option<Vec<ApprovalAnswer>>,
+}
+
+impl<'de> Deserialize<'de> for ChatBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(deserializer)?;
+        if value.get("messages").is_some() {
+            serde_json::from_value(value)
+                .map(ChatBody::AiSdk)
+                .map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value)
+                .map(ChatBody::Ours)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
 async fn chat(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(agent): Path<String>,
     headers: HeaderMap,
-    Json(input): Json<ChatInput>,
+    Json(body): Json<ChatBody>,
 ) -> ApiResult<Response> {
     caller.require(Role::Member)?;
     let chat = Chat {
@@ -190,26 +229,47 @@ async fn chat(
         config: state.config.clone(),
     };
     let who = format!("key:{}", caller.0.key_id);
-    let prepared = chat
-        .prepare(caller.0.workspace_id, &who, &agent, input)
-        .await?;
+    let workspace = caller.0.workspace_id;
+    let ours = match body {
+        ChatBody::AiSdk(request) => {
+            let prepared = prepare_ai_sdk(&chat, workspace, &who, &agent, &request).await?;
+            return Ok(ui_stream(&state, chat, prepared));
+        }
+        ChatBody::Ours(ours) => ours,
+    };
+    let prepared = match (ours.message, ours.approvals, ours.conversation_id) {
+        (Some(message), None, conversation_id) => {
+            let input = ChatInput {
+                conversation_id,
+                message,
+            };
+            chat.prepare(workspace, &who, &agent, input).await?
+        }
+        (None, Some(answers), Some(conversation)) => {
+            chat.resume(workspace, &who, &agent, conversation, &answers)
+                .await?
+        }
+        (None, Some(_), None) => {
+            return Err(ApiError::Invalid(
+                "approvals answer a paused turn: send them with its conversation_id".into(),
+            ));
+        }
+        (Some(_), Some(_), _) => {
+            return Err(ApiError::Invalid(
+                "send either a message or approvals, not both".into(),
+            ));
+        }
+        (None, None, _) => return Err(ApiError::Invalid("message is required".into())),
+    };
     let wants_stream = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_stream {
+        return Ok(ui_stream(&state, chat, prepared));
+    }
     let guard = TurnGuard::new(state.pool.clone(), prepared.turn_id);
     let turn_timeout = state.config.chat_turn_timeout;
-    if wants_stream {
-        let mut encoder = UiMessageEncoder::default();
-        let mut response = stream_turn(chat, prepared, guard, turn_timeout, move |event| {
-            encoder.encode(event)
-        });
-        response.headers_mut().insert(
-            "x-vercel-ai-ui-message-stream",
-            HeaderValue::from_static("v1"),
-        );
-        return Ok(response);
-    }
     let (conversation_id, turn_id) = (prepared.conversation_id, prepared.turn_id);
     let ran = tokio::time::timeout(turn_timeout, chat.run(prepared, &Emitter(None))).await;
     match ran {
@@ -231,6 +291,72 @@ async fn chat(
             })
         }
     }
+}
+
+/// An AI SDK request as a turn of the conversation its chat id names: a new user
+/// message (the conversation is made on the id's first use, with the client's earlier
+/// messages as its history), or the answers to the approvals of its paused turn.
+async fn prepare_ai_sdk(
+    chat: &Chat,
+    workspace: Uuid,
+    who: &str,
+    agent: &str,
+    request: &UiChatRequest,
+) -> ApiResult<Prepared> {
+    let turn = request.read()?;
+    let chat_id = request.chat_id();
+    match turn {
+        UiTurn::Approvals(answers) => {
+            let conversation = conversations::find_chat(&chat.pool, workspace, chat_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no chat {chat_id:?} in this workspace"))
+                })?;
+            chat.resume(workspace, who, agent, conversation, &answers)
+                .await
+        }
+        UiTurn::Message { text, history } => {
+            let agent_id = agents::get(&chat.pool, workspace, agent).await?.id;
+            let (conversation, made) =
+                conversations::for_chat(&chat.pool, workspace, agent_id, chat_id, &text, who)
+                    .await?;
+            if made && !history.is_empty() {
+                seed_history(&chat.pool, conversation, &history).await?;
+            }
+            let input = ChatInput {
+                conversation_id: Some(conversation),
+                message: text,
+            };
+            match chat.prepare(workspace, who, agent, input).await {
+                Ok(prepared) => Ok(prepared),
+                Err(err) => {
+                    if made {
+                        // Nothing ran: the chat id stays free for the next try.
+                        let _ = conversations::delete(&chat.pool, workspace, conversation).await;
+                    }
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+/// The turn as the UI message stream, with the protocol's header.
+fn ui_stream(state: &AppState, chat: Chat, prepared: Prepared) -> Response {
+    let guard = TurnGuard::new(state.pool.clone(), prepared.turn_id);
+    let mut encoder = UiMessageEncoder::default();
+    let mut response = stream_turn(
+        chat,
+        prepared,
+        guard,
+        state.config.chat_turn_timeout,
+        move |event| encoder.encode(event),
+    );
+    response.headers_mut().insert(
+        "x-vercel-ai-ui-message-stream",
+        HeaderValue::from_static("v1"),
+    );
+    response
 }
 
 /// An error that ended a turn, with the ids to look its record up by.
@@ -260,7 +386,7 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
 /// OpenAI-compatible route, which encodes the same events as `chat.completion.chunk`s.
 pub(super) fn stream_turn(
     chat: Chat,
-    prepared: crate::agents::chat::Prepared,
+    prepared: Prepared,
     guard: TurnGuard,
     turn_timeout: Duration,
     mut encode: impl FnMut(ChatEvent) -> Vec<Value> + Send + 'static,

@@ -70,11 +70,15 @@ fmt:
 	$(CARGO) fmt --all --manifest-path plugins/Cargo.toml
 
 # Builds every guest, then bundles the example plugins (wasm + manifest) where the
-# host installs them from at start (--bundled-plugins-dir).
+# host installs them from at start (--bundled-plugins-dir). Python plugins are built
+# with componentize-py (from `make pyclients`) into the same directory; they are not
+# bundled (an 18 MB component costs every start a compile), tests install them.
 GUEST_OUT = $(or $(CARGO_TARGET_DIR),plugins/target)/wasm32-wasip2/wasm-release
 BUNDLED = hello threshold dexter cassie core http email database llm agent
-plugins: toolchain
+PYTHON_PLUGINS = plugins/examples/python-hello
+plugins: toolchain pyclients
 	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release
+	for d in $(PYTHON_PLUGINS); do python3 scripts/build_python_plugin.py $$d $(GUEST_OUT) || exit 1; done
 	mkdir -p .agenthost/bundled
 	for p in $(BUNDLED); do \
 	  cp $(GUEST_OUT)/$$p.wasm .agenthost/bundled/$$p.wasm && \

@@ -6,15 +6,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
@@ -22,39 +22,81 @@ use crate::auth::{Role, WorkspaceCaller};
 use crate::config::parse_duration;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::workflows::definition::{self, Definition};
-use crate::workflows::store::{self, WorkflowInput};
+use crate::workflows::approvals::{Approval, Decision};
+use crate::workflows::definition::{self, Definition, Problem};
+use crate::workflows::store::{
+    self, ExecutionRow, NodeRunRow, VersionRow, Workflow, WorkflowInput,
+};
 use crate::workflows::{StartOptions, approvals};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/workflows", get(list_workflows).post(create_workflow))
-        .route(
-            "/api/workflows/{workflow}",
-            get(get_workflow)
-                .patch(update_workflow)
-                .delete(delete_workflow),
-        )
-        .route("/api/workflows/{workflow}/versions", get(list_versions))
-        .route(
-            "/api/workflows/{workflow}/versions/{version}",
-            get(get_version),
-        )
-        .route(
-            "/api/workflows/{workflow}/executions",
-            post(start_execution),
-        )
-        .route("/api/executions", get(list_executions))
-        .route("/api/executions/{id}", get(get_execution))
-        .route("/api/executions/{id}/cancel", post(cancel_execution))
-        .route("/api/executions/{id}/retry", post(retry_execution))
-        .route("/api/approvals", get(list_approvals))
-        .route(
-            "/api/approvals/{id}",
-            get(get_approval).post(decide_approval),
-        )
-        .route("/api/executions/{id}/events", get(execution_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workflows, create_workflow))
+        .routes(routes!(get_workflow, update_workflow, delete_workflow))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(start_execution))
+        .routes(routes!(list_executions))
+        .routes(routes!(get_execution))
+        .routes(routes!(cancel_execution))
+        .routes(routes!(retry_execution))
+        .routes(routes!(list_approvals))
+        .routes(routes!(get_approval, decide_approval))
+        .routes(routes!(execution_events))
 }
+
+/// Statuses, as the list filters take them (for the OpenAPI document).
+#[allow(dead_code)]
+mod schema {
+    #[derive(utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ExecutionStatus {
+        Running,
+        Waiting,
+        Succeeded,
+        Failed,
+        Cancelled,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ApprovalStatus {
+        Pending,
+        Approved,
+        Rejected,
+        TimedOut,
+        Cancelled,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum DecisionKind {
+        Approve,
+        Reject,
+    }
+}
+use schema::{ApprovalStatus, DecisionKind, ExecutionStatus};
+
+/// 422 `invalid_definition`: every problem of a definition. Other 422s of these routes
+/// (`invalid`) have the usual error shape, without `problems`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct InvalidDefinition {
+    error: InvalidDefinitionDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct InvalidDefinitionDetail {
+    /// `invalid_definition` (or `invalid`, without `problems`).
+    code: String,
+    message: String,
+    #[schema(required = false)]
+    problems: Vec<Problem>,
+}
+
+const WORKFLOW: &str = "The workflow's id or slug";
+const EXECUTION: &str = "The execution's id";
 
 /// Validate a definition against the node types active now.
 fn validated(state: &AppState, raw: &Value) -> Result<Definition, Vec<definition::Problem>> {
@@ -62,15 +104,30 @@ fn validated(state: &AppState, raw: &Value) -> Result<Definition, Vec<definition
     definition::validate(raw, &lookup)
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Workflows {
+    workflows: Vec<Workflow>,
+}
+
+/// Any role: the workspace's workflows.
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows",
+    responses((status = 200, body = Workflows)))]
 async fn list_workflows(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Workflows>> {
     caller.require(Role::Viewer)?;
     let workflows = store::list_workflows(&state.pool, caller.0.workspace_id).await?;
-    Ok(Json(json!({ "workflows": workflows })))
+    Ok(Json(Workflows { workflows }))
 }
 
+/// Admin: a new workflow with version 1 of its definition, checked against the node
+/// types active now.
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows", request_body = WorkflowInput,
+    responses(
+        (status = 201, description = "The new workflow", body = Workflow),
+        (status = 422, description = "The definition has problems (`invalid_definition`, every one listed), or another rule is broken (`invalid`)", body = InvalidDefinition),
+    ))]
 async fn create_workflow(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -94,23 +151,45 @@ async fn create_workflow(
         &definition,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!(workflow))).into_response())
+    Ok((StatusCode::CREATED, Json(workflow)).into_response())
 }
 
+/// A workflow with the definition of its latest version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct WorkflowDetail {
+    #[serde(flatten)]
+    workflow: Workflow,
+    #[schema(value_type = Definition)]
+    definition: Value,
+}
+
+/// Any role: a workflow with its latest definition.
+#[utoipa::path(get, path = "/api/workflows/{workflow}", tag = "workflows",
+    params(("workflow" = String, Path, description = WORKFLOW)),
+    responses((status = 200, body = WorkflowDetail)))]
 async fn get_workflow(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(workflow): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WorkflowDetail>> {
     caller.require(Role::Viewer)?;
     let workflow = store::get_workflow(&state.pool, caller.0.workspace_id, &workflow).await?;
     let latest = store::get_version(&state.pool, workflow.id, workflow.latest_version).await?;
-    let mut view = json!(workflow);
-    view["definition"] = latest.definition;
-    Ok(Json(view))
+    Ok(Json(WorkflowDetail {
+        workflow,
+        definition: latest.definition,
+    }))
 }
 
-/// Name, description and enabled change in place; a `definition` saves version n+1.
+/// Admin: name, description and enabled change in place; a `definition` saves
+/// version n+1. The slug can't change.
+#[utoipa::path(patch, path = "/api/workflows/{workflow}", tag = "workflows",
+    params(("workflow" = String, Path, description = WORKFLOW)),
+    request_body = WorkflowInput,
+    responses(
+        (status = 200, description = "The workflow", body = Workflow),
+        (status = 422, description = "The definition has problems (`invalid_definition`, every one listed), or another rule is broken (`invalid`)", body = InvalidDefinition),
+    ))]
 async fn update_workflow(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -139,9 +218,13 @@ async fn update_workflow(
         definition.as_ref(),
     )
     .await?;
-    Ok(Json(json!(workflow)).into_response())
+    Ok(Json(workflow).into_response())
 }
 
+/// Admin: delete a workflow, its versions and executions.
+#[utoipa::path(delete, path = "/api/workflows/{workflow}", tag = "workflows",
+    params(("workflow" = String, Path, description = WORKFLOW)),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_workflow(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -152,43 +235,77 @@ async fn delete_workflow(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct WorkflowVersions {
+    /// Newest first.
+    versions: Vec<VersionRow>,
+}
+
+/// Any role: a workflow's versions, newest first.
+#[utoipa::path(get, path = "/api/workflows/{workflow}/versions", tag = "workflows",
+    params(("workflow" = String, Path, description = WORKFLOW)),
+    responses((status = 200, body = WorkflowVersions)))]
 async fn list_versions(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(workflow): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WorkflowVersions>> {
     caller.require(Role::Viewer)?;
     let workflow = store::get_workflow(&state.pool, caller.0.workspace_id, &workflow).await?;
     let versions = store::list_versions(&state.pool, workflow.id).await?;
-    Ok(Json(json!({ "versions": versions })))
+    Ok(Json(WorkflowVersions { versions }))
 }
 
+/// Any role: one version of a workflow.
+#[utoipa::path(get, path = "/api/workflows/{workflow}/versions/{version}", tag = "workflows",
+    params(
+        ("workflow" = String, Path, description = WORKFLOW),
+        ("version" = i32, Path, description = "The version number, from 1"),
+    ),
+    responses((status = 200, body = VersionRow)))]
 async fn get_version(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path((workflow, version)): Path<(String, i32)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VersionRow>> {
     caller.require(Role::Viewer)?;
     let workflow = store::get_workflow(&state.pool, caller.0.workspace_id, &workflow).await?;
     let version = store::get_version(&state.pool, workflow.id, version).await?;
-    Ok(Json(json!(version)))
+    Ok(Json(version))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StartQuery {
     /// Wait up to this long (`5s`, `500ms`, at most the request timeout) for the result.
     wait: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ExecutionStart)]
 struct StartBody {
+    /// The execution's input (`{}` when absent or null), checked against the
+    /// definition's `input_schema`.
     #[serde(default)]
     input: Value,
 }
 
-/// 201 with the execution (or 200 with the first one when the `Idempotency-Key` was
-/// used before); with `?wait=` 200 once it finished in time, else 202.
+/// Member: start an execution of the workflow's latest version. 201 with the execution
+/// (or 200 with the first one when the `Idempotency-Key` was used before); with
+/// `?wait=` 200 once it finished in time, else 202.
+#[utoipa::path(post, path = "/api/workflows/{workflow}/executions", tag = "executions",
+    params(
+        ("workflow" = String, Path, description = WORKFLOW),
+        StartQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters: a repeated key returns the first execution instead of starting another"),
+    ),
+    request_body = StartBody,
+    responses(
+        (status = 201, description = "Started", body = ExecutionRow),
+        (status = 200, description = "Finished within `wait`, or the execution of an `Idempotency-Key` used before", body = ExecutionRow),
+        (status = 202, description = "Still running or waiting after `wait`", body = ExecutionRow),
+    ))]
 async fn start_execution(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -261,21 +378,35 @@ async fn start_execution(
         (true, _, _) | (false, _, false) => StatusCode::OK,
         (false, _, true) => StatusCode::CREATED,
     };
-    Ok((status, Json(json!(execution))).into_response())
+    Ok((status, Json(execution)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this workflow's executions (id or slug).
     workflow: Option<String>,
+    /// Only executions in this status.
+    #[param(value_type = Option<ExecutionStatus>)]
     status: Option<String>,
+    /// How many, newest first (1-500, default 50).
     limit: Option<i64>,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Executions {
+    /// Newest first.
+    executions: Vec<ExecutionRow>,
+}
+
+/// Any role: executions, newest first.
+#[utoipa::path(get, path = "/api/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, body = Executions)))]
 async fn list_executions(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Executions>> {
     caller.require(Role::Viewer)?;
     let workspace = caller.0.workspace_id;
     let workflow = match &query.workflow {
@@ -295,55 +426,84 @@ async fn list_executions(
         limit,
     )
     .await?;
-    Ok(Json(json!({ "executions": executions })))
+    Ok(Json(Executions { executions }))
 }
 
+/// An execution with its node runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ExecutionDetail {
+    #[serde(flatten)]
+    execution: ExecutionRow,
+    nodes: Vec<NodeRunRow>,
+}
+
+/// Any role: an execution with every node run.
+#[utoipa::path(get, path = "/api/executions/{id}", tag = "executions",
+    params(("id" = Uuid, Path, description = EXECUTION)),
+    responses((status = 200, body = ExecutionDetail)))]
 async fn get_execution(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ExecutionDetail>> {
     caller.require(Role::Viewer)?;
     let execution = store::get_execution(&state.pool, caller.0.workspace_id, id).await?;
-    let runs = store::node_runs(&state.pool, id).await?;
-    let mut view = json!(execution);
-    view["nodes"] = json!(runs);
-    Ok(Json(view))
+    let nodes = store::node_runs(&state.pool, id).await?;
+    Ok(Json(ExecutionDetail { execution, nodes }))
 }
 
+/// Member: cancel a running or waiting execution.
+#[utoipa::path(post, path = "/api/executions/{id}/cancel", tag = "executions",
+    params(("id" = Uuid, Path, description = EXECUTION)),
+    responses((status = 200, description = "The execution", body = ExecutionRow)))]
 async fn cancel_execution(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ExecutionRow>> {
     caller.require(Role::Member)?;
     let execution = state.workflows.cancel(caller.0.workspace_id, id).await?;
-    Ok(Json(json!(execution)))
+    Ok(Json(execution))
 }
 
-/// 201 with a new execution that reuses the completed nodes' outputs and runs again
-/// from the ones that failed.
+/// Member: 201 with a new execution that reuses the completed nodes' outputs and runs
+/// again from the ones that failed.
+#[utoipa::path(post, path = "/api/executions/{id}/retry", tag = "executions",
+    params(("id" = Uuid, Path, description = "The failed or cancelled execution")),
+    responses((status = 201, description = "The new execution", body = ExecutionRow)))]
 async fn retry_execution(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ExecutionRow>)> {
     caller.require(Role::Member)?;
     let execution = state.workflows.retry(caller.0.workspace_id, id).await?;
-    Ok((StatusCode::CREATED, Json(json!(execution))))
+    Ok((StatusCode::CREATED, Json(execution)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ApprovalQuery {
+    /// Only approvals in this status.
+    #[param(value_type = Option<ApprovalStatus>)]
     status: Option<String>,
+    /// How many, newest first (1-500, default 50).
     limit: Option<i64>,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Approvals {
+    approvals: Vec<Approval>,
+}
+
+/// Any role: approvals of workflow nodes.
+#[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ApprovalQuery),
+    responses((status = 200, body = Approvals)))]
 async fn list_approvals(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Query(query): Query<ApprovalQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Approvals>> {
     caller.require(Role::Viewer)?;
     check_status(
         query.status.as_deref(),
@@ -357,24 +517,43 @@ async fn list_approvals(
         limit,
     )
     .await?;
-    Ok(Json(json!({ "approvals": list })))
+    Ok(Json(Approvals { approvals: list }))
 }
 
+/// An approval with its decisions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ApprovalDetail {
+    #[serde(flatten)]
+    approval: Approval,
+    /// Oldest first.
+    decisions: Vec<Decision>,
+}
+
+const APPROVAL: &str = "The approval's id";
+
+/// Any role: an approval with its decisions.
+#[utoipa::path(get, path = "/api/approvals/{id}", tag = "approvals",
+    params(("id" = Uuid, Path, description = APPROVAL)),
+    responses((status = 200, body = ApprovalDetail)))]
 async fn get_approval(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ApprovalDetail>> {
     caller.require(Role::Viewer)?;
     approval_view(&state, caller.0.workspace_id, id).await
 }
 
-/// An approval with its decisions.
-async fn approval_view(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<Json<Value>> {
+async fn approval_view(
+    state: &AppState,
+    workspace: Uuid,
+    id: Uuid,
+) -> ApiResult<Json<ApprovalDetail>> {
     let (approval, decisions) = approvals::get(&state.pool, workspace, id).await?;
-    let mut view = json!(approval);
-    view["decisions"] = json!(decisions);
-    Ok(Json(view))
+    Ok(Json(ApprovalDetail {
+        approval,
+        decisions,
+    }))
 }
 
 /// A `?status=` filter must name one of `allowed`.
@@ -388,22 +567,32 @@ fn check_status(status: Option<&str>, allowed: &[&str]) -> ApiResult<()> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ApprovalDecisionInput)]
 struct DecisionBody {
-    /// `approve` or `reject`.
+    #[schema(value_type = DecisionKind)]
     decision: String,
+    /// Up to 4000 bytes.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     comment: String,
 }
 
-/// Record the key's decision (single use per key; the approval's role applies).
+/// Any role the approval allows: record the key's decision (one per key).
+#[utoipa::path(post, path = "/api/approvals/{id}", tag = "approvals",
+    params(("id" = Uuid, Path, description = APPROVAL)),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "The approval with its decisions", body = ApprovalDetail),
+        (status = 409, description = "Decided already (or timed out), or this key decided before", body = super::openapi::ErrorBody),
+    ))]
 async fn decide_approval(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Json(body): Json<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ApprovalDetail>> {
     caller.require(Role::Viewer)?;
     let approve = match body.decision.as_str() {
         "approve" => true,
@@ -436,8 +625,15 @@ async fn decide_approval(
     approval_view(&state, workspace, id).await
 }
 
-/// SSE of the execution's events, from the start or after `Last-Event-ID`; the
-/// stream ends after `finished`.
+/// Any role: Server-Sent Events of the execution's events, from the start or after
+/// `Last-Event-ID`; the stream ends after `finished`. Each event's `event` is its type
+/// and `id` its sequence number; `data` is `{"type", "node", "data", "at"}` as JSON.
+#[utoipa::path(get, path = "/api/executions/{id}/events", tag = "executions",
+    params(
+        ("id" = Uuid, Path, description = EXECUTION),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event"),
+    ),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)))]
 async fn execution_events(
     caller: WorkspaceCaller,
     State(state): State<AppState>,

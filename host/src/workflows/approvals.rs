@@ -130,9 +130,12 @@ pub(super) async fn outcome(
     Ok(Ok((output, decided)))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// One key's decision on an approval.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = ApprovalDecision)]
 pub struct Decision {
     pub key_id: Uuid,
+    /// `approve` or `reject`.
     pub decision: String,
     pub comment: String,
     pub at: DateTime<Utc>,
@@ -148,18 +151,24 @@ async fn decisions(pool: &PgPool, approval: Uuid) -> sqlx::Result<Vec<Decision>>
     .await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A workflow node waiting for people to approve or reject.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Approval {
     pub id: Uuid,
     pub execution_id: Uuid,
     pub workflow_id: Uuid,
     pub node_id: String,
+    /// `pending`, `approved`, `rejected`, `timed_out` or `cancelled`.
     pub status: String,
     pub message: String,
+    /// The least role a key needs to decide.
     pub role: String,
+    /// Approvals needed.
     pub required: i32,
+    /// Approvals so far.
     pub approvals: i64,
     pub timeout_at: Option<DateTime<Utc>>,
+    /// What a timeout does.
     pub on_timeout: String,
     pub created_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,

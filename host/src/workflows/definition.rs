@@ -13,35 +13,45 @@ use crate::config::parse_duration;
 /// Most nodes one workflow version may have.
 pub const MAX_NODES: usize = 200;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A workflow version's graph: nodes, and edges from a node (or one of its branches) to
+/// the next (docs/workflows.md).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WorkflowDefinition)]
 pub struct Definition {
+    /// 1 to 200 nodes.
     pub nodes: Vec<NodeDef>,
     #[serde(default)]
     pub edges: Vec<EdgeDef>,
     /// JSON Schema the execution input must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub input_schema: Option<Value>,
     #[serde(default)]
     pub settings: Settings,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WorkflowSettings)]
 pub struct Settings {
     /// The whole execution's time limit (`30s`, `5m`); default `--workflow-execution-timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_timeout: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WorkflowNode)]
 pub struct NodeDef {
     pub id: String,
     /// `plugin/node_type`.
     #[serde(rename = "type")]
     pub node_type: String,
+    /// Checked against the node type's config schema; `{{ }}` templates may refer to
+    /// the input and earlier nodes' outputs.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub config: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
@@ -56,8 +66,9 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WorkflowEdge)]
 pub struct EdgeDef {
     pub from: String,
     pub to: String,
@@ -68,7 +79,7 @@ pub struct EdgeDef {
 }
 
 /// What a node's failure (after its retries) does.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// The execution fails.
@@ -81,7 +92,7 @@ pub enum OnError {
 }
 
 /// Temporal's field names and defaults (docs/workflows.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     #[serde(default = "default_attempts")]
@@ -164,7 +175,8 @@ pub struct NodeTypeInfo {
 }
 
 /// One thing wrong with a definition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = DefinitionProblem)]
 pub struct Problem {
     /// Where: `nodes[2].config.url`, `edges[0].to`, `input_schema`...
     pub path: String,

@@ -11,22 +11,25 @@ use super::definition::{self, Definition, NodeTypeInfo};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Workflow {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
     pub description: String,
+    /// A disabled workflow starts no executions.
     pub enabled: bool,
+    /// The version new executions run.
     pub latest_version: i32,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `POST /api/workflows` and `POST /api/workflows/{id}/versions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowInput {
+    /// Set once, when the workflow is created (from the name when absent).
     #[serde(default)]
     pub slug: Option<String>,
     #[serde(default)]
@@ -35,8 +38,9 @@ pub struct WorkflowInput {
     pub description: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Present: a new version with this definition.
+    /// Present: a new version with this definition. Required to create a workflow.
     #[serde(default)]
+    #[schema(value_type = Option<Definition>)]
     pub definition: Option<Value>,
 }
 
@@ -223,10 +227,14 @@ pub async fn delete_workflow(pool: &PgPool, workspace: Uuid, id_or_slug: &str) -
     Ok(())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// A saved version of a workflow (never changed).
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = WorkflowVersion)]
 pub struct VersionRow {
     pub version: i32,
+    #[schema(value_type = Definition)]
     pub definition: Value,
+    /// The key that saved it.
     pub created_by: Option<Uuid>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -259,16 +267,22 @@ pub struct StartOptions {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// One run of a workflow version.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Execution)]
 pub struct ExecutionRow {
     pub id: Uuid,
     pub workflow_id: Uuid,
+    /// The workflow version it runs.
     pub version: i32,
+    /// `running`, `waiting`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
     pub input: Value,
     pub output: Option<Value>,
     pub error: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The plugin version each node's plugin ran at (`{"plugin": "1.2.0"}`).
+    #[schema(value_type = Object)]
     pub node_plugins: Value,
     /// The failed or cancelled execution this one retries.
     pub retry_of: Option<Uuid>,
@@ -310,10 +324,13 @@ pub async fn list_executions(
     .await?)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// One attempt of one node of an execution.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = NodeRun)]
 pub struct NodeRunRow {
     pub node_id: String,
     pub attempt: i32,
+    /// The run's state (`ready`, `running`, `waiting`, `succeeded`, `failed`, ...).
     pub status: String,
     pub input: Option<Value>,
     pub output: Option<Value>,

@@ -33,6 +33,8 @@ pub struct CreatedKey {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
+    /// 1-200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     pub role: Role,
 }
@@ -50,7 +52,7 @@ pub async fn create<'e>(
     new: &NewKey,
     created_by: &str,
 ) -> ApiResult<CreatedKey> {
-    if new.name.trim().is_empty() || new.name.len() > 200 {
+    if new.name.trim().is_empty() || new.name.chars().count() > 200 {
         return Err(ApiError::Invalid(
             "key name must be 1-200 characters".into(),
         ));

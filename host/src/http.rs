@@ -66,12 +66,12 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let authenticated = OpenApiRouter::new()
         .merge(admin::router())
         .merge(OpenApiRouter::from(agents::router()))
-        .merge(OpenApiRouter::from(data::router()))
-        .merge(OpenApiRouter::from(kb::router()))
+        .merge(data::router())
+        .merge(kb::router())
         .merge(keys::router())
-        .merge(OpenApiRouter::from(plugins::router(state.config.plugin_upload_limit)))
-        .merge(OpenApiRouter::from(tickets::router()))
-        .merge(OpenApiRouter::from(tools::router()))
+        .merge(plugins::router(state.config.plugin_upload_limit))
+        .merge(tickets::router())
+        .merge(tools::router())
         .merge(OpenApiRouter::from(workflows::router()))
         .merge(workspace::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
@@ -82,7 +82,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(health::router())
         .merge(authenticated)
-        .merge(OpenApiRouter::from(openai::router(state.clone())))
+        .merge(openai::router(state.clone()))
 }
 
 /// The `--metrics-listen` app: `GET /metrics` without credentials, for a private network.

@@ -95,7 +95,7 @@ pub struct Actor<'a> {
 }
 
 /// A version as the admin API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionInfo {
     pub plugin: String,
     pub version: String,
@@ -111,7 +111,7 @@ pub struct VersionInfo {
 }
 
 /// A plugin as the admin API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PluginInfo {
     pub name: String,
     pub kind: String,

@@ -18,7 +18,10 @@ pub struct Workspace {
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
     /// URL-safe identifier: lowercase letters, digits and `-`, 1-63 characters.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub slug: String,
+    /// 1-200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
 }
 
@@ -40,7 +43,7 @@ impl NewWorkspace {
                 self.slug
             )));
         }
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err(ApiError::Invalid("name must be 1-200 characters".into()));
         }
         Ok(())

@@ -10,14 +10,14 @@
 //! Errors are in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`,
 //! authentication's included: these routes authenticate inside their own error layer.
 
-use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::Json;
@@ -33,14 +33,18 @@ use crate::state::AppState;
 
 pub const CONVERSATION_HEADER: &str = "x-conversation-id";
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v1/models", get(models))
-        .route("/v1/chat/completions", post(completions))
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(models))
+        .routes(routes!(completions))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
         .layer(middleware::from_fn(openai_errors))
 }
 
+/// Viewer: the workspace's enabled agents, each a "model" named by its slug.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "An OpenAI model list",
+        example = json!({"object": "list", "data": [{"id": "dexter", "object": "model", "created": 1764633600, "owned_by": "agenthost"}]}))))]
 async fn models(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let agents = agents::list(&state.pool, caller.0.workspace_id).await?;
@@ -106,6 +110,18 @@ async fn agent_for_model(state: &AppState, workspace: Uuid, model: &str) -> ApiR
     })
 }
 
+/// Member: one chat turn with the agent named by `model`, as OpenAI Chat Completions
+/// (JSON, or `chat.completion.chunk` events with `"stream": true`). Tools run on the
+/// server; continue a conversation with the `X-Conversation-Id` header.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
+    params(("X-Conversation-Id" = Option<Uuid>, Header, description = "Continue this conversation")),
+    request_body(content = Object, description = "An OpenAI Chat Completions request (`model`, `messages`, optional `stream`, `stream_options`, `temperature`, `n` = 1, `metadata.conversation_id`)",
+        example = json!({"model": "dexter", "messages": [{"role": "user", "content": "Which deals closed last month?"}]})),
+    responses(
+        (status = 200, description = "A `chat.completion`, or with `stream: true` server-sent `chat.completion.chunk`s ending with `data: [DONE]`",
+            headers(("X-Conversation-Id" = Uuid, description = "The conversation of this turn")),
+            content((Object = "application/json"), (String = "text/event-stream"))),
+    ))]
 async fn completions(
     caller: WorkspaceCaller,
     State(state): State<AppState>,

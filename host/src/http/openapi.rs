@@ -32,6 +32,24 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The error shape of the OpenAI-compatible routes (`/v1/...`), as OpenAI's clients
+/// expect it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiErrorBody {
+    pub error: OpenAiErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `not_found_error`, `rate_limit_error`, `api_error`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
 /// Operations anyone may call; everything else needs a bearer key.
 const PUBLIC: &[&str] = &["/healthz", "/readyz"];
 
@@ -39,7 +57,10 @@ const PUBLIC: &[&str] = &["/healthz", "/readyz"];
 /// Routes without a body or parameters still get 400/413/415 from the framework
 /// when a client sends something unexpected, so they are listed everywhere.
 const SHARED_ERRORS: &[(&str, &str)] = &[
-    ("400", "The request could not be read (bad JSON, path or query)."),
+    (
+        "400",
+        "The request could not be read (bad JSON, path or query).",
+    ),
     ("401", "No key, or an unknown, revoked or expired key."),
     ("403", "The key's role may not do this."),
     ("404", "Not found (in this workspace)."),
@@ -47,9 +68,15 @@ const SHARED_ERRORS: &[(&str, &str)] = &[
     ("409", "Conflicts with the current state."),
     ("413", "The body is larger than this route's limit."),
     ("415", "Wrong content type."),
-    ("422", "Well-formed but breaks a rule; the message says which."),
+    (
+        "422",
+        "Well-formed but breaks a rule; the message says which.",
+    ),
     ("429", "Rate limited; see Retry-After."),
-    ("503", "Unavailable (a dependency is down, or the request timed out)."),
+    (
+        "503",
+        "Unavailable (a dependency is down, or the request timed out).",
+    ),
 ];
 
 const PUBLIC_ERRORS: &[&str] = &["400", "404", "405", "503"];
@@ -83,8 +110,19 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     components
         .schemas
         .insert("ErrorDetail".into(), ErrorDetail::schema());
+    components
+        .schemas
+        .insert("OpenAiError".into(), OpenAiErrorBody::schema());
+    components
+        .schemas
+        .insert("OpenAiErrorDetail".into(), OpenAiErrorDetail::schema());
     for (path, item) in api.paths.paths.iter_mut() {
         let public = PUBLIC.contains(&path.as_str());
+        let error_schema = if path.starts_with("/v1/") {
+            "OpenAiError"
+        } else {
+            "Error"
+        };
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -93,15 +131,18 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
-            add_shared(operation, public);
+            add_shared(operation, public, error_schema);
         }
     }
     api
 }
 
-fn add_shared(operation: &mut Operation, public: bool) {
+fn add_shared(operation: &mut Operation, public: bool, error_schema: &str) {
     if !public {
-        operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        operation.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
     }
     for (status, description) in SHARED_ERRORS {
         if public && !PUBLIC_ERRORS.contains(status) {
@@ -111,17 +152,17 @@ fn add_shared(operation: &mut Operation, public: bool) {
             .responses
             .responses
             .entry((*status).to_string())
-            .or_insert_with(|| RefOr::T(error_response(description)));
+            .or_insert_with(|| RefOr::T(error_response(description, error_schema)));
     }
 }
 
-fn error_response(description: &str) -> utoipa::openapi::Response {
+fn error_response(description: &str, schema: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Error")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()

@@ -1,12 +1,12 @@
 //! Plugin administration (instance admin only): upload, list, show, activate, roll
 //! back, enable/disable, delete versions, grants, settings, and instance secrets.
 
-use axum::Router;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::extract::{BodyLimit, Json, Path, Query, RequestId, reject_nul_in_json};
 use crate::auth::{InstanceAdmin, Principal};
@@ -15,34 +15,20 @@ use crate::registry::manifest::{Capabilities, Manifest};
 use crate::registry::{Actor, PluginInfo, RegistryError, VersionInfo};
 use crate::state::AppState;
 
-pub fn router(upload_limit: usize) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/admin/plugins",
-            get(list_plugins)
-                .post(upload)
-                .layer(super::body_limit(upload_limit)),
-        )
-        .route("/api/admin/plugins/{name}", get(show_plugin))
-        .route("/api/admin/plugins/{name}/rollback", post(rollback))
-        .route("/api/admin/plugins/{name}/enable", post(enable))
-        .route("/api/admin/plugins/{name}/disable", post(disable))
-        .route("/api/admin/plugins/{name}/settings", put(set_settings))
-        .route(
-            "/api/admin/plugins/{name}/versions/{version}",
-            get(show_version).delete(delete_version),
-        )
-        .route(
-            "/api/admin/plugins/{name}/versions/{version}/activate",
-            post(activate),
-        )
-        .route(
-            "/api/admin/plugins/{name}/versions/{version}/grants",
-            put(set_grants),
-        )
-        .route("/api/admin/metrics", get(metrics))
-        .route("/api/admin/secrets", get(list_secrets))
-        .route("/api/admin/secrets/{name}", put(set_secret))
+pub fn router(upload_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plugins, upload).layer(super::body_limit(upload_limit)))
+        .routes(routes!(show_plugin))
+        .routes(routes!(rollback))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(set_settings))
+        .routes(routes!(show_version, delete_version))
+        .routes(routes!(activate))
+        .routes(routes!(set_grants))
+        .routes(routes!(metrics))
+        .routes(routes!(list_secrets))
+        .routes(routes!(set_secret))
 }
 
 impl From<RegistryError> for ApiError {
@@ -68,15 +54,35 @@ fn actor<'a>(request_id: &'a RequestId) -> Actor<'a> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     /// Activate the new version right away.
     #[serde(default)]
     activate: bool,
 }
 
-/// `multipart/form-data` with a `manifest` part (JSON) and a `component` part (wasm).
+/// The upload form, for the OpenAPI document (the handler reads the parts itself).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The manifest, JSON (see docs/plugins.md).
+    manifest: String,
+    /// The compiled component (`.wasm`).
+    #[schema(format = Binary, content_media_type = "application/wasm")]
+    component: Vec<u8>,
+}
+
+/// Admin token: upload a new version: `multipart/form-data` with a `manifest` part
+/// (JSON) and a `component` part (wasm).
+#[utoipa::path(post, path = "/api/admin/plugins", tag = "plugins", params(UploadQuery),
+    request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The new version", body = VersionInfo),
+        (status = 400, description = "Not a valid component (`invalid_component`) or a malformed form", body = super::openapi::ErrorBody),
+        (status = 409, description = "This version already exists", body = super::openapi::ErrorBody),
+    ))]
 async fn upload(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -137,6 +143,9 @@ async fn read_upload(mut multipart: Multipart, limit: BodyLimit) -> ApiResult<(M
     }
 }
 
+/// Admin token: every installed plugin.
+#[utoipa::path(get, path = "/api/admin/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<PluginInfo>)))]
 async fn list_plugins(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -144,13 +153,16 @@ async fn list_plugins(
     Ok(Json(state.registry.plugins().await?))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PluginDetail {
     #[serde(flatten)]
     plugin: PluginInfo,
     versions: Vec<VersionInfo>,
 }
 
+/// Admin token: a plugin with all its versions.
+#[utoipa::path(get, path = "/api/admin/plugins/{name}", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginDetail)))]
 async fn show_plugin(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -161,6 +173,9 @@ async fn show_plugin(
     Ok(Json(PluginDetail { plugin, versions }))
 }
 
+/// Admin token: one version.
+#[utoipa::path(get, path = "/api/admin/plugins/{name}/versions/{version}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Semantic version")), responses((status = 200, body = VersionInfo)))]
 async fn show_version(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -169,6 +184,9 @@ async fn show_version(
     Ok(Json(state.registry.version(&name, &version).await?))
 }
 
+/// Admin token: make a version the active one (on every replica).
+#[utoipa::path(post, path = "/api/admin/plugins/{name}/versions/{version}/activate", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Semantic version")), responses((status = 200, body = PluginInfo)))]
 async fn activate(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -183,6 +201,9 @@ async fn activate(
     ))
 }
 
+/// Admin token: reactivate the previously active version.
+#[utoipa::path(post, path = "/api/admin/plugins/{name}/rollback", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginInfo)))]
 async fn rollback(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -194,6 +215,9 @@ async fn rollback(
     ))
 }
 
+/// Admin token: enable a plugin.
+#[utoipa::path(post, path = "/api/admin/plugins/{name}/enable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginInfo)))]
 async fn enable(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -208,6 +232,9 @@ async fn enable(
     ))
 }
 
+/// Admin token: disable a plugin; its tools and nodes stop being offered.
+#[utoipa::path(post, path = "/api/admin/plugins/{name}/disable", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginInfo)))]
 async fn disable(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -222,6 +249,9 @@ async fn disable(
     ))
 }
 
+/// Admin token: delete an inactive version.
+#[utoipa::path(delete, path = "/api/admin/plugins/{name}/versions/{version}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Semantic version")), responses((status = 204, description = "Deleted")))]
 async fn delete_version(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -235,6 +265,9 @@ async fn delete_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Admin token: the capabilities granted to a version (within what it asks for).
+#[utoipa::path(put, path = "/api/admin/plugins/{name}/versions/{version}/grants", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Semantic version")), request_body = Capabilities, responses((status = 200, body = VersionInfo)))]
 async fn set_grants(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -250,6 +283,10 @@ async fn set_grants(
     ))
 }
 
+/// Admin token: the plugin's settings, checked against its `config_schema`.
+#[utoipa::path(put, path = "/api/admin/plugins/{name}/settings", tag = "plugins", params(("name" = String, Path, description = "Plugin name")),
+    request_body(content = Object, description = "Settings matching the manifest's config_schema"),
+    responses((status = 200, body = PluginInfo)))]
 async fn set_settings(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -265,12 +302,16 @@ async fn set_settings(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SecretValue {
     value: String,
 }
 
+/// Admin token: set an instance secret (plugins read granted ones via `config.secret`).
+#[utoipa::path(put, path = "/api/admin/secrets/{name}", tag = "plugins",
+    params(("name" = String, Path, description = "Secret name")),
+    request_body = SecretValue, responses((status = 204, description = "Stored")))]
 async fn set_secret(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -285,6 +326,9 @@ async fn set_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Admin token: the names of the instance secrets (never their values).
+#[utoipa::path(get, path = "/api/admin/secrets", tag = "plugins",
+    responses((status = 200, body = Vec<String>)))]
 async fn list_secrets(
     _: InstanceAdmin,
     State(state): State<AppState>,
@@ -292,7 +336,9 @@ async fn list_secrets(
     Ok(Json(state.registry.secret_names().await?))
 }
 
-/// Prometheus text format.
+/// Admin token: the plugin call counters, Prometheus text format (also in `/metrics`).
+#[utoipa::path(get, path = "/api/admin/metrics", tag = "plugins",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(
     _: InstanceAdmin,
     State(state): State<AppState>,

@@ -7,12 +7,12 @@
 //! its memory cap or returned non-JSON; 504 `plugin_timeout` it hit its deadline;
 //! 503 `unavailable` no instance slot was free.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AlreadyLogged;
 use super::extract::{Json, Path, RequestId};
@@ -22,12 +22,15 @@ use crate::registry::{ToolCallError, ToolCallResult, ToolInfo};
 use crate::runtime::InvokeError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/tools", get(list_tools))
-        .route("/api/tools/{plugin}/{tool}", post(invoke_tool))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tools))
+        .routes(routes!(invoke_tool))
 }
 
+/// Any role: the active tools of every enabled plugin, with their JSON Schemas.
+#[utoipa::path(get, path = "/api/tools", tag = "tools",
+    responses((status = 200, body = Vec<ToolInfo>)))]
 async fn list_tools(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -36,6 +39,20 @@ async fn list_tools(
     Ok(Json(state.registry.tools()))
 }
 
+/// Member: call a tool. The input must match the tool's input schema.
+#[utoipa::path(post, path = "/api/tools/{plugin}/{tool}", tag = "tools",
+    params(
+        ("plugin" = String, Path, description = "Plugin name"),
+        ("tool" = String, Path, description = "Tool name"),
+    ),
+    request_body(content = Object, description = "The tool's input, matching its input schema"),
+    responses(
+        (status = 200, body = ToolCallResult),
+        (status = 400, description = "The tool answered with an error (`tool_error`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "The input does not match the tool's schema (`invalid_input`)", body = super::openapi::ErrorBody),
+        (status = 502, description = "The plugin trapped, ran out of fuel or memory, or broke its output schema (`plugin_fault`)", body = super::openapi::ErrorBody),
+        (status = 504, description = "The plugin ran out of time (`plugin_timeout`)", body = super::openapi::ErrorBody),
+    ))]
 async fn invoke_tool(
     caller: WorkspaceCaller,
     State(state): State<AppState>,

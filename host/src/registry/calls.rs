@@ -12,7 +12,7 @@ use crate::runtime::bindings::CallContext;
 use crate::runtime::{InvokeError, LoadedPlugin};
 
 /// An active tool, as listed to API users.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ToolInfo {
     pub plugin: String,
     pub version: String,
@@ -36,7 +36,7 @@ pub enum ToolCallError {
 }
 
 /// A finished tool call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ToolCallResult {
     pub plugin: String,
     pub version: String,

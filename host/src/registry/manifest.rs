@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::runtime::{Limits, PluginKind};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Lowercase letters, digits, `_` and `-`, starting with a letter; at most 63.
@@ -36,7 +36,7 @@ pub struct Manifest {
 }
 
 /// Requested (in a manifest) or granted (by an admin) capabilities.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// Names of instance secrets the plugin may read through `config.secret`.
@@ -65,14 +65,14 @@ pub struct Capabilities {
 
 /// Agents a plugin may run turns of, by slug (in the calling workspace); `*` is every
 /// agent of the workspace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentsCapability {
     pub agents: Vec<String>,
 }
 
 /// Vector collections: the plugin's own (always, once granted) plus shared ones.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VectorCapability {
     /// Collection names shared between every plugin granted them (in the calling
@@ -82,7 +82,7 @@ pub struct VectorCapability {
 }
 
 /// Where a plugin may send HTTP requests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCapability {
     /// Origin patterns: `https://api.example.com`, `*.example.com:443`,
@@ -108,7 +108,7 @@ impl HttpCapability {
 }
 
 /// Which models a plugin may use, and how many tokens a day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmCapability {
     /// Model names, exactly as the provider knows them.
@@ -120,7 +120,7 @@ pub struct LlmCapability {
 }
 
 /// Which tables of the shared `data` schema a plugin may use, and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseCapability {
     /// Table name (in schema `data`, without the schema) -> access.
@@ -128,7 +128,7 @@ pub struct DatabaseCapability {
     pub tables: BTreeMap<String, TableAccess>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableAccess {
     /// SELECT.
@@ -138,7 +138,7 @@ pub enum TableAccess {
 }
 
 /// Who a plugin may send email as, and how much.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailCapability {
     /// Allowed sender addresses: exact (`bot@acme.com`) or a whole domain (`*@acme.com`).
@@ -236,7 +236,7 @@ impl Capabilities {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestedLimits {
     pub memory_mb: Option<u64>,

@@ -19,7 +19,7 @@ use super::stderr::Captured;
 use crate::capabilities::CallGrants;
 
 /// What a plugin offers: tools to agents or node types to workflows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     Tool,

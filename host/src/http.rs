@@ -9,6 +9,7 @@ mod kb;
 mod keys;
 mod openai;
 pub mod openapi;
+mod plugin_logs;
 mod plugins;
 mod tickets;
 mod tools;
@@ -69,6 +70,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(data::router())
         .merge(kb::router())
         .merge(keys::router())
+        .merge(plugin_logs::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tickets::router())
         .merge(tools::router())

@@ -310,6 +310,29 @@ pub struct Config {
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "AGENTHOST_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// `Host` names (or `host:port`) the MCP server at `/mcp` answers to, comma-separated;
+    /// any other is refused with 403, a guard against DNS rebinding. Add the names a
+    /// deployment is reached by; `*` accepts every host.
+    #[arg(
+        long,
+        env = "AGENTHOST_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1"
+    )]
+    pub mcp_allowed_hosts: Vec<String>,
+
+    /// Browser origins allowed to call `/mcp`, comma-separated, e.g.
+    /// `https://app.example.com` (`:*` for any port). A request carrying any other
+    /// `Origin` is refused with 403 (clients that are not browsers send none); `*` skips
+    /// the check. By default pages served from this machine's loopback names.
+    #[arg(
+        long,
+        env = "AGENTHOST_MCP_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
+    )]
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl Config {

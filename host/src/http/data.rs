@@ -31,8 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_rows, import_rows).layer(super::body_limit(IMPORT_BODY_LIMIT)))
 }
 
-/// The entities, as the `{entity}` path segment names them (the names of
-/// [`data::ENTITIES`]; a test checks they agree).
+// The names of `data::ENTITIES` (a test checks they agree).
+/// An importable entity.
 #[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
@@ -150,7 +150,7 @@ const ENTITY: &str = "The entity (see `GET /api/data`)";
 /// Admin: upsert rows by `external_id` from a JSON array of objects or CSV with a header
 /// line, all or nothing.
 #[utoipa::path(post, path = "/api/data/{entity}", tag = "data",
-    params(("entity" = DataEntity, Path, description = ENTITY)),
+    params(("entity" = inline(DataEntity), Path, description = ENTITY)),
     request_body(description = "Up to 10 000 rows (16 MiB); the fields of `GET /api/data` plus `external_id`",
         content((Vec<Object> = "application/json"), (String = "text/csv"))),
     responses(
@@ -216,7 +216,7 @@ struct DataRows {
 
 /// Any role: a page of an entity's rows, ordered by external id.
 #[utoipa::path(get, path = "/api/data/{entity}", tag = "data",
-    params(("entity" = DataEntity, Path, description = ENTITY), Page),
+    params(("entity" = inline(DataEntity), Path, description = ENTITY), Page),
     responses((status = 200, body = DataRows)))]
 async fn list_rows(
     caller: WorkspaceCaller,

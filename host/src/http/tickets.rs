@@ -324,10 +324,10 @@ async fn create_ticket(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only tickets in this status.
-    #[param(value_type = Option<TicketStatus>)]
+    #[param(inline, value_type = Option<TicketStatus>)]
     status: Option<String>,
     /// Only tickets of this priority.
-    #[param(value_type = Option<TicketPriority>)]
+    #[param(inline, value_type = Option<TicketPriority>)]
     priority: Option<String>,
     /// Only tickets assigned to this person (external id or email).
     assignee: Option<String>,

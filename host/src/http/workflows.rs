@@ -387,7 +387,7 @@ struct ListQuery {
     /// Only this workflow's executions (id or slug).
     workflow: Option<String>,
     /// Only executions in this status.
-    #[param(value_type = Option<ExecutionStatus>)]
+    #[param(inline, value_type = Option<ExecutionStatus>)]
     status: Option<String>,
     /// How many, newest first (1-500, default 50).
     limit: Option<i64>,
@@ -485,7 +485,7 @@ async fn retry_execution(
 #[into_params(parameter_in = Query)]
 struct ApprovalQuery {
     /// Only approvals in this status.
-    #[param(value_type = Option<ApprovalStatus>)]
+    #[param(inline, value_type = Option<ApprovalStatus>)]
     status: Option<String>,
     /// How many, newest first (1-500, default 50).
     limit: Option<i64>,

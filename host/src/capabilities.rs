@@ -61,6 +61,8 @@ pub struct Services {
     /// Runs agent turns for the agents capability; filled in once the chat service
     /// exists (it needs the registry these services belong to).
     pub agents: agents::RunnerSlot,
+    /// Where plugins' log lines are stored (`crate::plugin_logs`).
+    pub plugin_logs: crate::plugin_logs::LogSink,
 }
 
 impl Services {
@@ -96,6 +98,7 @@ impl Services {
             )),
             llm,
             agents: Default::default(),
+            plugin_logs: crate::plugin_logs::LogSink::start(pool.clone(), Default::default()),
             http_limits: http::HttpLimits {
                 timeout: config.http_timeout,
                 max_body_bytes: config.http_max_body_bytes,
@@ -120,6 +123,7 @@ pub struct CallGrants {
     pub http: http::HttpCtx,
     pub vector: vector::VectorCtx,
     pub agents: agents::AgentsCtx,
+    pub log: crate::plugin_logs::LogSink,
 }
 
 impl llm::LlmView for PluginState {

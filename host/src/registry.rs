@@ -426,6 +426,7 @@ impl Registry {
                 http,
                 vector,
                 agents,
+                log: self.services.plugin_logs.clone(),
             },
             input_validators,
             tool_infos,

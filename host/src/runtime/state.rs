@@ -50,7 +50,7 @@ impl PluginState {
         let stderr = StderrCapture::default();
         PluginState {
             deadline,
-            log: LogCtx::new(&context),
+            log: LogCtx::new(&context, grants.log),
             config: grants.config,
             email: grants.email,
             database: grants.database.for_workspace(workspace),

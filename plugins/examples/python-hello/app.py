@@ -1,26 +1,33 @@
 """pyhello: the example tool plugin written in Python, built with componentize-py.
 
-Two tools: `greet` (the Python twin of the Rust `hello` plugin: a greeting from the
-`greeting` setting, a log line through the host's `log` import) and `word_count`
-(JSON in, JSON out, plain Python). Build: `make plugins`, or
+Three tools: `greet` (the Python twin of the Rust `hello` plugin: a greeting from the
+`greeting` setting, a log line through the host's `log` import), `word_count` (JSON in,
+JSON out, plain Python) and `fetch` (a GET through the standard
+`wasi:http/outgoing-handler`, which only reaches origins the plugin is granted). Build: `make plugins`, or
 `python3 scripts/build_python_plugin.py` (see docs/python-plugins.md).
 """
 
 import json
 import re
 from collections import Counter
+from urllib.parse import urlsplit
 
 from wit_world import exports
 from componentize_py_types import Err
-from wit_world.imports import config, log
+from wit_world.imports import config, log, outgoing_handler, streams
+from wit_world.imports import wasi_http_types as http
 from wit_world.imports.agenthost_plugin_types import (
     CallContext,
+    Error_Denied,
     Error_Internal,
     Error_Invalid,
     Error_NotFound,
+    Error_Unavailable,
     ToolDescriptor,
 )
 
+# The most of a response body `fetch` returns.
+FETCH_LIMIT = 4096
 WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 TOOLS = [
@@ -75,6 +82,25 @@ TOOLS = [
             "required": ["words", "unique", "top"],
         }),
     ),
+    ToolDescriptor(
+        name="fetch",
+        description="GETs a URL (on a granted origin) and returns its status and text.",
+        input_schema=json.dumps({
+            "type": "object",
+            "properties": {"url": {"type": "string"}},
+            "required": ["url"],
+            "additionalProperties": False,
+        }),
+        output_schema=json.dumps({
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer"},
+                "body": {"type": "string"},
+                "truncated": {"type": "boolean"},
+            },
+            "required": ["status", "body", "truncated"],
+        }),
+    ),
 ]
 
 
@@ -104,7 +130,55 @@ def word_count(context: CallContext, args: dict) -> dict:
     return {"words": len(words), "unique": len(counts), "top": top}
 
 
-HANDLERS = {"greet": greet, "word_count": word_count}
+def http_failure(code) -> Err:
+    """A wasi:http error code as our error: refusals by the grant are `denied`."""
+    name = type(code).__name__.removeprefix("ErrorCode_")
+    if name in ("HttpRequestDenied", "DestinationIpProhibited"):
+        return Err(Error_Denied(f"the host refused the request ({name})"))
+    return Err(Error_Unavailable(f"the request failed ({name})"))
+
+
+def fetch(context: CallContext, args: dict) -> dict:
+    url = urlsplit(args["url"])
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise Err(Error_Invalid("url must be an absolute http or https URL"))
+    request = http.OutgoingRequest(http.Fields())
+    request.set_scheme(http.Scheme_Http() if url.scheme == "http" else http.Scheme_Https())
+    request.set_authority(url.netloc)
+    request.set_path_with_query((url.path or "/") + (f"?{url.query}" if url.query else ""))
+    http.OutgoingBody.finish(request.body(), None)
+    try:
+        future = outgoing_handler.handle(request, None)
+    except Err as e:
+        raise http_failure(e.value)
+    # Children before parents: wasi:http wants a stream dropped before its body, and
+    # the body before its response; the `with` blocks drop them in that order.
+    with future:
+        with future.subscribe() as ready:
+            ready.block()
+        outcome = future.get().value
+    if isinstance(outcome, Err):
+        raise http_failure(outcome.value)
+    body = bytearray()
+    with outcome.value as response:
+        status = response.status()
+        with response.consume() as incoming:
+            with incoming.stream() as stream:
+                while len(body) <= FETCH_LIMIT:
+                    try:
+                        body += stream.blocking_read(FETCH_LIMIT + 1 - len(body))
+                    except Err as e:
+                        if isinstance(e.value, streams.StreamError_Closed):
+                            break
+                        raise Err(Error_Unavailable("the response body broke off"))
+    return {
+        "status": status,
+        "body": body[:FETCH_LIMIT].decode("utf-8", errors="replace"),
+        "truncated": len(body) > FETCH_LIMIT,
+    }
+
+
+HANDLERS = {"greet": greet, "word_count": word_count, "fetch": fetch}
 
 
 class Tools(exports.Tools):

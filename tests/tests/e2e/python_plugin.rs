@@ -1,6 +1,7 @@
 //! The example plugin written in Python (`plugins/examples/python-hello`, built by
 //! componentize-py from the same `wit/` as the Rust SDK), installed over the admin API
-//! and called over the tools API like any other plugin.
+//! and called over the tools API like any other plugin: its JSON in and out, the
+//! `config` import, outbound HTTP through `wasi:http`, and its errors.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -48,13 +49,14 @@ async fn json_of(response: reqwest::Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
 }
 
-/// A server with pyhello installed and active; returns it and a member key.
+/// A server with pyhello installed (with `manifest`) and active; returns it and a
+/// member key.
 ///
 /// An upload compiles the component inside the request: for this 18 MB component that
 /// is tens of seconds in a debug build of the host, past the default request timeout,
 /// so these servers allow more. Uploads take turns, so the second finds the first's
 /// compiled artifact in the (shared) cache instead of compiling it again.
-async fn with_pyhello() -> (TestServer, String) {
+async fn with_pyhello(manifest: Value) -> (TestServer, String) {
     static UPLOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let server = TestServer::start_with(|config| {
         config.request_timeout = Duration::from_secs(600);
@@ -63,9 +65,7 @@ async fn with_pyhello() -> (TestServer, String) {
     let (workspace, _) = server.create_workspace("python").await;
     let (_, member) = server.create_key(&workspace, "member").await;
     let turn = UPLOADING.lock().await;
-    let response = server
-        .upload_plugin(&pyhello_manifest(), pyhello_wasm(), true)
-        .await;
+    let response = server.upload_plugin(&manifest, pyhello_wasm(), true).await;
     drop(turn);
     assert_eq!(response.status(), StatusCode::CREATED);
     let version = json_of(response).await;
@@ -76,13 +76,13 @@ async fn with_pyhello() -> (TestServer, String) {
         .iter()
         .map(|tool| tool["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["greet", "word_count"]);
+    assert_eq!(names, ["greet", "word_count", "fetch"]);
     (server, member)
 }
 
 #[tokio::test]
 async fn python_tools_answer_over_rest_and_read_their_settings() {
-    let (server, key) = with_pyhello().await;
+    let (server, key) = with_pyhello(pyhello_manifest()).await;
 
     // The schemas the Python code declares are the ones the tools API serves.
     let tools = json_of(
@@ -160,7 +160,7 @@ async fn python_tools_answer_over_rest_and_read_their_settings() {
 
 #[tokio::test]
 async fn python_tool_errors_reach_the_caller_in_our_error_shape() {
-    let (server, key) = with_pyhello().await;
+    let (server, key) = with_pyhello(pyhello_manifest()).await;
 
     // Passes the schema (minLength 1), fails the tool's own rule: the error the Python
     // code raises is the caller's 400 `tool_error`, its kind and text intact.
@@ -196,4 +196,60 @@ async fn python_tool_errors_reach_the_caller_in_our_error_shape() {
         .call_tool(&key, "pyhello", "greet", &json!({"name": "Ada"}))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// `wasi:http/outgoing-handler` from Python: refused until an admin grants the origin
+/// (the refusal reaches the caller as the tool's `denied` error), then a real GET
+/// against a loopback server.
+#[tokio::test]
+async fn python_plugin_reaches_a_granted_origin_through_wasi_http() {
+    let app = axum::Router::new().route(
+        "/hi",
+        axum::routing::get(|| async { "hello from loopback" }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The manifest asks for the origin (an admin can only grant what is asked for).
+    let http = json!({ "origins": [origin], "private_networks": ["127.0.0.0/8"] });
+    let mut manifest = pyhello_manifest();
+    manifest["capabilities"] = json!({ "http": http });
+    let (server, key) = with_pyhello(manifest).await;
+    let url = format!("{origin}/hi");
+
+    let response = server
+        .call_tool(&key, "pyhello", "fetch", &json!({ "url": url }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "tool_error");
+    assert!(
+        message.starts_with("denied: the host refused the request"),
+        "{message}"
+    );
+
+    let response = server
+        .request(
+            Method::PUT,
+            "/api/admin/plugins/pyhello/versions/0.1.0/grants",
+            ADMIN_TOKEN,
+        )
+        .json(&json!({ "http": http }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let response = server
+        .call_tool(&key, "pyhello", "fetch", &json!({ "url": url }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(response).await["output"],
+        json!({ "status": 200, "body": "hello from loopback", "truncated": false })
+    );
 }

@@ -63,6 +63,10 @@ impl AgentRunner for ChatRunner {
                     let turn = json!({
                         "conversation_id": result.conversation_id,
                         "turn_id": result.turn_id,
+                        // `awaiting_approval` when a gated tool paused the turn
+                        // (docs/ai-sdk.md): a person answers it in the chat API.
+                        "status": result.status,
+                        "pending_approvals": result.pending_approvals,
                         "text": text,
                         "tool_calls": result.tool_calls,
                         "usage": result.usage,

@@ -222,7 +222,12 @@ async fn assert_client_report(f: &Fixture, report: &Value, answer: &str) {
     // No key: the client can't connect; the server said 401 with a challenge.
     let anonymous = &report["anonymous"];
     assert_eq!(anonymous["refused"], true, "{anonymous}");
-    assert_eq!(anonymous["statuses"], json!([401]), "{anonymous}");
+    // (In auto mode the SDK tries `server/discover`, then `initialize`: two 401s.)
+    let statuses = anonymous["statuses"].as_array().unwrap();
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|s| s == 401),
+        "{anonymous}"
+    );
     assert_eq!(
         anonymous["challenges"],
         json!([r#"Bearer realm="agenthost""#]),

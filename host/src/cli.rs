@@ -1,11 +1,14 @@
 //! The `agenthost` command line: the server's own commands, and the client commands
-//! (`plugin`, `agent`, `chat`) that talk to a running server over its HTTP API.
+//! (`plugin`, `agent`, `chat`, `workflow`, `execution`) that talk to a running server over its HTTP API.
 
 mod chat;
 mod client;
 mod commands;
+mod logs;
 mod plugin;
 mod scaffold;
+mod sse;
+mod workflow;
 
 use std::process::ExitCode;
 

@@ -17,6 +17,10 @@ pub enum ClientCommand {
     Agent(AgentArgs),
     /// One chat turn with an agent, the answer streamed as it comes (workspace API key).
     Chat(ChatArgs),
+    /// The workspace's workflows: list, show, run (workspace API key).
+    Workflow(WorkflowArgs),
+    /// Workflow executions: show one, or watch it to the end (workspace API key).
+    Execution(ExecutionArgs),
 }
 
 /// Where the server is, who we are, and how to print answers. Global: accepted before
@@ -28,7 +32,7 @@ pub struct Connection {
     pub server: Option<String>,
 
     /// Bearer token: the instance admin token for `plugin`, a workspace API key for
-    /// `agent` and `chat`. Else `admin_token` (for `plugin`) or `token` in the config
+    /// `agent`, `chat`, `workflow` and `execution`. Else `admin_token` (for `plugin`) or `token` in the config
     /// file `~/.config/agenthost/config.toml`; for `plugin`, else AGENTHOST_ADMIN_TOKEN.
     #[arg(long, global = true, env = "AGENTHOST_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -111,6 +115,49 @@ pub enum PluginCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// The plugin's stored log lines, oldest of the page first (`--output json`: the
+    /// server's page, newest first; with `--follow`, one JSON line per log line).
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub name: String,
+    /// Only lines of this version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Only lines at this level or a more severe one.
+    #[arg(long, value_enum)]
+    pub level: Option<LogLevel>,
+    /// Only lines since this time: RFC 3339 (`2026-12-01T10:00:00Z`) or a duration back
+    /// from now (`90s`, `10m`, `2h`, `7d`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines of this request id.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// How many lines (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: i64,
+    /// Keep polling for new lines (every --interval) until interrupted.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// How often `--follow` asks for new lines.
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,6 +199,58 @@ pub struct ChatArgs {
     pub conversation: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct WorkflowArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: WorkflowCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// The workspace's workflows.
+    List,
+    /// A workflow with its latest definition.
+    Show {
+        /// The workflow's id or slug.
+        workflow: String,
+    },
+    /// Start an execution of the workflow's latest version.
+    Run {
+        /// The workflow's id or slug.
+        workflow: String,
+        /// The execution's input: JSON, or `@FILE` to read it from a file.
+        #[arg(long)]
+        input: Option<String>,
+        /// Follow the execution to its end (as `execution watch`); a failed execution
+        /// exits non-zero.
+        #[arg(long)]
+        wait: bool,
+        /// Sent as `Idempotency-Key`: running again with the same key returns the
+        /// first execution instead of starting another.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: ExecutionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecutionCommand {
+    /// An execution with every node run.
+    Show { id: String },
+    /// Print the execution's events as they happen, until it finishes; exits non-zero
+    /// when it failed or was cancelled (`--output json`: one JSON line per event).
+    Watch { id: String },
+}
+
 pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         ClientCommand::Plugin(args) => {
@@ -178,6 +277,14 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
                 args.conversation.as_deref(),
             )
             .await
+        }
+        ClientCommand::Workflow(args) => {
+            let client = Client::new(&args.connection, Credentials::Workspace)?;
+            super::workflow::run_workflow(&client, args.command).await
+        }
+        ClientCommand::Execution(args) => {
+            let client = Client::new(&args.connection, Credentials::Workspace)?;
+            super::workflow::run_execution(&client, args.command).await
         }
     }
 }

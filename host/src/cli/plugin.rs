@@ -162,12 +162,13 @@ pub async fn run(
             }
             Ok(())
         }
+        PluginCommand::Logs(args) => super::logs::run(&client()?, args).await,
     }
 }
 
 /// A path segment, percent-encoded (names and versions are plain, but `1.0.0+dev.x`
 /// carries a `+`).
-fn segment(s: &str) -> String {
+pub(super) fn segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%2B")

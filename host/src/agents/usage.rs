@@ -91,7 +91,8 @@ pub async fn usage(pool: &PgPool, workspace: Uuid, query: &UsageQuery) -> ApiRes
 }
 
 /// Requests, success rate and p95 latencies of an agent's turns and tool calls over
-/// the last 24 hours. Rates are null when there was nothing to measure.
+/// the last 24 hours. Rates are null when there was nothing to measure; turns not yet
+/// ended (running, or paused for approvals) don't count in them.
 pub async fn health(pool: &PgPool, agent: Uuid) -> sqlx::Result<Value> {
     sqlx::query_scalar(
         "SELECT jsonb_build_object('window_hours', 24, \
@@ -101,8 +102,10 @@ pub async fn health(pool: &PgPool, agent: Uuid) -> sqlx::Result<Value> {
               'failed', count(*) FILTER (WHERE status = 'failed'), \
               'cancelled', count(*) FILTER (WHERE status = 'cancelled'), \
               'running', count(*) FILTER (WHERE status = 'running'), \
+              'awaiting_approval', count(*) FILTER (WHERE status = 'awaiting_approval'), \
               'success_rate', (count(*) FILTER (WHERE status = 'completed'))::float8 \
-                              / nullif(count(*) FILTER (WHERE status <> 'running'), 0), \
+                              / nullif(count(*) FILTER \
+                                  (WHERE status NOT IN ('running', 'awaiting_approval')), 0), \
               'p95_ms', percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)) \
             FROM turns WHERE agent_id = $1 AND started_at > now() - interval '24 hours'), \
            'tools', (SELECT jsonb_build_object( \

@@ -457,6 +457,16 @@ async fn approvals_on_our_json_body_pause_resume_expire_and_refuse_bad_answers()
         .unwrap();
     assert_eq!(detail["pending_approvals"][0]["approval_id"], approval);
     assert_eq!(detail["turns"][0]["status"], "awaiting_approval");
+    let health: Value = f
+        .server
+        .send(&f.key, Method::GET, "/api/agents/dexter/health", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Paused is neither running nor a failure.
+    assert_eq!(health["turns"]["awaiting_approval"], 1, "{health}");
+    assert!(health["turns"]["success_rate"].is_null(), "{health}");
 
     // Bad answers are refused and change nothing.
     let answer = |id: &str, approved: bool| json!([{ "id": id, "approved": approved }]);

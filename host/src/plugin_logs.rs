@@ -419,6 +419,33 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (sender, mut receiver) = mpsc::channel(2);
+        let sink = LogSink {
+            sender: Some(sender),
+            dropped: Default::default(),
+        };
+        let line = NewLine {
+            plugin: "p".into(),
+            version: "1.0.0".into(),
+            level: Level::Info,
+            message: "m".into(),
+            fields: BTreeMap::new(),
+            request_id: None,
+            workspace_id: None,
+            logged_at: Utc::now(),
+        };
+        for _ in 0..5 {
+            sink.send(line.clone());
+        }
+        assert_eq!(sink.dropped(), 3);
+        assert!(receiver.try_recv().is_ok());
+        assert!(receiver.try_recv().is_ok());
+        assert!(receiver.try_recv().is_err());
+        LogSink::default().send(line); // keeps nothing, counts nothing
+    }
+
+    #[test]
     fn pruning_waits_for_a_tenth_of_the_limit() {
         let retention = |keep| Retention {
             keep_per_plugin: keep,

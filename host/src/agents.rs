@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::{Registry, ToolInfo};
 
 /// A plugin tool an agent may call, optionally pinned to one version.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolRef {
     pub plugin: String,
@@ -51,7 +51,7 @@ pub struct Agent {
 }
 
 /// Fields of a create or update; absent fields keep their value on update.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentChanges {
     pub slug: Option<String>,
@@ -60,11 +60,14 @@ pub struct AgentChanges {
     pub system_prompt: Option<String>,
     /// `null` clears it (back to the host default).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub model: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f32>)]
     pub temperature: Option<Option<f32>>,
     pub tools: Option<Vec<ToolRef>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>)]
     pub max_steps: Option<Option<i32>>,
     pub enabled: Option<bool>,
 }

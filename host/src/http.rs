@@ -66,7 +66,7 @@ pub fn openapi_document(state: &AppState) -> utoipa::openapi::OpenApi {
 fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let authenticated = OpenApiRouter::new()
         .merge(admin::router())
-        .merge(OpenApiRouter::from(agents::router()))
+        .merge(agents::router())
         .merge(data::router())
         .merge(kb::router())
         .merge(keys::router())

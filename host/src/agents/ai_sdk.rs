@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 const MAX_CHAT_ID: usize = 200;
 
 /// Unknown fields are allowed: the transport merges the app's own `body` option in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UiChatRequest {
     /// The chat's id, chosen by the client; it names our conversation.
     pub id: String,
@@ -28,7 +28,7 @@ pub struct UiChatRequest {
     pub message_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UiMessage {
     #[serde(default)]
     pub id: Option<String>,

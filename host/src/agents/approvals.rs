@@ -25,7 +25,7 @@ pub struct PendingApproval {
 }
 
 /// One answer of a client: `approved`, or not, with an optional reason.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalAnswer {
     pub id: String,

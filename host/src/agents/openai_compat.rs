@@ -16,28 +16,33 @@ use super::stream::ChatEvent;
 
 /// The fields of a Chat Completions request we use. Unknown fields are ignored, as
 /// OpenAI's own API does with fields a model doesn't support.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CompletionRequest {
     /// An agent's slug (or id).
     pub model: String,
+    /// The conversation so far; the last one is the user's new message.
+    #[schema(min_items = 1)]
     pub messages: Vec<Message>,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
-    /// Overrides the agent's temperature for this turn.
+    /// Overrides the agent's temperature for this turn (0 to 2).
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<f32>,
+    /// Must be 1 when given: an agent gives one answer.
+    #[schema(minimum = 1, maximum = 1)]
     pub n: Option<u32>,
     /// `metadata.conversation_id` continues a conversation, like `X-Conversation-Id`.
     pub metadata: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StreamOptions {
     #[serde(default)]
     pub include_usage: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub role: String,
     #[serde(default)]
@@ -45,14 +50,14 @@ pub struct Message {
 }
 
 /// A message's content: text, or an array of parts of which we read the text ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<Part>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Part {
     #[serde(rename = "type")]
     pub kind: String,

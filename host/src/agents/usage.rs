@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Inclusive start (RFC 3339 or YYYY-MM-DD); default 30 days ago.
     pub from: Option<String>,

@@ -13,15 +13,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::StreamExt;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query};
@@ -36,23 +36,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::llm::LlmError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/agents", get(list_agents).post(create_agent))
-        .route(
-            "/api/agents/{agent}",
-            get(get_agent).patch(update_agent).delete(delete_agent),
-        )
-        .route("/api/agents/{agent}/chat", post(chat))
-        .route("/api/agents/{agent}/health", get(health))
-        .route("/api/conversations", get(list_conversations))
-        .route(
-            "/api/conversations/{id}",
-            get(get_conversation).delete(delete_conversation),
-        )
-        .route("/api/usage", get(get_usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents, create_agent))
+        .routes(routes!(get_agent, update_agent, delete_agent))
+        .routes(routes!(chat))
+        .routes(routes!(health))
+        .routes(routes!(list_conversations))
+        .routes(routes!(get_conversation, delete_conversation))
+        .routes(routes!(get_usage))
 }
 
+/// Viewer: the workspace's agents, with each tool's availability.
+#[utoipa::path(get, path = "/api/agents", tag = "agents",
+    responses((status = 200, description = "`{agents: [agent]}`; an agent has id, slug, name, role, system_prompt, model, temperature, tools (with `available`), max_steps, enabled, created_at, updated_at", body = Object)))]
 async fn list_agents(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -66,6 +63,9 @@ async fn list_agents(
     Ok(Json(json!({ "agents": views })))
 }
 
+/// Viewer: one agent.
+#[utoipa::path(get, path = "/api/agents/{agent}", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
+    responses((status = 200, description = "The agent (see `GET /api/agents`)", body = Object)))]
 async fn get_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -76,6 +76,9 @@ async fn get_agent(
     Ok(Json(agents::view(&agent, &state.registry).await))
 }
 
+/// Admin: a new agent.
+#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = AgentChanges,
+    responses((status = 201, description = "The agent (see `GET /api/agents`)", body = Object)))]
 async fn create_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -89,6 +92,10 @@ async fn create_agent(
     ))
 }
 
+/// Admin: change an agent; absent fields keep their value, `null` resets.
+#[utoipa::path(patch, path = "/api/agents/{agent}", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
+    request_body = AgentChanges,
+    responses((status = 200, description = "The agent (see `GET /api/agents`)", body = Object)))]
 async fn update_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -101,6 +108,9 @@ async fn update_agent(
     Ok(Json(agents::view(&agent, &state.registry).await))
 }
 
+/// Admin: delete an agent (its conversations stay).
+#[utoipa::path(delete, path = "/api/agents/{agent}", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -116,6 +126,9 @@ async fn delete_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Viewer: an agent's recent turns by outcome, tool errors and latency.
+#[utoipa::path(get, path = "/api/agents/{agent}/health", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
+    responses((status = 200, body = Object)))]
 async fn health(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -128,6 +141,9 @@ async fn health(
     Ok(Json(health))
 }
 
+/// Viewer: LLM tokens and cost, grouped by agent, model or day.
+#[utoipa::path(get, path = "/api/usage", tag = "agents", params(usage::UsageQuery),
+    responses((status = 200, body = Object)))]
 async fn get_usage(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -139,13 +155,19 @@ async fn get_usage(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ConversationQuery {
+    /// Only this agent's (slug or id).
     agent: Option<String>,
+    /// How many (1-500, default 50).
     limit: Option<i64>,
 }
 
+/// Viewer: recent conversations, newest first.
+#[utoipa::path(get, path = "/api/conversations", tag = "agents", params(ConversationQuery),
+    responses((status = 200, description = "`{conversations: [...]}`", body = Object)))]
 async fn list_conversations(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -162,6 +184,9 @@ async fn list_conversations(
     Ok(Json(json!({ "conversations": list })))
 }
 
+/// Viewer: a conversation with its messages, turns and pending approvals.
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "agents", params(("id" = Uuid, Path, description = "The conversation id")),
+    responses((status = 200, body = Object)))]
 async fn get_conversation(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -173,6 +198,9 @@ async fn get_conversation(
     ))
 }
 
+/// Member: delete a conversation.
+#[utoipa::path(delete, path = "/api/conversations/{id}", tag = "agents", params(("id" = Uuid, Path, description = "The conversation id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_conversation(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -190,7 +218,16 @@ enum ChatBody {
     AiSdk(UiChatRequest),
 }
 
-#[derive(Debug, Deserialize)]
+/// The chat request, for the OpenAPI document: [`ChatBody`] reads it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum ChatRequest {
+    Ours(OurChat),
+    AiSdk(UiChatRequest),
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OurChat {
     conversation_id: Option<Uuid>,
@@ -215,6 +252,16 @@ impl<'de> Deserialize<'de> for ChatBody {
     }
 }
 
+/// Member: one chat turn. Our body (`message`, or `approvals` for a paused turn)
+/// answers JSON, or the AI SDK UI message stream with `Accept: text/event-stream`;
+/// the AI SDK's `useChat` body is always answered with the stream.
+#[utoipa::path(post, path = "/api/agents/{agent}/chat", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "The turn (JSON: status, answer, tool calls, usage, pending approvals), or the UI message stream",
+            content((Object = "application/json"), (String = "text/event-stream"))),
+        (status = 502, description = "The LLM provider refused the request", body = super::openapi::ErrorBody),
+    ))]
 async fn chat(
     caller: WorkspaceCaller,
     State(state): State<AppState>,

@@ -115,7 +115,7 @@ async fn agent_for_model(state: &AppState, workspace: Uuid, model: &str) -> ApiR
 /// server; continue a conversation with the `X-Conversation-Id` header.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
     params(("X-Conversation-Id" = Option<Uuid>, Header, description = "Continue this conversation")),
-    request_body(content = Object, description = "An OpenAI Chat Completions request (`model`, `messages`, optional `stream`, `stream_options`, `temperature`, `n` = 1, `metadata.conversation_id`)",
+    request_body(content = CompletionRequest, description = "An OpenAI Chat Completions request; fields we don't use are ignored",
         example = json!({"model": "dexter", "messages": [{"role": "user", "content": "Which deals closed last month?"}]})),
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream: true` server-sent `chat.completion.chunk`s ending with `data: [DONE]`",

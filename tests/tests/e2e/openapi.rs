@@ -198,13 +198,17 @@ fn pyclients_dir() -> PathBuf {
 /// One bounded schemathesis run with `token`; returns its JSON report.
 async fn schemathesis(server: &TestServer, token: &str, report: &Path) -> (bool, String, Value) {
     let dir = pyclients_dir();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis/schemathesis.toml");
     let output = tokio::process::Command::new(dir.join("bin/schemathesis"))
         .env("PYTHONPATH", &dir)
+        .arg("--config-file")
+        .arg(&config)
         .args(["run", &server.url("/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", "all", "--max-examples", "8", "--seed", "2026"])
-        .args(["--workers", "2", "--max-time", "120", "--no-color"])
-        .args(["--generation-deterministic", "--warnings", "off"])
+        .args(["--checks", "all", "--max-examples", "6", "--seed", "2026"])
+        .args(["--workers", "2", "--max-time", "90", "--no-color"])
+        // PostgreSQL text can't hold NUL; the API refuses it with a 400 everywhere.
+        .args(["--generation-allow-x00", "false", "--warnings", "off"])
         .args(["--report", "json", "--report-json-path"])
         .arg(report)
         .output()

@@ -1,13 +1,15 @@
 //! The client commands of the real binary (`agenthost-e2e` is a build of the same
 //! `main`) against a real server: a plugin's life cycle from `plugin new` to
-//! `plugin rollback`; `agent list` and a streamed `chat` with a tool call.
+//! `plugin rollback`; `agent list` and a streamed `chat` with a tool call; `plugin logs`
+//! (filters and `--follow`); `workflow list|show|run` and `execution show|watch`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
-use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, host_binary};
+use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, host_binary, plugin_wasm};
 use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
 
 /// Runs the binary the way a user would: the server from AGENTHOST_SERVER, the admin
 /// token from the config file, cargo's target directory shared between runs.
@@ -48,9 +50,9 @@ impl Cli {
         self.run_as(None, args).await
     }
 
-    /// Run with AGENTHOST_TOKEN set to `token` (a workspace key), else the config file's.
-    async fn run_as(&self, token: Option<&str>, args: &[&str]) -> String {
-        let started = Instant::now();
+    /// `agenthost ARGS` with AGENTHOST_TOKEN set to `token` (a workspace key), else
+    /// the config file's token.
+    fn command(&self, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(host_binary());
         command
             .args(args)
@@ -62,7 +64,25 @@ impl Cli {
         if let Some(token) = token {
             command.env("AGENTHOST_TOKEN", token);
         }
-        let output = command.output().await.unwrap();
+        command
+    }
+
+    /// Run a command that must fail; returns (stdout, stderr).
+    async fn run_failing(&self, token: Option<&str>, args: &[&str]) -> (String, String) {
+        let output = self.command(token, args).output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !output.status.success(),
+            "agenthost {args:?} succeeded:\n{stdout}\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+
+    /// Run with AGENTHOST_TOKEN set to `token` (a workspace key), else the config file's.
+    async fn run_as(&self, token: Option<&str>, args: &[&str]) -> String {
+        let started = Instant::now();
+        let output = self.command(token, args).output().await.unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -337,4 +357,305 @@ async fn agent_list_and_chat_stream_the_answer_and_show_tool_calls() {
     .unwrap();
     assert_eq!(turn["message"]["content"], "Still 30000 USD.");
     f.server.stop().await;
+}
+
+/// One JSON document per line (`--follow` and `execution watch` with `--output json`).
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect()
+}
+
+async fn greet(server: &TestServer, key: &str, name: &str, request_id: &str) {
+    let response = server
+        .request(reqwest::Method::POST, "/api/tools/hello/greet", key)
+        .header("x-request-id", request_id)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_logs_filters_pages_and_follows_new_lines() {
+    let server = TestServer::start().await;
+    let (_, key) = server.create_workspace("cli-logs").await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+    for version in ["1.0.0", "1.1.0"] {
+        let manifest = json!({"name": "hello", "version": version, "kind": "tool"});
+        let response = server
+            .upload_plugin(&manifest, plugin_wasm("hello"), true)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let name = if version == "1.0.0" { "Ada" } else { "Bob" };
+        greet(&server, &key, name, &format!("cli-{name}")).await;
+    }
+
+    // Stored by a background task: ask until both lines are there.
+    let mut page = Value::Null;
+    for _ in 0..100 {
+        page = cli.json(&["plugin", "logs", "hello"]).await;
+        if page["lines"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let lines = page["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{page}");
+    assert_eq!(lines[0]["message"], "greeting Bob");
+    assert_eq!(lines[0]["version"], "1.1.0");
+    assert_eq!(lines[0]["request_id"], "cli-Bob");
+    assert_eq!(lines[1]["message"], "greeting Ada");
+
+    let old = cli
+        .json(&[
+            "plugin",
+            "logs",
+            "hello",
+            "--version",
+            "1.0.0",
+            "--since",
+            "1h",
+        ])
+        .await;
+    assert_eq!(old["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(old["lines"][0]["request_id"], "cli-Ada");
+    let severe = cli
+        .json(&["plugin", "logs", "hello", "--level", "warn"])
+        .await;
+    assert_eq!(severe["lines"], json!([]));
+    let newest = cli.json(&["plugin", "logs", "hello", "--limit", "1"]).await;
+    assert_eq!(newest["lines"][0]["message"], "greeting Bob");
+    assert_eq!(newest["next_before"], lines[0]["id"]);
+
+    // Text: oldest first, like a log file.
+    let text = cli.run(&["plugin", "logs", "hello"]).await;
+    let text: Vec<&str> = text.lines().collect();
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0].contains("INFO  1.0.0 greeting Ada  (request cli-Ada)"),
+        "{text:?}"
+    );
+    assert!(text[1].contains("1.1.0 greeting Bob"), "{text:?}");
+
+    // --follow: the page, then each new line as it is stored (JSON: one per line).
+    let mut follower = cli
+        .command(
+            None,
+            &[
+                "plugin",
+                "logs",
+                "hello",
+                "--follow",
+                "--interval",
+                "100ms",
+                "--output",
+                "json",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let mut next_line = async || -> Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), out.next_line())
+            .await
+            .expect("no line from plugin logs --follow")
+            .unwrap()
+            .expect("plugin logs --follow ended");
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next_line().await["message"], "greeting Ada");
+    assert_eq!(next_line().await["message"], "greeting Bob");
+    greet(&server, &key, "Cid", "cli-Cid").await;
+    let followed = next_line().await;
+    assert_eq!(followed["message"], "greeting Cid");
+    assert_eq!(followed["request_id"], "cli-Cid");
+    follower.kill().await.unwrap();
+
+    let (_, stderr) = cli
+        .run_failing(None, &["plugin", "logs", "hello", "--since", "yesterday"])
+        .await;
+    assert!(stderr.contains("--since"), "{stderr}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_and_execution_commands_run_show_and_watch() {
+    let server = TestServer::start().await;
+    let (_, key) = server.create_workspace("cli-flows").await;
+    let manifest = json!({"name": "core", "version": "0.1.0", "kind": "node"});
+    let response = server
+        .upload_plugin(&manifest, plugin_wasm("core"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    for (slug, value) in [
+        ("double", "{{ input.n * 2 }}"),
+        ("broken", "{{ input.missing }}"),
+    ] {
+        let definition = json!({
+            "nodes": [
+                {"id": "a", "type": "core/transform", "config": {"value": value}},
+                {"id": "out", "type": "core/output", "config": {"value": "{{ nodes.a.output }}"}}
+            ],
+            "edges": [{"from": "a", "to": "out"}]
+        });
+        let response = server
+            .send(
+                &key,
+                reqwest::Method::POST,
+                "/api/workflows",
+                Some(json!({"slug": slug, "name": format!("The {slug} flow"), "definition": definition})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+    let key = Some(key.as_str());
+
+    let listed = cli
+        .run_as(key, &["workflow", "list", "--output", "json"])
+        .await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let mut slugs: Vec<&str> = listed["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["slug"].as_str().unwrap())
+        .collect();
+    slugs.sort();
+    assert_eq!(slugs, ["broken", "double"]);
+    let text = cli.run_as(key, &["workflow", "list"]).await;
+    assert!(
+        text.contains("double  The double flow  version 1"),
+        "{text}"
+    );
+
+    let shown: Value = serde_json::from_str(
+        &cli.run_as(key, &["workflow", "show", "double", "--output", "json"])
+            .await,
+    )
+    .unwrap();
+    assert_eq!(shown["slug"], "double");
+    assert_eq!(shown["definition"]["nodes"][0]["type"], "core/transform");
+    let text = cli.run_as(key, &["workflow", "show", "double"]).await;
+    assert!(text.contains("  a  core/transform"), "{text}");
+    assert!(text.contains("  a -> out"), "{text}");
+
+    // run --wait: follows the execution, prints it finished.
+    let finished: Value = serde_json::from_str(
+        &cli.run_as(
+            key,
+            &[
+                "workflow",
+                "run",
+                "double",
+                "--input",
+                r#"{"n": 21}"#,
+                "--wait",
+                "--output",
+                "json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["output"], 42);
+    assert_eq!(finished["nodes"].as_array().unwrap().len(), 2);
+
+    // Input from a file, without waiting; then watch it and show it.
+    let input = home.path().join("input.json");
+    std::fs::write(&input, r#"{"n": 4}"#).unwrap();
+    let at_input = format!("@{}", input.display());
+    let started: Value = serde_json::from_str(
+        &cli.run_as(
+            key,
+            &[
+                "workflow", "run", "double", "--input", &at_input, "--output", "json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(started["input"], json!({"n": 4}));
+    let id = started["id"].as_str().unwrap();
+    let events = json_lines(
+        &cli.run_as(key, &["execution", "watch", id, "--output", "json"])
+            .await,
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finished"), "{kinds:?}");
+    let completed: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "node_completed")
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(completed, ["a", "out"]);
+    assert_eq!(events.last().unwrap()["data"]["status"], "succeeded");
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64())
+    );
+    let watched = cli.run_as(key, &["execution", "watch", id]).await;
+    assert!(
+        watched.contains("node_completed a (attempt 1)"),
+        "{watched}"
+    );
+    assert!(
+        watched.contains(&format!("execution {id}: succeeded\noutput: 8")),
+        "{watched}"
+    );
+
+    let shown: Value = serde_json::from_str(
+        &cli.run_as(key, &["execution", "show", id, "--output", "json"])
+            .await,
+    )
+    .unwrap();
+    assert_eq!(shown["output"], 8);
+    assert!(
+        shown["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["status"] == "succeeded")
+    );
+    let text = cli.run_as(key, &["execution", "show", id]).await;
+    assert!(
+        text.contains("  a  succeeded  attempt 1  core 0.1.0"),
+        "{text}"
+    );
+
+    // A failed execution makes run --wait and watch exit non-zero, saying why.
+    let (stdout, stderr) = cli
+        .run_failing(
+            key,
+            &["workflow", "run", "broken", "--wait", "--output", "json"],
+        )
+        .await;
+    let failed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(failed["status"], "failed");
+    let failed_id = failed["id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("execution {failed_id} failed")),
+        "{stderr}"
+    );
+    let (stdout, stderr) = cli
+        .run_failing(key, &["execution", "watch", failed_id])
+        .await;
+    assert!(stdout.contains("node_failed a: invalid"), "{stdout}");
+    assert!(stderr.contains("failed"), "{stderr}");
+
+    let (_, stderr) = cli
+        .run_failing(key, &["workflow", "run", "double", "--input", "{not json"])
+        .await;
+    assert!(stderr.contains("--input is not JSON"), "{stderr}");
+    server.stop().await;
 }

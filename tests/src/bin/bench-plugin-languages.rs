@@ -59,7 +59,7 @@ fn main() {
     );
     let row = |what: &str, r: f64, p: f64, unit: &str| {
         println!(
-            "{what:<34} {:>11.1} {unit:<2} {:>11.1} {unit:<2} {:>9.1}x",
+            "{what:<34} {:>10.1} {unit:<3} {:>10.1} {unit:<3} {:>9.1}x",
             r,
             p,
             p / r
@@ -72,13 +72,13 @@ fn main() {
         "component size",
         mib(rust.component_bytes),
         mib(python.component_bytes),
-        "MB",
+        "MiB",
     );
     row(
         "compiled artifact size",
         mib(rust.artifact_bytes),
         mib(python.artifact_bytes),
-        "MB",
+        "MiB",
     );
     row(
         "compile (once per version)",
@@ -114,7 +114,7 @@ fn main() {
         "smallest memory cap for greet",
         rust.min_memory_mib as f64,
         python.min_memory_mib as f64,
-        "MB",
+        "MiB",
     );
 }
 

@@ -383,6 +383,7 @@ async fn a_stateless_call_whose_mcp_name_header_disagrees_with_its_body_is_refus
         let body = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
             "name": "hello__greet", "arguments": { "name": "Ada" }, "_meta": meta } });
         post_mcp(&f.server, Some(&f.member), &body)
+            .header("x-request-id", format!("mcp-{header_name}"))
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", "tools/call")
             .header("mcp-name", header_name)
@@ -409,6 +410,33 @@ async fn a_stateless_call_whose_mcp_name_header_disagrees_with_its_body_is_refus
         greet_over_rest(&f).await
     );
     assert_eq!(answer["result"]["resultType"], "complete");
+
+    // Recorded like a REST call, under the HTTP request's id (written off the request
+    // path: poll until it lands). The refused call never ran.
+    let pool = sqlx::PgPool::connect(&f.server.database_url).await.unwrap();
+    let recorded = |request_id: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let query = "SELECT count(*) FROM plugin_invocations \
+                         WHERE request_id = $1 AND tool = 'greet' AND outcome = 'ok'";
+            let count: i64 = sqlx::query_scalar(query)
+                .bind(request_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            count
+        }
+    };
+    let mut count = 0;
+    for _ in 0..250 {
+        count = recorded("mcp-hello__greet").await;
+        if count > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count, 1);
+    assert_eq!(recorded("mcp-faults__ok").await, 0);
     f.server.stop().await;
 }
 

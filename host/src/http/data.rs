@@ -45,6 +45,19 @@ enum DataEntity {
     CostAllocationRules,
 }
 
+/// An import as CSV: a header line naming the fields, then a row per line (quoted as
+/// RFC 4180; empty cells are absent values). Without a row it is 400.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[^\\r\\n\"]+\\r?\\n[\\s\\S]*\\S")]
+#[allow(dead_code)]
+pub(super) struct CsvRows(String);
+
+/// Rows of an import as JSON objects (at least one).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Vec<Object>, min_items = 1, max_items = 10000)]
+#[allow(dead_code)]
+struct JsonRows(Vec<Value>);
+
 /// 422 `invalid_rows` of an import: every problem of every row; nothing was written.
 /// Other 422s of an import (`invalid`) have the usual error shape, without `rows`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -152,7 +165,7 @@ const ENTITY: &str = "The entity (see `GET /api/data`)";
 #[utoipa::path(post, path = "/api/data/{entity}", tag = "data",
     params(("entity" = inline(DataEntity), Path, description = ENTITY)),
     request_body(description = "Up to 10 000 rows (16 MiB); the fields of `GET /api/data` plus `external_id`",
-        content((Vec<Object> = "application/json"), (String = "text/csv"))),
+        content((JsonRows = "application/json"), (CsvRows = "text/csv"))),
     responses(
         (status = 200, description = "What was written", body = import::ImportSummary),
         (status = 422, description = "Rows that break the entity's rules, every problem listed (`invalid_rows`); nothing was written", body = InvalidRows),

@@ -350,7 +350,7 @@ struct PublishInput {
 /// in the background (see `GET /api/kb/index`).
 #[utoipa::path(post, path = "/api/kb/articles/{article}/publish", tag = "knowledge base",
     params(("article" = String, Path, description = "The article's id or slug")),
-    request_body(content = Option<PublishInput>, description = "Optional: no body publishes the latest revision"),
+    request_body(content = Option<PublishInput>, description = "Optional: no body (or `null`) publishes the latest revision"),
     responses((status = 200, description = "The article", body = ArticleView)))]
 async fn publish(
     caller: WorkspaceCaller,
@@ -363,9 +363,10 @@ async fn publish(
     let version = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice::<PublishInput>(&body)
+        // `null` is no request too, as the document says.
+        serde_json::from_slice::<Option<PublishInput>>(&body)
             .map_err(|e| ApiError::BadRequest(format!("the body is not a publish request: {e}")))?
-            .version
+            .and_then(|input| input.version)
     };
     let view = kb::publish(&state.pool, caller.0.workspace_id, &article, version).await?;
     Ok(Json(view))

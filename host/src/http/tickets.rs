@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
-use super::data::{InvalidRows, invalid_rows};
+use super::data::{CsvRows, InvalidRows, invalid_rows};
 use super::extract::{Json, Path, Query, TextBody};
 use crate::auth::{Role, WorkspaceCaller};
 use crate::data::import::{ImportError, rows_from_csv, rows_from_json};
@@ -30,7 +30,7 @@ use crate::state::AppState;
 use crate::support::tickets::import::ImportSummary;
 use crate::support::tickets::{self, ListFilter, TicketRef, import};
 use schema::{
-    NewComment, Sla, Ticket, TicketDetail, TicketImportRow, TicketInput, TicketPatchInput,
+    NewComment, Sla, Ticket, TicketDetail, TicketImportRows, TicketInput, TicketPatchInput,
     TicketPriority, TicketStatus,
 };
 
@@ -280,6 +280,11 @@ pub(super) mod schema {
         pub created_at: Option<DateTime<Utc>>,
     }
 
+    /// The tickets of an import (at least one).
+    #[derive(ToSchema)]
+    #[schema(value_type = Vec<TicketImportRow>, min_items = 1, max_items = 10000)]
+    pub struct TicketImportRows(Vec<TicketImportRow>);
+
     /// Minutes to resolve a ticket, per priority.
     #[derive(Serialize, ToSchema)]
     #[serde(deny_unknown_fields)]
@@ -337,7 +342,10 @@ struct ListQuery {
     q: Option<String>,
     /// Tickets per page (1-200, default 50).
     limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (hex).
+    #[param(
+        pattern = "^(3[0-9]){1,16}7c(3[0-9]|6[1-6]){8}2d((3[0-9]|6[1-6]){4}2d){3}(3[0-9]|6[1-6]){12}$"
+    )]
     cursor: Option<String>,
 }
 
@@ -499,7 +507,7 @@ async fn put_sla(
 /// all or nothing. A new ticket is numbered in row order.
 #[utoipa::path(post, path = "/api/tickets/import", tag = "tickets",
     request_body(description = "Up to 10 000 rows (32 MiB)",
-        content((Vec<TicketImportRow> = "application/json"), (String = "text/csv"))),
+        content((TicketImportRows = "application/json"), (CsvRows = "text/csv"))),
     responses(
         (status = 200, description = "What was written", body = ImportSummary),
         (status = 422, description = "Rows that break the rules, every problem listed (`invalid_rows`), or another rule (`invalid`); nothing was written", body = InvalidRows),

@@ -298,7 +298,8 @@ struct StartBody {
     params(
         ("workflow" = String, Path, description = WORKFLOW),
         StartQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters: a repeated key returns the first execution instead of starting another"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-200 visible ASCII characters: a repeated key returns the first execution instead of starting another",
+            pattern = "^[!-~]([ -~]{0,198}[!-~])?$"),
     ),
     request_body = StartBody,
     responses(
@@ -631,7 +632,7 @@ async fn decide_approval(
 #[utoipa::path(get, path = "/api/executions/{id}/events", tag = "executions",
     params(
         ("id" = Uuid, Path, description = EXECUTION),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (an `id` of the stream); a value that isn't one starts from the beginning"),
     ),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)))]
 async fn execution_events(

@@ -107,7 +107,7 @@ TOOLS = [
 def greet(context: CallContext, args: dict) -> dict:
     name = args["name"].strip()
     if not name:
-        # The schema admits "  "; the tool's own rule is that a name has a letter.
+        # The schema admits "  "; the tool's own rule is that a name is not blank.
         raise Err(Error_Invalid("name must not be blank"))
     setting = config.get("greeting")
     greeting = json.loads(setting) if setting is not None else "Hello"

@@ -11,6 +11,10 @@
 //! - memory: the smallest per-call memory cap (in 1 MiB steps) under which `greet`
 //!   still succeeds.
 //!
+//! It also counts each component's imports (`--imports` lists them): componentize-py
+//! imports its whole world, so pyhello linking at all shows the host links every
+//! interface `wit/` declares.
+//!
 //! Figures are medians; the ratios Python / Rust are the result (docs/benchmarks.md).
 //! Run: `cargo run --release -p agenthost-tests --bin bench-plugin-languages`.
 #![allow(clippy::unwrap_used)]
@@ -29,6 +33,8 @@ use tokio::runtime::Runtime;
 const GREET: &str = r#"{"name":"Ada"}"#;
 
 struct Figures {
+    /// The component's imports (interfaces), sorted.
+    imports: Vec<String>,
     component_bytes: usize,
     artifact_bytes: usize,
     compile: Duration,
@@ -52,6 +58,11 @@ fn main() {
     let rust = measure(&rt, &engine, &cache, "hello", &plugin_wasm("hello"));
     let python = measure(&rt, &engine, &cache, "pyhello", &pyhello_wasm());
     let _ = std::fs::remove_dir_all(&cache_dir);
+    if std::env::args().any(|arg| arg == "--imports") {
+        for (name, figures) in [("hello", &rust), ("pyhello", &python)] {
+            println!("{name} imports: {}", figures.imports.join(" "));
+        }
+    }
 
     println!(
         "{:<34} {:>14} {:>14} {:>10}",
@@ -68,6 +79,12 @@ fn main() {
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
+    row(
+        "imports (interfaces)",
+        rust.imports.len() as f64,
+        python.imports.len() as f64,
+        "",
+    );
     row(
         "component size",
         mib(rust.component_bytes),
@@ -128,13 +145,16 @@ fn measure(
     let compile = median(3, || {
         runtime::compile(engine, bytes).unwrap();
     });
+    let component = runtime::compile(engine, bytes).unwrap();
+    let mut imports: Vec<String> = component
+        .component_type()
+        .imports(&engine.engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    imports.sort();
     let key = format!("{name}-bench");
     cache.load(engine, &key, bytes).unwrap();
-    let artifact_bytes = runtime::compile(engine, bytes)
-        .unwrap()
-        .serialize()
-        .unwrap()
-        .len();
+    let artifact_bytes = component.serialize().unwrap().len();
     let load = |limits: Limits| {
         let component = cache.load(engine, &key, bytes).unwrap();
         rt.block_on(LoadedPlugin::load(
@@ -205,6 +225,7 @@ fn measure(
         .unwrap_or_else(|| panic!("{name} needs more than 64 MiB"));
 
     Figures {
+        imports,
         component_bytes: bytes.len(),
         artifact_bytes,
         compile,

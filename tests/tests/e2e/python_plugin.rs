@@ -179,19 +179,12 @@ async fn python_tool_errors_reach_the_caller_in_our_error_shape() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_of(response).await.0, "invalid_input");
 
-    // A setting of the wrong type is the tool's error too, not a trap; and the instance
-    // that raised it left nothing behind for the next call.
-    let response = server
-        .request(
-            Method::PUT,
-            "/api/admin/plugins/pyhello/settings",
-            ADMIN_TOKEN,
-        )
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    // A tool the plugin doesn't describe is the host's 404, without calling it.
+    let response = server.call_tool(&key, "pyhello", "shout", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_of(response).await.0, "not_found");
+
+    // The instance that raised the error is gone; the next call starts clean.
     let response = server
         .call_tool(&key, "pyhello", "greet", &json!({"name": "Ada"}))
         .await;

@@ -71,7 +71,7 @@ async fn plugin_logs(
     let filter = Filter {
         version: query.version,
         level: query.level,
-        since: query.since,
+        since: query.since.map(within_postgres_range),
         request_id: query.request_id,
         before: query.before,
         after: query.after,
@@ -85,4 +85,14 @@ async fn plugin_logs(
         None
     };
     Ok(Json(PluginLogs { lines, next_before }))
+}
+
+/// chrono reads years PostgreSQL cannot store (it would answer 500): no line is older
+/// than the epoch or newer than year 9999, so clamping changes no answer.
+fn within_postgres_range(since: DateTime<Utc>) -> DateTime<Utc> {
+    let earliest = DateTime::<Utc>::UNIX_EPOCH;
+    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(earliest);
+    since.clamp(earliest, latest)
 }

@@ -155,6 +155,18 @@ async fn a_plugins_lines_are_stored_and_filtered_by_version_level_and_request() 
             .unwrap()
             .is_empty()
     );
+    // Times PostgreSQL cannot hold are still answered.
+    assert_eq!(
+        logs(&server, "since=%2B200000-01-01T00:00:00Z").await["lines"],
+        json!([])
+    );
+    assert_eq!(
+        logs(&server, "since=-200000-01-01T00:00:00Z").await["lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
     assert_eq!(sink.dropped(), 0);
 
     // Bad queries are refused with what is wrong; an unknown plugin is a 404.

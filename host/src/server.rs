@@ -87,6 +87,7 @@ impl Server {
             let app = http::metrics_app(state.clone());
             tokio::spawn(async move { axum::serve(listener, app).await })
         });
+        let shutting_down = state.shutting_down.clone();
         let app = http::app(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -97,6 +98,7 @@ impl Server {
                         _ = termination_signal() => {}
                     }
                     tracing::info!("shutting down: finishing in-flight requests");
+                    shutting_down.cancel();
                 })
                 .await
                 .context("HTTP server failed");

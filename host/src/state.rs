@@ -21,6 +21,9 @@ pub struct AppState {
     pub workflows: Workflows,
     /// SHA-256 of the admin token from configuration, if one was configured.
     pub admin_token_sha256: Option<Arc<Vec<u8>>>,
+    /// Cancelled when the server starts shutting down, so long-lived responses (MCP
+    /// event streams) end and graceful shutdown doesn't wait for their clients.
+    pub shutting_down: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
                 .admin_token
                 .as_deref()
                 .map(|token| Arc::new(crate::auth::sha256(token))),
+            shutting_down: tokio_util::sync::CancellationToken::new(),
             config: Arc::new(config),
         }
     }

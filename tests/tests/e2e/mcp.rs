@@ -491,3 +491,45 @@ async fn the_conformance_runner_passes_the_scenarios_that_apply_to_a_tools_serve
     }
     f.server.stop().await;
 }
+
+/// A client that keeps a session's event stream open and never closes the session
+/// must not hold up the server's graceful shutdown: the stream ends with it.
+#[tokio::test]
+async fn an_open_session_stream_does_not_hold_up_shutdown() {
+    let f = fixture(|_| {}).await;
+    let response = post_mcp(&f.server, Some(&f.member), &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = response.bytes().await.unwrap();
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post_mcp(&f.server, Some(&f.member), &initialized)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let stream = f
+        .server
+        .client
+        .get(f.server.url("/mcp"))
+        .bearer_auth(&f.member)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // Held open (not read, not closed) while the server stops. Without the shutdown
+    // signal reaching the session, this waits for the 5-minute idle timeout.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(60), f.server.stop()).await;
+    assert!(stopped.is_ok(), "shutdown waited for the open MCP stream");
+    drop(stream);
+}

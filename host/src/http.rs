@@ -74,7 +74,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tickets::router())
         .merge(tools::router())
-        .merge(OpenApiRouter::from(workflows::router()))
+        .merge(workflows::router())
         .merge(workspace::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(

@@ -363,9 +363,16 @@ async fn publish(
     let version = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        // `null` is no request too, as the document says.
+        // `null` is no request too, as the document says. As the `Json` extractor
+        // answers: 400 for JSON that doesn't parse, 422 for JSON of the wrong shape.
         serde_json::from_slice::<Option<PublishInput>>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not a publish request: {e}")))?
+            .map_err(|e| {
+                let message = format!("the body is not a publish request: {e}");
+                match e.classify() {
+                    serde_json::error::Category::Data => ApiError::Invalid(message),
+                    _ => ApiError::BadRequest(message),
+                }
+            })?
             .and_then(|input| input.version)
     };
     let view = kb::publish(&state.pool, caller.0.workspace_id, &article, version).await?;

@@ -31,7 +31,7 @@ use crate::support::tickets::import::ImportSummary;
 use crate::support::tickets::{self, ListFilter, TicketRef, import};
 use schema::{
     NewComment, Sla, Ticket, TicketDetail, TicketImportRows, TicketInput, TicketPatchInput,
-    TicketPriority, TicketStatus,
+    TicketPriorityFilter, TicketStatusFilter,
 };
 
 /// Imports are bigger than other requests (10 000 tickets with descriptions).
@@ -82,6 +82,30 @@ pub(super) mod schema {
         Phone,
         Web,
         Api,
+    }
+
+    /// A status, or empty for any.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TicketStatusFilter {
+        Open,
+        Pending,
+        Solved,
+        Closed,
+        #[serde(rename = "")]
+        Any,
+    }
+
+    /// A priority, or empty for any.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TicketPriorityFilter {
+        Low,
+        Normal,
+        High,
+        Urgent,
+        #[serde(rename = "")]
+        Any,
     }
 
     /// A ticket as the API shows it.
@@ -329,10 +353,10 @@ async fn create_ticket(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only tickets in this status.
-    #[param(inline, value_type = Option<TicketStatus>)]
+    #[param(inline, value_type = Option<TicketStatusFilter>)]
     status: Option<String>,
     /// Only tickets of this priority.
-    #[param(inline, value_type = Option<TicketPriority>)]
+    #[param(inline, value_type = Option<TicketPriorityFilter>)]
     priority: Option<String>,
     /// Only tickets assigned to this person (external id or email).
     assignee: Option<String>,
@@ -344,7 +368,7 @@ struct ListQuery {
     limit: Option<i64>,
     /// `next_cursor` of the previous page (hex).
     #[param(
-        pattern = "^(3[0-9]){1,16}7c(3[0-9]|6[1-6]){8}2d((3[0-9]|6[1-6]){4}2d){3}(3[0-9]|6[1-6]){12}$"
+        pattern = "^((3[0-9]){1,16}7c(3[0-9]|6[1-6]){8}2d((3[0-9]|6[1-6]){4}2d){3}(3[0-9]|6[1-6]){12})?$"
     )]
     cursor: Option<String>,
 }

@@ -62,8 +62,9 @@ pub struct AgentChanges {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub model: Option<Option<String>>,
+    /// 0 to 2; `null` resets it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<f32>)]
+    #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<Option<f32>>,
     pub tools: Option<Vec<ToolRef>>,
     #[serde(default, deserialize_with = "nullable")]

@@ -343,7 +343,26 @@ async fn add_revision(
 #[schema(as = KbPublishInput)]
 struct PublishInput {
     /// The revision to make live; the latest when absent.
+    #[serde(default, deserialize_with = "whole_number")]
     version: Option<i32>,
+}
+
+/// JSON Schema counts `3.0` as an integer, so a client may send one; serde's `i32`
+/// would refuse it.
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i32>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if number.fract() == 0.0 && number >= f64::from(i32::MIN) && number <= f64::from(i32::MAX) {
+        Ok(Some(number as i32))
+    } else {
+        Err(D::Error::custom(format!(
+            "{number} is not a revision number"
+        )))
+    }
 }
 
 /// Admin: make a revision live (the latest without a body); it is indexed for search

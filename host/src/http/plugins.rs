@@ -63,8 +63,10 @@ struct UploadQuery {
     activate: bool,
 }
 
-/// The upload form, for the OpenAPI document (the handler reads the parts itself).
-#[derive(utoipa::ToSchema)]
+/// The upload form, for the OpenAPI document (the handler reads the parts itself and
+/// refuses any other part, hence `deny_unknown_fields`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct UploadForm {
     /// The manifest, JSON (see docs/plugins.md).

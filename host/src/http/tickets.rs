@@ -31,7 +31,6 @@ use crate::support::tickets::import::ImportSummary;
 use crate::support::tickets::{self, ListFilter, TicketRef, import};
 use schema::{
     NewComment, Sla, Ticket, TicketDetail, TicketImportRows, TicketInput, TicketPatchInput,
-    TicketPriorityFilter, TicketStatusFilter,
 };
 
 /// Imports are bigger than other requests (10 000 tickets with descriptions).
@@ -82,30 +81,6 @@ pub(super) mod schema {
         Phone,
         Web,
         Api,
-    }
-
-    /// A status, or empty for any.
-    #[derive(Serialize, ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum TicketStatusFilter {
-        Open,
-        Pending,
-        Solved,
-        Closed,
-        #[serde(rename = "")]
-        Any,
-    }
-
-    /// A priority, or empty for any.
-    #[derive(Serialize, ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum TicketPriorityFilter {
-        Low,
-        Normal,
-        High,
-        Urgent,
-        #[serde(rename = "")]
-        Any,
     }
 
     /// A ticket as the API shows it.
@@ -352,11 +327,12 @@ async fn create_ticket(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// Only tickets in this status.
-    #[param(inline, value_type = Option<TicketStatusFilter>)]
+    /// Only tickets in this status: `open`, `pending`, `solved` or `closed` (empty
+    /// for any).
+    #[param(pattern = "^\\s*(open|pending|solved|closed)?\\s*$")]
     status: Option<String>,
-    /// Only tickets of this priority.
-    #[param(inline, value_type = Option<TicketPriorityFilter>)]
+    /// Only tickets of this priority: `low`, `normal`, `high` or `urgent` (empty for any).
+    #[param(pattern = "^\\s*(low|normal|high|urgent)?\\s*$")]
     priority: Option<String>,
     /// Only tickets assigned to this person (external id or email).
     assignee: Option<String>,
@@ -392,7 +368,7 @@ async fn list_tickets(
 ) -> ApiResult<Json<TicketPage>> {
     caller.require(Role::Viewer)?;
     // An empty parameter (`?status=`) is no filter.
-    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let given = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let filter = ListFilter {
         status: given(query.status),
         priority: given(query.priority),

@@ -205,8 +205,10 @@ async fn schemathesis(server: &TestServer, token: &str, report: &Path) -> (bool,
         .arg(&config)
         .args(["run", &server.url("/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", "all", "--max-examples", "6", "--seed", "2026"])
-        .args(["--workers", "2", "--max-time", "90", "--no-color"])
+        .args(["--checks", "all", "--max-examples", "5", "--seed", "2026"])
+        // One worker: CPython 3.11's `ast` miscounts recursion when threads parse at
+        // once, which hypothesis hits describing its strategies (a Runtime Error).
+        .args(["--workers", "1", "--max-time", "75", "--no-color"])
         // PostgreSQL text can't hold NUL; the API refuses it with a 400 everywhere.
         .args(["--generation-allow-x00", "false", "--warnings", "off"])
         .args(["--report", "json", "--report-json-path"])
@@ -256,12 +258,15 @@ async fn schemathesis_finds_no_server_error_or_schema_violation_for_any_role() {
         tokens.push((format!("{role} key"), secret));
     }
     let reports = tempfile::tempdir().unwrap();
-    let mut failures = Vec::new();
-    for (who, token) in &tokens {
+    // One run per credential, all at once (each single-threaded, see `schemathesis`).
+    let runs = tokens.iter().map(|(who, token)| {
         let report = reports
             .path()
             .join(format!("{}.json", who.replace(' ', "-")));
-        let (passed, output, report) = schemathesis(server, token, &report).await;
+        async move { (who, schemathesis(server, token, &report).await) }
+    });
+    let mut failures = Vec::new();
+    for (who, (passed, output, report)) in futures_util::future::join_all(runs).await {
         eprintln!("schemathesis with the {who}: {}", summary(&report));
         let errors = report["errors"].as_array().map_or(0, Vec::len);
         if !passed || errors > 0 {

@@ -64,6 +64,8 @@ lint: toolchain
 	$(CARGO) fmt --all --check --manifest-path plugins/Cargo.toml
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 -- -D warnings
+	# The vendored WASI WIT must match the wasmtime-wasi-http the host links.
+	python3 scripts/update_wit_deps.py --check
 
 fmt:
 	$(CARGO) fmt --all

@@ -38,8 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let service = StreamableHttpService::new(
         move || Ok(handler::McpServer::new(handler_state.clone())),
         Arc::new(LocalSessionManager::default()),
-        transport_config(&state.config)
-            .with_cancellation_token(state.shutting_down.child_token()),
+        transport_config(&state.config).with_cancellation_token(state.shutting_down.child_token()),
     );
     Router::new()
         .route_service(PATH, service)

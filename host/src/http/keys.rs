@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::extract::{Json, Path, RequestId};

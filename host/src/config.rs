@@ -139,6 +139,12 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_LIMIT", default_value_t = 64 * 1024 * 1024)]
     pub plugin_upload_limit: usize,
 
+    /// Time limit of a plugin upload instead of --request-timeout: the upload compiles
+    /// the component before it answers, and a large one (an 18 MB Python component)
+    /// takes tens of seconds.
+    #[arg(long, env = "AGENTHOST_PLUGIN_UPLOAD_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub plugin_upload_timeout: std::time::Duration,
+
     /// Statement timeout of plugin SQL (the database capability), per statement.
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub plugin_db_statement_timeout: Duration,

@@ -31,7 +31,6 @@ use tower_http::classify::{
     ServerErrorsFailureClass, SharedClassifier,
 };
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -108,12 +107,43 @@ fn with_middleware(routes: Router<AppState>, config: &Config) -> Router<AppState
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(middleware::from_fn(json_errors))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                config.request_timeout,
+            .layer(middleware::from_fn_with_state(
+                TimeLimits {
+                    request: config.request_timeout,
+                    upload: config.plugin_upload_timeout,
+                },
+                time_limit,
             ))
             .layer(body_limit(config.body_limit)),
     )
+}
+
+/// The time limits of requests: one for all, and a longer one for plugin uploads.
+#[derive(Debug, Clone, Copy)]
+struct TimeLimits {
+    request: std::time::Duration,
+    upload: std::time::Duration,
+}
+
+/// Where plugins are uploaded (`http::plugins`).
+const PLUGIN_UPLOAD_PATH: &str = "/api/admin/plugins";
+
+/// Stops a request that takes longer than its limit with a 503. Decided before routing
+/// (an outer limit would cut a longer inner one short), so the upload is told apart by
+/// its method and path.
+async fn time_limit(State(limits): State<TimeLimits>, request: Request, next: Next) -> Response {
+    let is_upload = request.method() == axum::http::Method::POST
+        && request.uri().path().trim_end_matches('/') == PLUGIN_UPLOAD_PATH;
+    let limit = if is_upload {
+        limits.upload
+    } else {
+        limits.request
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable("the request took too long and was stopped".into())
+            .into_response(),
+    }
 }
 
 /// The body size limit of a route, also put in the request as [`BodyLimit`] so the
@@ -291,6 +321,33 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unavailable");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn plugin_uploads_get_their_own_time_limit() {
+        let mut config = Config::for_data_dir("unused".into());
+        config.request_timeout = Duration::from_millis(50);
+        config.plugin_upload_timeout = Duration::from_secs(10);
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "compiled"
+        };
+        let routes = Router::new()
+            .route(PLUGIN_UPLOAD_PATH, axum::routing::post(slow))
+            .route("/api/other", axum::routing::post(slow));
+        let state = state_without_database(config);
+        let app = with_middleware(routes, &state.config).with_state(state);
+        let upload = Request::post(PLUGIN_UPLOAD_PATH)
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(upload).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let other = Request::post("/api/other")
+            .body(Body::empty())
+            .expect("request");
+        let (status, body) = send(app, other).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
     }
 
     #[tokio::test]

@@ -53,13 +53,14 @@ async fn json_of(response: reqwest::Response) -> Value {
 /// member key.
 ///
 /// An upload compiles the component inside the request: for this 18 MB component that
-/// is tens of seconds in a debug build of the host, past the default request timeout,
-/// so these servers allow more. Uploads take turns, so the second finds the first's
+/// is tens of seconds in a debug build of the host, past the request timeout, which is
+/// why uploads have their own limit (`--plugin-upload-timeout`); these servers allow
+/// even more, for a loaded machine. Uploads take turns, so the second finds the first's
 /// compiled artifact in the (shared) cache instead of compiling it again.
 async fn with_pyhello(manifest: Value) -> (TestServer, String) {
     static UPLOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let server = TestServer::start_with(|config| {
-        config.request_timeout = Duration::from_secs(600);
+        config.plugin_upload_timeout = Duration::from_secs(600);
     })
     .await;
     let (workspace, _) = server.create_workspace("python").await;

@@ -36,6 +36,8 @@ pub const DB_CONNECTIONS_MAX: &str = "db_client_connection_max";
 pub const WORKFLOW_EXECUTIONS: &str = "agenthost_workflow_executions";
 pub const WORKFLOW_NODE_RUNS: &str = "agenthost_workflow_node_runs";
 pub const WORKFLOW_QUEUE_DEPTH: &str = "agenthost_workflow_queue_depth";
+pub const WORKFLOW_EXECUTIONS_FINISHED: &str = "agenthost_workflow_executions_finished_total";
+pub const WORKFLOW_NODE_RUNS_FINISHED: &str = "agenthost_workflow_node_runs_finished_total";
 pub const WORKFLOW_QUEUE_LAG: &str = "agenthost_workflow_queue_lag_seconds";
 pub const SUPPORT_JOBS: &str = "agenthost_support_jobs";
 
@@ -122,6 +124,14 @@ fn describe() {
         "Unfinished workflow executions by status."
     );
     describe_gauge!(WORKFLOW_NODE_RUNS, "Unfinished node runs by status.");
+    describe_counter!(
+        WORKFLOW_EXECUTIONS_FINISHED,
+        "Workflow executions this host finished, by status."
+    );
+    describe_counter!(
+        WORKFLOW_NODE_RUNS_FINISHED,
+        "Node run attempts this host finished, by status (succeeded, failed)."
+    );
     describe_gauge!(WORKFLOW_QUEUE_DEPTH, "Node runs ready and due.");
     describe_gauge!(
         WORKFLOW_QUEUE_LAG,

@@ -549,6 +549,7 @@ impl Engine {
                 .bind(version)
                 .execute(&mut *tx)
                 .await?;
+                node_run_finished("succeeded");
                 event(
                     &mut tx,
                     execution,
@@ -576,6 +577,7 @@ impl Engine {
                 .bind(version)
                 .execute(&mut *tx)
                 .await?;
+                node_run_finished("failed");
                 let retry = node.retry.as_ref().filter(|policy| {
                     policy.retries(&kind) && (claimed.attempt as u32) < policy.max_attempts
                 });
@@ -706,4 +708,10 @@ impl Engine {
         }
         Ok(handed)
     }
+}
+
+/// One finished node run attempt for `/metrics` (retries count once per attempt).
+fn node_run_finished(status: &'static str) {
+    metrics::counter!(crate::telemetry::metrics::WORKFLOW_NODE_RUNS_FINISHED, "status" => status)
+        .increment(1);
 }

@@ -107,6 +107,13 @@ pub(super) async fn finish(
     .bind(json!({ "status": status, "error": error }))
     .execute(&mut *tx)
     .await?;
+    // Counted when written: a transaction that fails after this (a database error) is
+    // counted too, and its execution is finished again by whoever retries it.
+    metrics::counter!(
+        crate::telemetry::metrics::WORKFLOW_EXECUTIONS_FINISHED,
+        "status" => status.to_string()
+    )
+    .increment(1);
     Ok(())
 }
 

@@ -269,3 +269,56 @@ async fn the_metrics_address_serves_the_same_without_credentials() {
     assert_eq!(main_metrics.status(), StatusCode::UNAUTHORIZED);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn finished_executions_and_node_runs_are_counted_by_status() {
+    let (server, _) = setup(|_| {}).await;
+    let (_, key) = server.create_workspace("metrics-flows").await;
+    let manifest = json!({"name": "core", "version": "0.1.0", "kind": "node"});
+    let response = server
+        .upload_plugin(&manifest, plugin_wasm("core"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    for (slug, value) in [
+        ("double", "{{ input.n * 2 }}"),
+        ("broken", "{{ input.missing }}"),
+    ] {
+        let definition = json!({
+            "nodes": [{"id": "a", "type": "core/transform", "config": {"value": value}}],
+            "edges": []
+        });
+        let body = json!({"slug": slug, "name": slug, "definition": definition});
+        let response = server
+            .send(&key, Method::POST, "/api/workflows", Some(body))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let finished =
+        |samples: &[Sample], name: &str, status: &str| value(samples, name, &[("status", status)]);
+    let executions = "agenthost_workflow_executions_finished_total";
+    let runs = "agenthost_workflow_node_runs_finished_total";
+    let before = scrape(&server).await;
+    // The recorder is process-wide: other tests' executions add up, so count deltas
+    // that only this test's runs can explain as lower bounds.
+    for (slug, expected) in [
+        ("double", "succeeded"),
+        ("double", "succeeded"),
+        ("broken", "failed"),
+    ] {
+        let path = format!("/api/workflows/{slug}/executions?wait=20s");
+        let response = server
+            .send(&key, Method::POST, &path, Some(json!({"input": {"n": 2}})))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let execution: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(execution["status"], expected, "{execution}");
+    }
+    let after = scrape(&server).await;
+    let delta =
+        |name: &str, status: &str| finished(&after, name, status) - finished(&before, name, status);
+    assert!(delta(executions, "succeeded") >= 2.0);
+    assert!(delta(executions, "failed") >= 1.0);
+    assert!(delta(runs, "succeeded") >= 2.0);
+    assert!(delta(runs, "failed") >= 1.0);
+    server.stop().await;
+}

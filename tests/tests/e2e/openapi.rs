@@ -212,6 +212,9 @@ async fn schemathesis(server: &TestServer, token: &str, report: &Path) -> (bool,
         // One worker: CPython 3.11's `ast` miscounts recursion when threads parse at
         // once, which hypothesis hits describing its strategies (a Runtime Error).
         .args(["--workers", "1", "--max-time", "75", "--no-color"])
+        // Debug build, whole suite at once on 2 cores: `GET /api/kb/gaps` embeds every
+        // logged question again and can take more than schemathesis's default 10 s.
+        .args(["--request-timeout", "60"])
         // PostgreSQL text can't hold NUL; the API refuses it with a 400 everywhere.
         .args(["--generation-allow-x00", "false", "--warnings", "off"])
         .args(["--report", "json", "--report-json-path"])

@@ -16,8 +16,9 @@ use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
 /// rephrasings of one question score about 0.6-0.9, different questions on the same
 /// product below 0.5).
 const GAP_SIMILARITY: f32 = 0.6;
-/// Gaps read for grouping at most (the newest).
-const MAX_GAPS: i64 = 2000;
+/// Gaps read for grouping at most (the newest). Each is embedded again on every call
+/// (nothing stores a question's embedding yet), so this bounds the call's cost.
+const MAX_GAPS: i64 = 500;
 
 fn usage(workspace: Uuid) -> UsageKey {
     UsageKey {

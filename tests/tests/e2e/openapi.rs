@@ -214,7 +214,9 @@ async fn schemathesis(server: &TestServer, token: &str, report: &Path) -> (bool,
         .args(["--workers", "1", "--max-time", "75", "--no-color"])
         // Debug build, whole suite at once on 2 cores: `GET /api/kb/gaps` embeds every
         // logged question again and can take more than schemathesis's default 10 s.
-        .args(["--request-timeout", "60"])
+        // schemathesis also always checks response time (10 s by default); speed is for
+        // the benchmarks, so the limit here is only the request timeout: a hang.
+        .args(["--request-timeout", "60", "--max-response-time", "60"])
         // PostgreSQL text can't hold NUL; the API refuses it with a 400 everywhere.
         .args(["--generation-allow-x00", "false", "--warnings", "off"])
         .args(["--report", "json", "--report-json-path"])

@@ -45,6 +45,23 @@ pub fn model_dir() -> PathBuf {
         })
 }
 
+/// Where `make pyclients` installs the official Python clients (openai, mcp,
+/// schemathesis, componentize-py); `AGENTHOST_PYCLIENTS_DIR` overrides it.
+pub fn pyclients_dir() -> PathBuf {
+    std::env::var_os("AGENTHOST_PYCLIENTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/pyclients"))
+}
+
+/// The `node_modules` that `make nodeclients` installs (the AI SDK, the MCP conformance
+/// runner); `AGENTHOST_NODECLIENTS_DIR` overrides its parent.
+pub fn node_modules() -> PathBuf {
+    std::env::var_os("AGENTHOST_NODECLIENTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/nodeclients"))
+        .join("node_modules")
+}
+
 struct Cluster {
     server: EmbeddedPostgres,
     // Kept for the process's life; removed by the atexit hook.

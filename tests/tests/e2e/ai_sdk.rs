@@ -5,10 +5,10 @@
 //! runs the tool or tells the model it was denied. Also the same approvals on our JSON
 //! body, and their errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use agenthost_tests::StatusCode;
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
+use agenthost_tests::{StatusCode, node_modules};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -24,15 +24,6 @@ async fn dexter_with_llm() -> (Fixture, FakeOpenAi) {
     })
     .await;
     (fixture, fake)
-}
-
-/// Where `make nodeclients` installs the npm packages; `AGENTHOST_NODECLIENTS_DIR`
-/// overrides.
-fn node_modules() -> PathBuf {
-    std::env::var_os("AGENTHOST_NODECLIENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/nodeclients"))
-        .join("node_modules")
 }
 
 fn call(id: &str, tool: &str, arguments: Value) -> (String, String, Value) {

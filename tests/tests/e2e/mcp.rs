@@ -3,10 +3,12 @@
 //! protocol, and the npm conformance runner's scenarios that apply to a tools-only
 //! server. Also, on the wire: the 401 challenge, roles, and the Host/Origin guard.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
-use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, plugin_wasm};
+use agenthost_tests::{
+    ADMIN_TOKEN, StatusCode, TestServer, node_modules, plugin_wasm, pyclients_dir,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -54,22 +56,6 @@ async fn fixture_with_llm() -> (Fixture, FakeOpenAi) {
     })
     .await;
     (f, fake)
-}
-
-/// Where `make pyclients` installs the Python clients; `AGENTHOST_PYCLIENTS_DIR` overrides.
-fn pyclients_dir() -> PathBuf {
-    std::env::var_os("AGENTHOST_PYCLIENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/pyclients"))
-}
-
-/// Where `make nodeclients` installs the npm packages; `AGENTHOST_NODECLIENTS_DIR`
-/// overrides.
-fn node_modules() -> PathBuf {
-    std::env::var_os("AGENTHOST_NODECLIENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/nodeclients"))
-        .join("node_modules")
 }
 
 /// Run tests/python/mcp_client.py in `mode`; returns its report.

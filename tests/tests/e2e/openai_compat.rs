@@ -2,10 +2,10 @@
 //! Dexter (tools run on our side, the turn is recorded like any chat), and every error
 //! is in OpenAI's shape.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
-use agenthost_tests::{StatusCode, TestServer};
+use agenthost_tests::{StatusCode, TestServer, pyclients_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -21,13 +21,6 @@ async fn dexter_with_llm() -> (Fixture, FakeOpenAi) {
     })
     .await;
     (fixture, fake)
-}
-
-/// Where `make pyclients` installs the Python clients; `AGENTHOST_PYCLIENTS_DIR` overrides.
-fn pyclients_dir() -> PathBuf {
-    std::env::var_os("AGENTHOST_PYCLIENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/pyclients"))
 }
 
 fn call(id: &str, tool: &str, arguments: Value) -> Reply {

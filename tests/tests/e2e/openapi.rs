@@ -3,10 +3,10 @@
 //! response that breaks its documented schema, with a key of each role.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agenthost_tests::fake_openai::FakeOpenAi;
-use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer};
+use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, pyclients_dir};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -186,13 +186,6 @@ async fn the_docs_page_renders_from_assets_in_the_binary() {
         .await
         .unwrap();
     assert!(initializer.contains("/openapi.json"), "{initializer}");
-}
-
-/// Where `make pyclients` installs schemathesis; `AGENTHOST_PYCLIENTS_DIR` overrides.
-fn pyclients_dir() -> PathBuf {
-    std::env::var_os("AGENTHOST_PYCLIENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/pyclients"))
 }
 
 /// One bounded schemathesis run with `token`; returns its JSON report.

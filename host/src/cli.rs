@@ -5,6 +5,7 @@ mod chat;
 mod client;
 mod commands;
 mod logs;
+mod out;
 mod plugin;
 mod scaffold;
 mod sse;
@@ -35,6 +36,8 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `| head`: the reader had what it wanted.
+        Err(err) if out::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -54,13 +57,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             crate::server::migrate_only(&cli.config).await?;
-            println!("migrations applied");
-            Ok(())
+            out::outln!("migrations applied")
         }
         Command::Demo(DemoCommand::Seed { workspace }) => {
             let seeded = crate::server::seed_demo(&cli.config, &workspace).await?;
-            report_seed(&workspace, &seeded);
-            Ok(())
+            report_seed(&workspace, &seeded)
         }
         Command::RotateAdminToken => {
             if cli.config.admin_token.is_some() {
@@ -77,16 +78,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn report_seed(workspace: &str, seeded: &crate::data::demo::Seeded) {
+pub(crate) fn report_seed(
+    workspace: &str,
+    seeded: &crate::data::demo::Seeded,
+) -> anyhow::Result<()> {
     for rows in &seeded.rows {
-        println!(
+        out::outln!(
             "demo {workspace}: {} {} ({} new, {} updated)",
-            rows.received, rows.entity, rows.inserted, rows.updated
-        );
+            rows.received,
+            rows.entity,
+            rows.inserted,
+            rows.updated
+        )?;
     }
     if let Some(secret) = &seeded.owner_secret {
-        println!("Owner key of workspace {workspace} (shown once, store it now): {secret}");
+        out::outln!("Owner key of workspace {workspace} (shown once, store it now): {secret}")?;
     }
+    Ok(())
 }
 
 /// The only time the token is shown: it is stored hashed.

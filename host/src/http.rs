@@ -146,6 +146,10 @@ async fn time_limit(State(limits): State<TimeLimits>, request: Request, next: Ne
     }
 }
 
+/// The body limit of every import (business data, tickets, knowledge-base articles):
+/// one number, the one README.md states.
+pub(crate) const IMPORT_BODY_LIMIT: usize = 32 << 20;
+
 /// The body size limit of a route, also put in the request as [`BodyLimit`] so the
 /// 413 can say what the limit is. Layers nearer the route override outer ones.
 pub(crate) fn body_limit(

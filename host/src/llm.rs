@@ -31,7 +31,15 @@ pub struct Price {
 pub struct UsageKey {
     pub workspace: Option<Uuid>,
     pub plugin: Option<String>,
-    pub agent: Option<String>,
+    pub agent: Option<UsageAgent>,
+}
+
+/// The agent a call is for: `llm_usage` keeps its id (slugs can change), the metrics'
+/// `agent` label its slug (what a person reads; bounded by the number of agents).
+#[derive(Debug, Clone)]
+pub struct UsageAgent {
+    pub id: Uuid,
+    pub slug: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +225,8 @@ impl Llm {
         let cost = self.prices.get(model).map(|price| {
             (f64::from(prompt) * price.prompt + f64::from(completion) * price.completion) / 1e6
         });
-        crate::telemetry::metrics::llm_usage(model, key.agent.as_deref(), prompt, completion, cost);
+        let agent_slug = key.agent.as_ref().map(|agent| agent.slug.as_str());
+        crate::telemetry::metrics::llm_usage(model, agent_slug, prompt, completion, cost);
         let recorded = sqlx::query(
             "INSERT INTO llm_usage (workspace_id, plugin, agent, model, operation, \
              prompt_tokens, completion_tokens, cost_usd) \
@@ -225,7 +234,7 @@ impl Llm {
         )
         .bind(key.workspace)
         .bind(&key.plugin)
-        .bind(&key.agent)
+        .bind(key.agent.as_ref().map(|agent| agent.id.to_string()))
         .bind(model)
         .bind(operation)
         .bind(prompt)

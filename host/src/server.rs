@@ -48,7 +48,8 @@ impl Server {
             .await?;
         if config.seed_demo {
             let seeded = crate::data::demo::seed(&database.pool, "demo").await?;
-            crate::cli::report_seed("demo", &seeded);
+            // A server starts whether or not anyone reads its stdout.
+            let _ = crate::cli::report_seed("demo", &seeded);
         }
 
         let listener = TcpListener::bind(config.listen)

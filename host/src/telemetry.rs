@@ -2,17 +2,29 @@
 
 pub mod metrics;
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
+
+/// What the filter starts from, before the operator's own directives (a later directive
+/// for the same target replaces these: `--log info,rmcp=info` brings rmcp back).
+/// - sqlx reports PostgreSQL NOTICEs (e.g. "already exists, skipping") at info.
+/// - rmcp logs three info lines for every stateless MCP request, one of them with the
+///   client's whole capabilities: per-request detail, which our own request span has.
+const QUIET_TARGETS: &str = "sqlx::postgres::notice=warn,rmcp=warn";
 
 /// Install the global subscriber. `filter` uses `tracing`'s directive syntax;
 /// `RUST_LOG`, when set, wins (the convention people expect).
 pub fn init(filter: &str, format: &str) {
-    // sqlx reports PostgreSQL NOTICEs (e.g. "already exists, skipping") at info.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("sqlx::postgres::notice=warn,{filter}")));
+        .unwrap_or_else(|_| EnvFilter::new(default_directives(filter)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     let result = if format == "json" {
         builder.json().try_init()
     } else {
@@ -20,4 +32,41 @@ pub fn init(filter: &str, format: &str) {
     };
     // Already installed (tests start several servers in one process): keep the first.
     let _ = result;
+}
+
+fn default_directives(filter: &str) -> String {
+    format!("{QUIET_TARGETS},{filter}")
+}
+
+/// Colour only for a person at a terminal: in a file, a pipe or a log collector the
+/// escape codes are noise. `NO_COLOR` (no-color.org) turns it off there too.
+fn use_colour(log_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    log_is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn the_operators_directives_come_after_the_quiet_defaults() {
+        let directives = default_directives("info,rmcp=debug");
+        assert_eq!(
+            directives,
+            "sqlx::postgres::notice=warn,rmcp=warn,info,rmcp=debug"
+        );
+        // Parses, and the later rmcp directive is the one kept.
+        let filter = EnvFilter::new(&directives);
+        let text = filter.to_string();
+        assert!(text.contains("rmcp=debug"), "{text}");
+        assert!(!text.contains("rmcp=warn"), "{text}");
+    }
 }

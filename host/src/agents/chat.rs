@@ -349,7 +349,10 @@ impl Chat {
         let key = UsageKey {
             workspace: Some(turn.workspace),
             plugin: None,
-            agent: Some(turn.agent.id.to_string()),
+            agent: Some(crate::llm::UsageAgent {
+                id: turn.agent.id,
+                slug: turn.agent.slug.clone(),
+            }),
         };
         let tools: Vec<Value> = turn
             .tools

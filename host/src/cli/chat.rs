@@ -2,8 +2,6 @@
 //! (the UI message stream of docs/chat.md), text deltas printed as they come and each
 //! tool call as a `→ tool(input)` line.
 
-use std::io::Write;
-
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use reqwest13::Method;
@@ -11,22 +9,22 @@ use serde_json::{Value, json};
 
 use super::client::{Client, print_json};
 use super::commands::Output;
+use super::out::{out, outln};
 
 pub async fn list_agents(client: &Client) -> anyhow::Result<()> {
     let answer = client.call(Method::GET, "/api/agents").await?;
     if client.output == Output::Json {
-        print_json(&answer);
-        return Ok(());
+        return print_json(&answer);
     }
     let agents = answer["agents"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     if agents.is_empty() {
-        println!("no agents in this workspace");
+        outln!("no agents in this workspace")?;
     }
     for agent in agents {
-        println!(
+        outln!(
             "{}  {}{}  ({})",
             agent["slug"].as_str().unwrap_or("?"),
             agent["name"].as_str().unwrap_or(""),
@@ -36,7 +34,7 @@ pub async fn list_agents(client: &Client) -> anyhow::Result<()> {
                 ""
             },
             agent["id"].as_str().unwrap_or("?"),
-        );
+        )?;
     }
     Ok(())
 }
@@ -58,8 +56,7 @@ pub async fn chat(
     let request = client.request(Method::POST, &path).json(&body);
     if client.output == Output::Json {
         // The whole turn as the server records it (tool calls, usage, ids).
-        print_json(&client.send(request).await?);
-        return Ok(());
+        return print_json(&client.send(request).await?);
     }
     let response = client
         .checked(request.header("accept", "text/event-stream"))
@@ -77,15 +74,15 @@ pub async fn chat(
             };
             let data = data.trim_start();
             if data == "[DONE]" {
-                printer.finish();
+                printer.finish()?;
                 return printer.result();
             }
             let part: Value = serde_json::from_str(data)
                 .with_context(|| format!("a stream part is not JSON: {data}"))?;
-            printer.part(&part);
+            printer.part(&part)?;
         }
     }
-    printer.finish();
+    printer.finish()?;
     bail!("the stream ended before [DONE]")
 }
 
@@ -99,8 +96,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn part(&mut self, part: &Value) {
-        let mut stdout = std::io::stdout().lock();
+    fn part(&mut self, part: &Value) -> anyhow::Result<()> {
         match part["type"].as_str().unwrap_or_default() {
             "start" => {
                 self.conversation_id = part["messageMetadata"]["conversationId"]
@@ -108,26 +104,20 @@ impl Printer {
                     .map(str::to_string);
             }
             "text-delta" => {
-                let _ = write!(stdout, "{}", part["delta"].as_str().unwrap_or_default());
-                let _ = stdout.flush();
+                out!("{}", part["delta"].as_str().unwrap_or_default())?;
                 self.mid_line = true;
             }
             "tool-input-available" => {
-                self.end_line(&mut stdout);
-                let _ = writeln!(
-                    stdout,
+                self.end_line()?;
+                outln!(
                     "→ {}({})",
                     part["toolName"].as_str().unwrap_or("?"),
                     part["input"]
-                );
+                )?;
             }
             "tool-output-error" => {
-                self.end_line(&mut stdout);
-                let _ = writeln!(
-                    stdout,
-                    "  ✗ {}",
-                    part["errorText"].as_str().unwrap_or("failed")
-                );
+                self.end_line()?;
+                outln!("  ✗ {}", part["errorText"].as_str().unwrap_or("failed"))?;
             }
             "error" => {
                 self.error = Some(
@@ -139,20 +129,23 @@ impl Printer {
             }
             _ => {}
         }
+        Ok(())
     }
 
-    fn end_line(&mut self, stdout: &mut impl Write) {
+    fn end_line(&mut self) -> anyhow::Result<()> {
         if self.mid_line {
-            let _ = writeln!(stdout);
             self.mid_line = false;
+            outln!()?;
         }
+        Ok(())
     }
 
-    fn finish(&mut self) {
-        self.end_line(&mut std::io::stdout().lock());
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.end_line()?;
         if let Some(conversation) = &self.conversation_id {
             eprintln!("(conversation {conversation}: continue with --conversation {conversation})");
         }
+        Ok(())
     }
 
     fn result(&self) -> anyhow::Result<()> {

@@ -138,9 +138,9 @@ impl Client {
 }
 
 /// Print a JSON value the way `--output json` does: pretty, on stdout.
-pub fn print_json(value: &Value) {
-    println!(
+pub fn print_json(value: &Value) -> anyhow::Result<()> {
+    super::out::outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+    )
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::client::{Client, print_json};
 use super::commands::{LogLevel, LogsArgs, Output};
+use super::out::outln;
 use super::plugin::segment;
 
 /// The server's largest page: what `--follow` asks for.
@@ -23,22 +24,21 @@ pub async fn run(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
     };
     let page = fetch(client, &args.name, &filters, None, None, args.limit).await?;
     if !args.follow && client.output == Output::Json {
-        print_json(&page);
-        return Ok(());
+        return print_json(&page);
     }
     let mut lines = lines_of(&page);
     lines.reverse();
     if lines.is_empty() && !args.follow {
-        println!("no log lines of {} match", args.name);
+        outln!("no log lines of {} match", args.name)?;
     }
-    let mut newest = print_lines(client.output, &lines).unwrap_or(0);
+    let mut newest = print_lines(client.output, &lines)?.unwrap_or(0);
     if !args.follow {
         return Ok(());
     }
     loop {
         tokio::time::sleep(args.interval).await;
         let lines = newer_than(client, &args.name, &filters, newest).await?;
-        if let Some(id) = print_lines(client.output, &lines) {
+        if let Some(id) = print_lines(client.output, &lines)? {
             newest = id;
         }
     }
@@ -114,15 +114,15 @@ fn lines_of(page: &Value) -> Vec<Value> {
 }
 
 /// Print lines (oldest first); returns the newest id printed.
-fn print_lines(output: Output, lines: &[Value]) -> Option<i64> {
+fn print_lines(output: Output, lines: &[Value]) -> anyhow::Result<Option<i64>> {
     for line in lines {
         match output {
             // One line per log line, so a follower can read them as they come.
-            Output::Json => println!("{line}"),
-            Output::Text => println!("{}", text_line(line)),
+            Output::Json => outln!("{line}")?,
+            Output::Text => outln!("{}", text_line(line))?,
         }
     }
-    lines.iter().filter_map(|line| line["id"].as_i64()).max()
+    Ok(lines.iter().filter_map(|line| line["id"].as_i64()).max())
 }
 
 fn text_line(line: &Value) -> String {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, print_json};
 use super::commands::{Output, PluginCommand};
+use super::out::outln;
 use super::scaffold::{self, Sdk};
 
 /// The upload is sent in chunks of this size, so the progress bar moves.
@@ -37,16 +38,16 @@ pub async fn run(
             let sdk = Sdk::choose(sdk_path, sdk_git, sdk_rev)?;
             let files = scaffold::generate(&name, kind, &dir, &sdk)?;
             match output {
-                Output::Json => print_json(&json!({ "name": name, "dir": dir, "files": files })),
+                Output::Json => print_json(&json!({ "name": name, "dir": dir, "files": files }))?,
                 Output::Text => {
-                    println!("created plugin {name} in {}:", dir.display());
+                    outln!("created plugin {name} in {}:", dir.display())?;
                     for file in files {
-                        println!("  {file}");
+                        outln!("  {file}")?;
                     }
-                    println!(
+                    outln!(
                         "next: cd {} && agenthost plugin test && agenthost plugin push --activate",
                         dir.display()
-                    );
+                    )?;
                 }
             }
             Ok(())
@@ -55,16 +56,16 @@ pub async fn run(
             let wasm = build(&crate_dir.dir).await?;
             let size = std::fs::metadata(&wasm)?.len();
             match output {
-                Output::Json => print_json(&json!({ "wasm": wasm, "size_bytes": size })),
-                Output::Text => println!("built {} ({})", wasm.display(), human_size(size)),
+                Output::Json => print_json(&json!({ "wasm": wasm, "size_bytes": size }))?,
+                Output::Text => outln!("built {} ({})", wasm.display(), human_size(size))?,
             }
             Ok(())
         }
         PluginCommand::Test(crate_dir) => {
             cargo(&crate_dir.dir, &["test"]).await?;
             match output {
-                Output::Json => print_json(&json!({ "passed": true })),
-                Output::Text => println!("tests passed"),
+                Output::Json => print_json(&json!({ "passed": true }))?,
+                Output::Text => outln!("tests passed")?,
             }
             Ok(())
         }
@@ -83,8 +84,8 @@ pub async fn run(
             let client = client()?;
             let plugins = client.call(Method::GET, "/api/admin/plugins").await?;
             match client.output {
-                Output::Json => print_json(&plugins),
-                Output::Text => print_plugins(&plugins),
+                Output::Json => print_json(&plugins)?,
+                Output::Text => print_plugins(&plugins)?,
             }
             Ok(())
         }
@@ -97,8 +98,8 @@ pub async fn run(
                 )
                 .await?;
             match client.output {
-                Output::Json => print_json(&plugin),
-                Output::Text => print_plugin(&plugin),
+                Output::Json => print_json(&plugin)?,
+                Output::Text => print_plugin(&plugin)?,
             }
             Ok(())
         }
@@ -132,9 +133,9 @@ pub async fn run(
             client.call(Method::DELETE, &path).await?;
             match client.output {
                 Output::Json => {
-                    print_json(&json!({ "deleted": { "name": name, "version": version } }))
+                    print_json(&json!({ "deleted": { "name": name, "version": version } }))?
                 }
-                Output::Text => println!("deleted {name} {version}"),
+                Output::Text => outln!("deleted {name} {version}")?,
             }
             Ok(())
         }
@@ -157,8 +158,8 @@ pub async fn run(
                 .send(client.request(Method::PUT, &path).json(&grants))
                 .await?;
             match client.output {
-                Output::Json => print_json(&info),
-                Output::Text => println!("granted {name} {version}: {}", info["grants"]),
+                Output::Json => print_json(&info)?,
+                Output::Text => outln!("granted {name} {version}: {}", info["grants"])?,
             }
             Ok(())
         }
@@ -178,8 +179,8 @@ pub(super) fn segment(s: &str) -> String {
 async fn change(client: &Client, method: Method, path: &str) -> anyhow::Result<()> {
     let plugin = client.call(method, path).await?;
     match client.output {
-        Output::Json => print_json(&plugin),
-        Output::Text => println!("{}", plugin_line(&plugin)),
+        Output::Json => print_json(&plugin)?,
+        Output::Text => outln!("{}", plugin_line(&plugin))?,
     }
     Ok(())
 }
@@ -187,6 +188,7 @@ async fn change(client: &Client, method: Method, path: &str) -> anyhow::Result<(
 /// Run cargo in the crate's directory, so its `.cargo/config.toml` (the small stack)
 /// applies. Cargo's output goes to stderr: stdout carries only our answer.
 async fn cargo(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    check_crate_dir(dir)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let stdout: Stdio = std::io::stderr()
         .as_fd()
@@ -200,11 +202,40 @@ async fn cargo(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         .stdout(stdout)
         .status()
         .await
-        .with_context(|| format!("running {} in {}", cargo.to_string_lossy(), dir.display()))?;
+        .map_err(|err| match err.kind() {
+            // The directory exists (checked above), so what is missing is cargo.
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "{} not found: install Rust (https://rustup.rs) or set CARGO",
+                cargo.to_string_lossy()
+            ),
+            _ => anyhow::Error::new(err).context(format!(
+                "running {} in {}",
+                cargo.to_string_lossy(),
+                dir.display()
+            )),
+        })?;
     if !status.success() {
         bail!(
             "cargo {} failed in {} ({status})",
             args.join(" "),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Spawning a program in a missing directory fails with "No such file or directory",
+/// which reads as if cargo were missing: say what is wrong with the directory instead.
+fn check_crate_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "the plugin directory {} does not exist (--dir; `agenthost plugin new` makes one)",
+            dir.display()
+        );
+    }
+    if !dir.join("Cargo.toml").is_file() {
+        bail!(
+            "{} has no Cargo.toml: not a plugin crate (`agenthost plugin new` makes one)",
             dir.display()
         );
     }
@@ -322,8 +353,8 @@ async fn push(client: &Client, manifest: &Path, wasm: &Path, activate: bool) -> 
     }
     let version = answer?;
     match client.output {
-        Output::Json => print_json(&version),
-        Output::Text => println!(
+        Output::Json => print_json(&version)?,
+        Output::Text => outln!(
             "uploaded {} {} ({}, sha256 {}){}",
             version["plugin"].as_str().unwrap_or("?"),
             version["version"].as_str().unwrap_or("?"),
@@ -338,7 +369,7 @@ async fn push(client: &Client, manifest: &Path, wasm: &Path, activate: bool) -> 
             } else {
                 ""
             }
-        ),
+        )?,
     }
     Ok(())
 }
@@ -372,18 +403,19 @@ fn plugin_line(plugin: &Value) -> String {
     )
 }
 
-fn print_plugins(plugins: &Value) {
+fn print_plugins(plugins: &Value) -> anyhow::Result<()> {
     let plugins = plugins.as_array().map(Vec::as_slice).unwrap_or_default();
     if plugins.is_empty() {
-        println!("no plugins installed");
+        outln!("no plugins installed")?;
     }
     for plugin in plugins {
-        println!("{}", plugin_line(plugin));
+        outln!("{}", plugin_line(plugin))?;
     }
+    Ok(())
 }
 
-fn print_plugin(plugin: &Value) {
-    println!("{}", plugin_line(plugin));
+fn print_plugin(plugin: &Value) -> anyhow::Result<()> {
+    outln!("{}", plugin_line(plugin))?;
     for version in plugin["versions"].as_array().into_iter().flatten() {
         let names = |key: &str, field: &str| -> Vec<String> {
             version[key]
@@ -395,7 +427,7 @@ fn print_plugin(plugin: &Value) {
         };
         let mut offers = names("tools", "name");
         offers.extend(names("nodes", "node_type"));
-        println!(
+        outln!(
             "  {} {} {} ({}){}",
             if version["active"] == true { "*" } else { " " },
             version["version"].as_str().unwrap_or("?"),
@@ -406,6 +438,7 @@ fn print_plugin(plugin: &Value) {
             } else {
                 format!(": {}", offers.join(", "))
             }
-        );
+        )?;
     }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, print_json};
 use super::commands::{ExecutionCommand, Output, WorkflowCommand};
+use super::out::outln;
 use super::plugin::segment;
 use super::sse::Frames;
 
@@ -25,7 +26,6 @@ pub async fn run_workflow(client: &Client, command: WorkflowCommand) -> anyhow::
                 Output::Json => print_json(&answer),
                 Output::Text => print_workflows(&answer),
             }
-            Ok(())
         }
         WorkflowCommand::Show { workflow } => {
             let path = format!("/api/workflows/{}", segment(&workflow));
@@ -34,7 +34,6 @@ pub async fn run_workflow(client: &Client, command: WorkflowCommand) -> anyhow::
                 Output::Json => print_json(&answer),
                 Output::Text => print_workflow(&answer),
             }
-            Ok(())
         }
         WorkflowCommand::Run {
             workflow,
@@ -59,18 +58,17 @@ pub async fn run_workflow(client: &Client, command: WorkflowCommand) -> anyhow::
                 .context("the server's answer has no execution id")?
                 .to_string();
             if !wait {
-                match client.output {
+                return match client.output {
                     Output::Json => print_json(&execution),
-                    Output::Text => println!(
+                    Output::Text => outln!(
                         "execution {id} of {workflow} (version {}): {}",
                         execution["version"],
                         execution["status"].as_str().unwrap_or("?")
                     ),
-                }
-                return Ok(());
+                };
             }
             if client.output == Output::Text {
-                println!("execution {id} of {workflow} started");
+                outln!("execution {id} of {workflow} started")?;
             }
             // JSON: only the finished execution, one document.
             let print_events = client.output == Output::Text;
@@ -88,13 +86,12 @@ pub async fn run_execution(client: &Client, command: ExecutionCommand) -> anyhow
                 Output::Json => print_json(&execution),
                 Output::Text => print_execution(&execution),
             }
-            Ok(())
         }
         ExecutionCommand::Watch { id } => {
             let status = watch(client, &id, true).await?;
             if client.output == Output::Text {
                 let execution = show(client, &id).await?;
-                print_result(&execution);
+                print_result(&execution)?;
             }
             fail_unless_succeeded(&id, &status)
         }
@@ -111,8 +108,8 @@ async fn show(client: &Client, id: &str) -> anyhow::Result<Value> {
 async fn finish(client: &Client, id: &str) -> anyhow::Result<()> {
     let execution = show(client, id).await?;
     match client.output {
-        Output::Json => print_json(&execution),
-        Output::Text => print_result(&execution),
+        Output::Json => print_json(&execution)?,
+        Output::Text => print_result(&execution)?,
     }
     let status = execution["status"].as_str().unwrap_or("?").to_string();
     fail_unless_succeeded(
@@ -165,9 +162,9 @@ async fn watch(client: &Client, id: &str, print_events: bool) -> anyhow::Result<
                                 id.parse::<i64>().map_or(json!(id), |n| json!(n)),
                             );
                         }
-                        println!("{line}");
+                        outln!("{line}")?;
                     }
-                    Output::Text => println!("{}", event_line(&event)),
+                    Output::Text => outln!("{}", event_line(&event))?,
                 }
             }
             if frame.event.as_deref() == Some("finished") || event["type"] == "finished" {
@@ -226,16 +223,16 @@ fn event_line(event: &Value) -> String {
     )
 }
 
-fn print_workflows(answer: &Value) {
+fn print_workflows(answer: &Value) -> anyhow::Result<()> {
     let workflows = answer["workflows"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     if workflows.is_empty() {
-        println!("no workflows in this workspace");
+        outln!("no workflows in this workspace")?;
     }
     for workflow in workflows {
-        println!(
+        outln!(
             "{}  {}  version {}{}  ({})",
             workflow["slug"].as_str().unwrap_or("?"),
             workflow["name"].as_str().unwrap_or(""),
@@ -246,12 +243,13 @@ fn print_workflows(answer: &Value) {
                 ""
             },
             workflow["id"].as_str().unwrap_or("?"),
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_workflow(workflow: &Value) {
-    println!(
+fn print_workflow(workflow: &Value) -> anyhow::Result<()> {
+    outln!(
         "{}: {} (version {}{})",
         workflow["slug"].as_str().unwrap_or("?"),
         workflow["name"].as_str().unwrap_or(""),
@@ -261,28 +259,28 @@ fn print_workflow(workflow: &Value) {
         } else {
             ""
         },
-    );
+    )?;
     if let Some(description) = workflow["description"].as_str().filter(|d| !d.is_empty()) {
-        println!("  {description}");
+        outln!("  {description}")?;
     }
     let definition = &workflow["definition"];
-    println!("nodes:");
+    outln!("nodes:")?;
     for node in definition["nodes"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {}  {}",
             node["id"].as_str().unwrap_or("?"),
             node["type"].as_str().unwrap_or("?")
-        );
+        )?;
     }
     let edges = definition["edges"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     if !edges.is_empty() {
-        println!("edges:");
+        outln!("edges:")?;
     }
     for edge in edges {
-        println!(
+        outln!(
             "  {} -> {}{}",
             edge["from"].as_str().unwrap_or("?"),
             edge["to"].as_str().unwrap_or("?"),
@@ -290,26 +288,28 @@ fn print_workflow(workflow: &Value) {
                 .as_str()
                 .map(|b| format!(" [{b}]"))
                 .unwrap_or_default()
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_result(execution: &Value) {
-    println!(
+fn print_result(execution: &Value) -> anyhow::Result<()> {
+    outln!(
         "execution {}: {}",
         execution["id"].as_str().unwrap_or("?"),
         execution["status"].as_str().unwrap_or("?")
-    );
+    )?;
     if let Some(error) = execution["error"].as_str() {
-        println!("error: {error}");
+        outln!("error: {error}")?;
     } else if !execution["output"].is_null() {
-        println!("output: {}", execution["output"]);
+        outln!("output: {}", execution["output"])?;
     }
+    Ok(())
 }
 
-fn print_execution(execution: &Value) {
-    print_result(execution);
-    println!(
+fn print_execution(execution: &Value) -> anyhow::Result<()> {
+    print_result(execution)?;
+    outln!(
         "  workflow {} version {}, created {}{}",
         execution["workflow_id"].as_str().unwrap_or("?"),
         execution["version"],
@@ -318,16 +318,16 @@ fn print_execution(execution: &Value) {
             .as_str()
             .map(|t| format!(", finished {t}"))
             .unwrap_or_default()
-    );
+    )?;
     let nodes = execution["nodes"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     if !nodes.is_empty() {
-        println!("nodes:");
+        outln!("nodes:")?;
     }
     for node in nodes {
-        println!(
+        outln!(
             "  {}  {}  attempt {}{}{}",
             node["node_id"].as_str().unwrap_or("?"),
             node["status"].as_str().unwrap_or("?"),
@@ -340,6 +340,7 @@ fn print_execution(execution: &Value) {
                 .as_str()
                 .map(|e| format!("  error: {e}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
+    Ok(())
 }

@@ -22,13 +22,10 @@ use crate::data::{self, Entity, RowError};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// Imports are bigger than other requests (10 000 rows of a few hundred bytes).
-const IMPORT_BODY_LIMIT: usize = 16 << 20;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_entities))
-        .routes(routes!(list_rows, import_rows).layer(super::body_limit(IMPORT_BODY_LIMIT)))
+        .routes(routes!(list_rows, import_rows).layer(super::body_limit(super::IMPORT_BODY_LIMIT)))
 }
 
 // The names of `data::ENTITIES` (a test checks they agree).
@@ -164,7 +161,7 @@ const ENTITY: &str = "The entity (see `GET /api/data`)";
 /// line, all or nothing.
 #[utoipa::path(post, path = "/api/data/{entity}", tag = "data",
     params(("entity" = inline(DataEntity), Path, description = ENTITY)),
-    request_body(description = "Up to 10 000 rows (16 MiB); the fields of `GET /api/data` plus `external_id`",
+    request_body(description = "Up to 10 000 rows (32 MiB); the fields of `GET /api/data` plus `external_id`",
         content((JsonRows = "application/json"), (CsvRows = "text/csv"))),
     responses(
         (status = 200, description = "What was written", body = import::ImportSummary),

@@ -28,9 +28,6 @@ use crate::support::{enrichment, rule_violation, services};
 use crate::vector::SearchMode;
 use schema::{Answer, Intent, SearchHit, SearchModeName, Sentiment};
 
-/// Imports carry many articles.
-const IMPORT_BODY_LIMIT: usize = 32 << 20;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_articles, create_article))
@@ -38,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_revisions, add_revision))
         .routes(routes!(publish))
         .routes(routes!(archive))
-        .routes(routes!(import).layer(super::body_limit(IMPORT_BODY_LIMIT)))
+        .routes(routes!(import).layer(super::body_limit(super::IMPORT_BODY_LIMIT)))
         .routes(routes!(index_status))
         .routes(routes!(search_kb))
         .routes(routes!(answer))
@@ -415,7 +412,7 @@ async fn archive(
 /// Admin: up to 1000 articles in one transaction; an article whose slug exists gets a
 /// new revision when its body changed. The first invalid article fails the import (422).
 #[utoipa::path(post, path = "/api/kb/import", tag = "knowledge base",
-    request_body = Vec<ArticleInput>,
+    request_body(content = Vec<ArticleInput>, description = "Up to 1000 articles (32 MiB)"),
     responses((status = 200, description = "What was written", body = ImportSummary)))]
 async fn import(
     caller: WorkspaceCaller,
@@ -658,6 +655,7 @@ async fn put_intents(
     let workspace = caller.0.workspace_id;
     let mut tx = state.pool.begin().await.map_err(anyhow::Error::from)?;
     sqlx::query("DELETE FROM data.support_intents WHERE workspace_id = $1")
+    check_intents(&input.intents).map_err(ApiError::Invalid)?;
         .bind(workspace)
         .execute(&mut *tx)
         .await
@@ -689,6 +687,35 @@ async fn put_intents(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SentimentInput {
+/// The table's rules, checked first so a broken one is named in words, not by the
+/// PostgreSQL constraint that would refuse it.
+fn check_intents(intents: &[agenthost_support::triage::Intent]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (index, intent) in intents.iter().enumerate() {
+        let which = format!("intent {} ({:?})", index + 1, intent.name);
+        let name_ok = (1..=64).contains(&intent.name.len())
+            && intent
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(format!(
+                "{which}: a name is 1 to 64 characters of a-z, 0-9 and _"
+            ));
+        }
+        if !(1..=50).contains(&intent.examples.len()) {
+            return Err(format!(
+                "{which}: needs 1 to 50 examples, has {}",
+                intent.examples.len()
+            ));
+        }
+        if !seen.insert(intent.name.as_str()) {
+            return Err(format!("{which}: the name is used twice"));
+        }
+    }
+    Ok(())
+}
+
     /// Up to 64 KiB.
     text: String,
 }

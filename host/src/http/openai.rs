@@ -1,5 +1,6 @@
 //! The OpenAI-compatible endpoint (docs/chat.md): `GET /v1/models` lists the
-//! workspace's enabled agents, `POST /v1/chat/completions` runs a chat turn with the
+//! workspace's enabled agents (`GET /v1/models/{model}` shows one, OpenAI's
+//! `models.retrieve`), `POST /v1/chat/completions` runs a chat turn with the
 //! agent named by `model`, exactly as `/api/agents/{agent}/chat` does, answered as a
 //! `chat.completion` or a stream of `chat.completion.chunk`s.
 //!
@@ -17,10 +18,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
+use serde::Serialize;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::Json;
+use super::extract::{Json, Path};
 use crate::agents::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard};
 use crate::agents::openai_compat::{
     ChunkEncoder, CompletionRequest, completion, error_type, seed_history, split_messages,
@@ -38,29 +40,64 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(models))
         .routes(routes!(completions))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
+        .routes(routes!(model))
         .layer(middleware::from_fn(openai_errors))
 }
 
 /// Viewer: the workspace's enabled agents, each a "model" named by its slug.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
+/// An enabled agent as an OpenAI model object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = OpenAiModel)]
+struct Model {
+    /// The agent's slug: what `model` names in a chat completion.
+    id: String,
+    /// Always `model`.
+    object: String,
+    /// When the agent was created (Unix seconds).
+    created: i64,
+    /// Always `agenthost`.
+    owned_by: String,
+}
+
+impl Model {
+    fn of(agent: &agents::Agent) -> Model {
+        Model {
+            id: agent.slug.clone(),
+            object: "model".into(),
+            created: agent.created_at.timestamp(),
+            owned_by: "agenthost".into(),
+        }
+    }
+}
+
     responses((status = 200, description = "An OpenAI model list",
         example = json!({"object": "list", "data": [{"id": "dexter", "object": "model", "created": 1764633600, "owned_by": "agenthost"}]}))))]
 async fn models(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     let agents = agents::list(&state.pool, caller.0.workspace_id).await?;
-    let data: Vec<Value> = agents
-        .iter()
-        .filter(|a| a.enabled)
-        .map(|a| {
-            json!({ "id": a.slug, "object": "model", "created": a.created_at.timestamp(),
-                    "owned_by": "agenthost" })
-        })
-        .collect();
+    let data: Vec<Model> = agents.iter().filter(|a| a.enabled).map(Model::of).collect();
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
+/// Viewer: one enabled agent as a model (OpenAI's `models.retrieve`), by slug or id.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai",
+    params(("model" = String, Path, description = "The agent's slug (or id)")),
+    responses((status = 200, description = "An OpenAI model object; 404 `model_not_found` when no enabled agent has that name", body = Model)))]
+async fn model(
+    caller: WorkspaceCaller,
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> ApiResult<axum::Json<Model>> {
+    caller.require(Role::Viewer)?;
+    let workspace = caller.0.workspace_id;
+    let slug = agent_for_model(&state, workspace, &model).await?;
+    let agent = agents::get(&state.pool, workspace, &slug).await?;
+    Ok(axum::Json(Model::of(&agent)))
+}
+
 }
 
 /// The conversation to continue: the header, else `metadata.conversation_id`.

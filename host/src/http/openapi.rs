@@ -88,7 +88,8 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api.info.description = Some(
         "A self-hosted server for AI agents whose tools and workflow steps are \
          WebAssembly components. Authenticate with a workspace API key \
-         (`Authorization: Bearer ah_...`); instance administration uses the admin token."
+         (`Authorization: Bearer ahk_...`); instance administration uses the admin token \
+         (`aha_...`)."
             .into(),
     );
     api.info.license = None;
@@ -170,7 +171,11 @@ fn error_response(description: &str, schema: &str) -> utoipa::openapi::Response 
 
 /// `GET /openapi.json` and the Swagger UI at `/docs`, both without credentials. The UI's
 /// assets are compiled into the binary (utoipa-swagger-ui's vendored copy), so the page
-/// renders with no network.
+/// renders with no network. Its validator badge is off: by default Swagger UI sends the
+/// spec's URL to validator.swagger.io whenever the page is not on localhost.
 pub fn router(api: OpenApi) -> Router<AppState> {
-    SwaggerUi::new("/docs").url("/openapi.json", api).into()
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", api)
+        .config(utoipa_swagger_ui::Config::default().validator_url("none"))
+        .into()
 }

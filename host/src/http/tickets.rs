@@ -33,13 +33,10 @@ use schema::{
     NewComment, Sla, Ticket, TicketDetail, TicketImportRows, TicketInput, TicketPatchInput,
 };
 
-/// Imports are bigger than other requests (10 000 tickets with descriptions).
-const IMPORT_BODY_LIMIT: usize = 32 << 20;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tickets, create_ticket))
-        .routes(routes!(import_tickets).layer(super::body_limit(IMPORT_BODY_LIMIT)))
+        .routes(routes!(import_tickets).layer(super::body_limit(super::IMPORT_BODY_LIMIT)))
         .routes(routes!(get_sla, put_sla))
         .routes(routes!(show_ticket, update_ticket, delete_ticket))
         .routes(routes!(add_comment))
@@ -220,6 +217,8 @@ pub(super) mod schema {
         pub external_id: Option<String>,
         #[schema(min_length = 1, max_length = 500)]
         pub subject: String,
+        /// Up to 65 536 characters (not bytes: JSON Schema's `maxLength` counts
+        /// characters, and so does the server).
         #[schema(max_length = 65536)]
         pub description: Option<String>,
         /// A new ticket is `open` (default) or `pending`.
@@ -244,6 +243,7 @@ pub(super) mod schema {
     pub struct TicketPatchInput {
         #[schema(min_length = 1, max_length = 500)]
         pub subject: Option<String>,
+        /// Up to 65 536 characters.
         #[schema(max_length = 65536)]
         pub description: Option<String>,
         pub status: Option<TicketStatus>,
@@ -262,6 +262,7 @@ pub(super) mod schema {
         /// Required: imports upsert by it.
         pub external_id: String,
         pub subject: String,
+        /// Up to 65 536 characters.
         pub description: Option<String>,
         /// Any status; a solved or closed ticket is moved there along allowed steps.
         pub status: Option<TicketStatus>,

@@ -197,8 +197,9 @@ impl Drop for InstanceSlot {
     }
 }
 
-/// One LLM call's usage. `agent` is the agent's id; calls made by plugins and the
-/// support pipeline have none.
+/// One LLM call's usage. `agent` is the agent's slug (readable, and bounded by the
+/// number of agents; the id would need a lookup to read); calls made by plugins and
+/// the support pipeline have none.
 pub fn llm_usage(model: &str, agent: Option<&str>, input: i32, output: i32, cost: Option<f64>) {
     let (model, agent) = (model.to_string(), agent.unwrap_or("none").to_string());
     for (kind, tokens) in [("input", input), ("output", output)] {

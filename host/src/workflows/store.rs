@@ -29,7 +29,8 @@ pub struct Workflow {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowInput {
-    /// Set once, when the workflow is created (from the name when absent).
+    /// Set once, when the workflow is created; when absent it is made from the name
+    /// (`Weekly report!` -> `weekly-report`), as n8n and Windmill users expect.
     #[serde(default)]
     pub slug: Option<String>,
     #[serde(default)]
@@ -108,6 +109,14 @@ pub async fn list_workflows(pool: &PgPool, workspace: Uuid) -> ApiResult<Vec<Wor
     .await?)
 }
 
+/// `weekly-report` from `Weekly report!`: lower-case ASCII letters and digits, words
+/// joined by `-`, at most 63 (the table's rule). `None` when nothing is left.
+fn slug_from_name(name: &str) -> Option<String> {
+    let slug: String = crate::support::kb::slugify(name).chars().take(63).collect();
+    let slug = slug.trim_end_matches('-');
+    (!slug.is_empty()).then(|| slug.to_string())
+}
+
 /// A new workflow with version 1.
 pub async fn create_workflow(
     pool: &PgPool,
@@ -116,8 +125,16 @@ pub async fn create_workflow(
     input: &WorkflowInput,
     definition: &Definition,
 ) -> ApiResult<Workflow> {
-    let (Some(slug), Some(name)) = (&input.slug, &input.name) else {
-        return Err(ApiError::Invalid("slug and name are required".into()));
+    let Some(name) = &input.name else {
+        return Err(ApiError::Invalid("name is required".into()));
+    };
+    let slug = match &input.slug {
+        Some(slug) => slug.clone(),
+        None => slug_from_name(name).ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "the name {name:?} has no letters or digits to make a slug from: give a slug"
+            ))
+        })?,
     };
     let mut tx = pool.begin().await?;
     let created: Result<Workflow, sqlx::Error> = sqlx::query_as(
@@ -126,7 +143,7 @@ pub async fn create_workflow(
          RETURNING id, slug, name, description, enabled, latest_version, created_at, updated_at",
     )
     .bind(workspace)
-    .bind(slug)
+    .bind(&slug)
     .bind(name)
     .bind(input.description.clone().unwrap_or_default())
     .bind(input.enabled.unwrap_or(true))

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod llm;
 pub mod mcp;
+pub mod nul;
 pub mod plugin_logs;
 pub mod registry;
 pub mod runtime;

@@ -228,9 +228,10 @@ async fn sweep(pool: PgPool, retention: Retention, alive: Option<mpsc::WeakSende
     }
 }
 
-/// PostgreSQL stores no NUL in `text` or `jsonb`: one would fail the whole batch.
+/// PostgreSQL stores no NUL in `text` or `jsonb`: one would fail the whole batch
+/// (`crate::nul` says why it is replaced here).
 fn without_nul(text: &str) -> String {
-    text.replace('\0', "\u{FFFD}")
+    crate::nul::replace(text)
 }
 
 async fn insert(pool: &PgPool, lines: &[NewLine]) -> sqlx::Result<()> {

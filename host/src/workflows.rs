@@ -5,6 +5,7 @@
 //! put back by the others (same attempt, same idempotency key). docs/workflows.md.
 
 pub mod approvals;
+mod commit;
 pub mod definition;
 mod engine;
 pub mod graph;

@@ -89,7 +89,9 @@ pub async fn request(
     .bind(turn)
     .bind(conversation)
     .bind(workspace)
-    .bind(serde_json::to_value(&pending).unwrap_or_default())
+    .bind(crate::nul::replace_in_json(
+        serde_json::to_value(&pending).unwrap_or_default(),
+    ))
     .execute(&mut *db)
     .await?;
     Ok(pending)

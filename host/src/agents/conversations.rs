@@ -237,7 +237,8 @@ pub async fn add_messages<'e>(
     )
     .bind(conversation)
     .bind(turn)
-    .bind(Value::Array(messages.to_vec()))
+    // Model text may hold NUL, which the database can't store (`crate::nul`).
+    .bind(crate::nul::replace_in_json(Value::Array(messages.to_vec())))
     .execute(db)
     .await?;
     Ok(())

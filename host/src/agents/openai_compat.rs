@@ -129,7 +129,7 @@ pub async fn seed_history(
          FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(m, n) ORDER BY n",
     )
     .bind(conversation)
-    .bind(Value::Array(history.to_vec()))
+    .bind(crate::nul::replace_in_json(Value::Array(history.to_vec())))
     .execute(pool)
     .await?;
     Ok(())

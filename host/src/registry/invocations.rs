@@ -55,7 +55,11 @@ async fn write(pool: &PgPool, batch: &[Invocation]) -> sqlx::Result<()> {
     let column = |f: fn(&Invocation) -> String| batch.iter().map(f).collect::<Vec<String>>();
     let workspaces: Vec<Uuid> = batch.iter().map(|i| i.workspace_id).collect();
     let durations: Vec<f64> = batch.iter().map(|i| i.duration_ms).collect();
-    let errors: Vec<Option<String>> = batch.iter().map(|i| i.error.clone()).collect();
+    // A plugin's error text may hold NUL, which would fail the whole batch (`crate::nul`).
+    let errors: Vec<Option<String>> = batch
+        .iter()
+        .map(|i| i.error.as_deref().map(crate::nul::replace))
+        .collect();
     sqlx::query(
         "INSERT INTO plugin_invocations \
          (workspace_id, plugin, version, tool, duration_ms, outcome, error, request_id) \

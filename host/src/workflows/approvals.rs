@@ -97,15 +97,23 @@ pub(super) async fn outcome(
     let decided = match decided {
         Some(decided) => decided,
         None => {
-            // Woken by its timeout. A decision that got in first wins.
-            let timed_out: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE approvals SET status = 'timed_out', decided_at = now() \
-                 WHERE id = $1 AND status = 'pending' RETURNING id",
+            // Woken by its timeout. A decision that got in first wins. Marking it timed
+            // out commits before the node's completion does; a host that dies between
+            // the two leaves it `timed_out` with the node still to complete, so a
+            // `timed_out` found here is that same timeout and gets its `on_timeout`
+            // (decisions are refused once it is past due, so none can come between).
+            let status: String = sqlx::query_scalar(
+                "WITH timed_out AS ( \
+                   UPDATE approvals SET status = 'timed_out', decided_at = now() \
+                   WHERE id = $1 AND status = 'pending' RETURNING status) \
+                 SELECT status FROM timed_out \
+                 UNION ALL SELECT status FROM approvals \
+                 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM timed_out)",
             )
             .bind(approval)
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await?;
-            if timed_out.is_some() {
+            if status == "timed_out" {
                 let decision = match on_timeout {
                     OnTimeout::Approve => "approved",
                     OnTimeout::Reject => "rejected",
@@ -115,10 +123,6 @@ pub(super) async fn outcome(
                     json!({ "decision": decision, "approval_id": approval, "timed_out": true });
                 return Ok(Ok((output, decision.to_string())));
             }
-            let status: String = sqlx::query_scalar("SELECT status FROM approvals WHERE id = $1")
-                .bind(approval)
-                .fetch_one(pool)
-                .await?;
             if status != "approved" && status != "rejected" {
                 return Ok(Err(format!("the approval was {status}")));
             }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::WorkflowLimits;
 use super::approvals;
+use super::commit;
 use super::definition::{Definition, NodeDef, OnError};
 use super::graph::{self, Fired, NodeState};
 use super::runs::{
@@ -42,6 +43,8 @@ pub struct Engine {
     /// Per execution with a node running here: the signal that stops it on cancel,
     /// and how many of its nodes are running.
     pub(super) cancels: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
+    /// How many of this host's workers each node plugin holds now.
+    shares: Arc<Mutex<HashMap<String, usize>>>,
     /// The workers, poller, heartbeat and listener, stopped by `stop`.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -70,9 +73,31 @@ struct Claimed {
     /// Set when a waiting run woke up (its timer ran out, its approval was decided or
     /// timed out): the run resumes instead of calling the plugin again.
     wait: Option<Value>,
+    /// The node's plugin (unset on runs made before it was recorded at insert).
+    plugin: Option<String>,
+}
+
+/// A worker held by a node of one plugin; given back when dropped.
+struct Share {
+    plugin: Option<String>,
+    shares: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Some(plugin) = &self.plugin else { return };
+        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = shares.get_mut(plugin) {
+            *held -= 1;
+            if *held == 0 {
+                shares.remove(plugin);
+            }
+        }
+    }
 }
 
 /// How one attempt ended.
+#[derive(Clone)]
 enum Attempt {
     Succeeded {
         output: Value,
@@ -103,6 +128,7 @@ impl Engine {
             finished: Notify::new(),
             definitions: Mutex::new(HashMap::new()),
             cancels: Mutex::new(HashMap::new()),
+            shares: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -225,6 +251,40 @@ impl Engine {
         Ok(definition)
     }
 
+    /// The most workers of this host one node plugin may hold: all but one, so a flood
+    /// of one node type (slow HTTP calls waiting for a connection slot, say) always
+    /// leaves a worker for the ready nodes of every other type.
+    fn share_per_plugin(&self) -> usize {
+        self.limits.workers.saturating_sub(1).max(1)
+    }
+
+    /// Take a worker for a node of `plugin`, unless the plugin holds its share (or
+    /// `replacing` one of its own that is about to be given back).
+    fn take_share(&self, plugin: Option<&str>, replacing: bool) -> Option<Share> {
+        if let Some(plugin) = plugin {
+            let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+            let held = shares.entry(plugin.to_string()).or_insert(0);
+            if *held >= self.share_per_plugin() && !replacing {
+                return None;
+            }
+            *held += 1;
+        }
+        Some(Share {
+            plugin: plugin.map(str::to_string),
+            shares: self.shares.clone(),
+        })
+    }
+
+    /// The plugins whose ready runs this host's workers pass over for now.
+    fn plugins_at_share(&self) -> Vec<String> {
+        let shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        shares
+            .iter()
+            .filter(|(_, held)| **held >= self.share_per_plugin())
+            .map(|(plugin, _)| plugin.clone())
+            .collect()
+    }
+
     fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, i32), Arc<Definition>>> {
         self.definitions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -235,17 +295,18 @@ impl Engine {
             let wake = self.wake.notified();
             match self.claim().await {
                 Ok(Some(claimed)) => {
+                    let Some(share) = self.take_share(claimed.plugin.as_deref(), false) else {
+                        // Another worker took the plugin's last share meanwhile.
+                        commit::put_back(&self.pool, &self.worker_id, claimed.id, 0).await;
+                        continue;
+                    };
                     // A node that makes a successor ready hands it straight to this
                     // worker (already claimed, in the same commit): a chain runs
                     // without a dispatch round trip per step.
-                    let mut next = Some(claimed);
-                    while let Some(claimed) = next.take() {
-                        match self.run(claimed).await {
-                            Ok(handed) => next = handed,
-                            Err(error) => {
-                                tracing::warn!(error = %error, "workflow node run failed to commit")
-                            }
-                        }
+                    let mut next = Some((claimed, share));
+                    while let Some((claimed, share)) = next.take() {
+                        next = self.run(claimed).await;
+                        drop(share);
                     }
                 }
                 Ok(None) => {
@@ -263,28 +324,47 @@ impl Engine {
         sqlx::query_as(
             "WITH next AS ( \
                  SELECT id FROM node_runs WHERE status IN ('ready', 'waiting') \
-                 AND run_at <= now() \
+                 AND run_at <= now() AND (plugin IS NULL OR plugin <> ALL($2)) \
                  ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
              UPDATE node_runs r SET status = 'running', worker = $1, started_at = now() \
              FROM next, executions e WHERE r.id = next.id AND e.id = r.execution_id \
              RETURNING r.id, r.execution_id, r.node_id, r.attempt, r.input, e.workspace_id, \
-                 e.workflow_id, e.version, e.node_plugins, e.input AS execution_input, r.wait",
+                 e.workflow_id, e.version, e.node_plugins, e.input AS execution_input, r.wait, \
+                 r.plugin",
         )
         .bind(&self.worker_id)
+        .bind(self.plugins_at_share())
         .fetch_optional(&self.pool)
         .await
     }
 
-    /// Execute one claimed run and commit its outcome.
-    async fn run(&self, claimed: Claimed) -> anyhow::Result<Option<Claimed>> {
-        let definition = self
-            .definition(claimed.workflow_id, claimed.version)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let node = definition
-            .node(&claimed.node_id)
-            .ok_or_else(|| anyhow::anyhow!("node {} is not in its version", claimed.node_id))?
-            .clone();
+    /// Execute one claimed run and commit its outcome. Every way out ends with the run
+    /// committed as done, failed, waiting or put back: never left `running` here.
+    async fn run(&self, claimed: Claimed) -> Option<(Claimed, Share)> {
+        let definition = match self.definition(claimed.workflow_id, claimed.version).await {
+            Ok(definition) => definition,
+            Err(error) => {
+                tracing::warn!(error = %error, "reading a workflow version failed; putting its node run back");
+                commit::put_back(&self.pool, &self.worker_id, claimed.id, 1000).await;
+                return None;
+            }
+        };
+        let Some(node) = definition.node(&claimed.node_id).cloned() else {
+            // Versions are immutable, so this is a host bug, not a passing fault.
+            tracing::error!(node = %claimed.node_id, "a node run names a node its version lacks");
+            let attempt = Attempt::Failed {
+                kind: "internal".into(),
+                message: format!("node {} is not in its workflow version", claimed.node_id),
+            };
+            let stand_in = json!({ "id": claimed.node_id, "type": "missing/missing" });
+            let Ok(node) = serde_json::from_value::<NodeDef>(stand_in) else {
+                commit::put_back(&self.pool, &self.worker_id, claimed.id, 1000).await;
+                return None;
+            };
+            return self
+                .commit(&claimed, &definition, &node, "", "", attempt)
+                .await;
+        };
         let (plugin, node_type) = node.plugin_and_type();
         let version = claimed.node_plugins[plugin]
             .as_str()
@@ -305,8 +385,70 @@ impl Engine {
                 attempt
             }
         };
-        self.complete(&claimed, &definition, &node, plugin, &version, attempt)
+        self.commit(&claimed, &definition, &node, plugin, &version, attempt)
             .await
+    }
+
+    /// Commit an attempt's outcome, whatever it takes. A commit that fails for a passing
+    /// reason (a connection lost mid-commit, a failover) is tried again with the same
+    /// outcome, so the node does not run twice. Data the database refuses (a data
+    /// exception, a value past a limit) turns the attempt into a failure of kind
+    /// `invalid`, committed like any other, so `on_error` and retries apply. If no
+    /// commit goes through, the run is put back for any host to run again.
+    async fn commit(
+        &self,
+        claimed: &Claimed,
+        definition: &Definition,
+        node: &NodeDef,
+        plugin: &str,
+        version: &str,
+        attempt: Attempt,
+    ) -> Option<(Claimed, Share)> {
+        let mut attempt = attempt;
+        let mut refused = false;
+        let mut tries = 0;
+        loop {
+            let result = self
+                .complete(claimed, definition, node, plugin, version, attempt.clone())
+                .await;
+            let error = match result {
+                Ok(handed) => return handed,
+                Err(error) => error,
+            };
+            match commit::refused_data(&error) {
+                Some(code) if !refused => {
+                    tracing::warn!(
+                        execution = %claimed.execution_id, node = %claimed.node_id,
+                        error = %error, "the database refused a node's result; failing the node"
+                    );
+                    refused = true;
+                    attempt = Attempt::Failed {
+                        kind: "invalid".into(),
+                        message: format!(
+                            "the database refused to store the node's result (SQLSTATE {code}): \
+                             {}",
+                            commit::refusal_reason(&code)
+                        ),
+                    };
+                    continue;
+                }
+                _ => {}
+            }
+            tries += 1;
+            if tries >= commit::TRIES {
+                tracing::warn!(
+                    execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
+                    "committing a node's result failed {tries} times; putting the run back"
+                );
+                commit::put_back(&self.pool, &self.worker_id, claimed.id, 1000).await;
+                return None;
+            }
+            tracing::warn!(
+                execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
+                "committing a node's result failed; trying again"
+            );
+            tokio::time::sleep(commit::backoff(tries)).await;
+        }
     }
 
     async fn attempt(
@@ -399,6 +541,20 @@ impl Engine {
                         ),
                     };
                 }
+                if let Some((path, is_key)) = crate::nul::path_of_first(&out.output) {
+                    let place = match (path.is_empty(), is_key) {
+                        (true, _) => "the output itself".to_string(),
+                        (false, false) => format!("`{path}`"),
+                        (false, true) => format!("the key `{path}`"),
+                    };
+                    return Attempt::Failed {
+                        kind: "invalid".into(),
+                        message: format!(
+                            "the node's output holds a NUL character (\\u0000) at {place}, \
+                             which the database can't store"
+                        ),
+                    };
+                }
                 match waits::requested(&out.output, chrono::Utc::now()) {
                     Some(Ok(requested)) => Attempt::Wait(requested),
                     Some(Err(message)) => Attempt::Failed {
@@ -462,7 +618,7 @@ impl Engine {
         plugin: &str,
         version: &str,
         attempt: Attempt,
-    ) -> anyhow::Result<Option<Claimed>> {
+    ) -> anyhow::Result<Option<(Claimed, Share)>> {
         let mut tx = self.pool.begin().await?;
         // One statement locks the execution (serialising its completions) and the run.
         // Fencing: only the host that holds the run may end it. A host that stalled
@@ -586,6 +742,7 @@ impl Engine {
                     let delay = policy.delay(next as u32, rand::random::<f64>());
                     insert_ready(
                         &mut tx,
+                        definition,
                         execution,
                         node_id,
                         next,
@@ -658,33 +815,45 @@ impl Engine {
         let mut handed = None;
         for (ready, upstream) in &decisions.ready {
             let input = node_input(&claimed.execution_input, upstream);
-            if handed.is_none() {
+            let plugin = definition.node(ready).map(|n| n.plugin_and_type().0);
+            // The worker gives this run's share back as it moves on to the successor,
+            // so a successor of the same plugin takes its place.
+            let share = match handed {
+                None => self.take_share(plugin, plugin == claimed.plugin.as_deref()),
+                Some(_) => None,
+            };
+            if let Some(share) = share {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, \
-                     worker, started_at) VALUES ($1, $2, 1, 'running', $3, $4, now()) \
+                     worker, started_at, plugin) VALUES ($1, $2, 1, 'running', $3, $4, now(), $5) \
                      RETURNING id",
                 )
                 .bind(execution)
                 .bind(ready)
                 .bind(&input)
                 .bind(&self.worker_id)
+                .bind(plugin)
                 .fetch_one(&mut *tx)
                 .await?;
-                handed = Some(Claimed {
-                    id,
-                    execution_id: execution,
-                    node_id: ready.clone(),
-                    attempt: 1,
-                    input: Some(input),
-                    workspace_id: claimed.workspace_id,
-                    workflow_id: claimed.workflow_id,
-                    version: claimed.version,
-                    node_plugins: claimed.node_plugins.clone(),
-                    execution_input: claimed.execution_input.clone(),
-                    wait: None,
-                });
+                handed = Some((
+                    Claimed {
+                        id,
+                        execution_id: execution,
+                        node_id: ready.clone(),
+                        attempt: 1,
+                        input: Some(input),
+                        workspace_id: claimed.workspace_id,
+                        workflow_id: claimed.workflow_id,
+                        version: claimed.version,
+                        node_plugins: claimed.node_plugins.clone(),
+                        execution_input: claimed.execution_input.clone(),
+                        wait: None,
+                        plugin: plugin.map(str::to_string),
+                    },
+                    share,
+                ));
             } else {
-                insert_ready(&mut tx, execution, ready, 1, &input, None).await?;
+                insert_ready(&mut tx, definition, execution, ready, 1, &input, None).await?;
             }
         }
         let idle = !open && decisions.ready.is_empty();

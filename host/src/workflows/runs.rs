@@ -20,8 +20,11 @@ pub(super) fn node_input(input: &Value, upstream: &BTreeMap<String, Value>) -> V
     json!({ "input": input, "nodes": nodes })
 }
 
+/// Make a node run ready. Its plugin is recorded from the start, so a worker can pass
+/// over the runs of a plugin that holds its share of this host's workers.
 pub(super) async fn insert_ready(
     tx: &mut PgConnection,
+    definition: &Definition,
     execution: Uuid,
     node: &str,
     attempt: i32,
@@ -29,15 +32,18 @@ pub(super) async fn insert_ready(
     delay: Option<Duration>,
 ) -> sqlx::Result<()> {
     let delay_ms = delay.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let plugin = definition.node(node).map(|n| n.plugin_and_type().0);
     sqlx::query(
-        "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, run_at) \
-         VALUES ($1, $2, $3, 'ready', $4, now() + $5 * interval '1 ms') ON CONFLICT DO NOTHING",
+        "INSERT INTO node_runs (execution_id, node_id, attempt, status, input, run_at, plugin) \
+         VALUES ($1, $2, $3, 'ready', $4, now() + $5 * interval '1 ms', $6) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(execution)
     .bind(node)
     .bind(attempt)
     .bind(input)
     .bind(delay_ms)
+    .bind(plugin)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -110,6 +110,7 @@ impl Engine {
         for root in definition.roots() {
             insert_ready(
                 &mut tx,
+                &definition,
                 id,
                 &root.id,
                 1,
@@ -198,6 +199,7 @@ impl Engine {
             if !states.contains_key(&root.id) {
                 insert_ready(
                     &mut tx,
+                    &definition,
                     new,
                     &root.id,
                     1,
@@ -211,6 +213,7 @@ impl Engine {
         for (node, upstream) in &decisions.ready {
             insert_ready(
                 &mut tx,
+                &definition,
                 new,
                 node,
                 1,

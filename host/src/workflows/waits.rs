@@ -52,7 +52,7 @@ pub struct ApprovalRequest {
 }
 
 /// What a node's output asks for.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Requested {
     Timer { until: DateTime<Utc>, output: Value },
     Approval(ApprovalRequest),

@@ -20,7 +20,7 @@ use super::plugins::{admin, json_of};
 
 /// A request the site got: method, path with query, headers (lower-case names), body.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(super) struct Hit {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
@@ -37,14 +37,15 @@ impl Hit {
 }
 
 /// A loopback HTTP site: `/deals/{id}` answers JSON, `/hooks` takes POSTs (201),
-/// `/flaky` answers 503 once then 200, `/missing` 404, `/slow` after 3 s.
+/// `/flaky` answers 503 once then 200, `/missing` 404, `/slow` after 3 s, `/nul-text`
+/// and `/nul-json` a body with a NUL character.
 #[derive(Clone, Default)]
-struct Site {
+pub(super) struct Site {
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Site {
-    async fn start() -> (Site, String) {
+    pub(super) async fn start() -> (Site, String) {
         let site = Site::default();
         let app = axum::Router::new()
             .fallback(answer)
@@ -55,7 +56,7 @@ impl Site {
         (site, format!("http://127.0.0.1:{port}"))
     }
 
-    fn hits(&self, path: &str) -> Vec<Hit> {
+    pub(super) fn hits(&self, path: &str) -> Vec<Hit> {
         self.hits
             .lock()
             .unwrap()
@@ -107,6 +108,13 @@ async fn answer(State(site): State<Site>, request: Request) -> Response {
         "/flaky" if earlier == 0 => (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response(),
         "/flaky" => axum::Json(json!({"ok": true})).into_response(),
         "/missing" => (StatusCode::NOT_FOUND, "no such thing").into_response(),
+        // Text and JSON holding a NUL, which PostgreSQL can store in neither.
+        "/nul-text" => ([("content-type", "text/plain")], "before\0after").into_response(),
+        "/nul-json" => (
+            [("content-type", "application/json")],
+            r#"{"x": "before\u0000after"}"#,
+        )
+            .into_response(),
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             "late".into_response()
@@ -123,12 +131,12 @@ async fn answer(State(site): State<Site>, request: Request) -> Response {
 
 /// A server with a workspace (admin and member keys), the `core` node plugin and a
 /// pool on its database.
-struct Nodes {
-    server: TestServer,
-    pool: PgPool,
+pub(super) struct Nodes {
+    pub(super) server: TestServer,
+    pub(super) pool: PgPool,
     workspace: String,
-    admin: String,
-    member: String,
+    pub(super) admin: String,
+    pub(super) member: String,
 }
 
 /// The shipped manifest of a bundled node plugin, with `capabilities` added to what it
@@ -164,7 +172,7 @@ fn manifest_with(name: &str, version: &str, capabilities: &Value) -> Value {
 }
 
 impl Nodes {
-    async fn start(change: impl FnOnce(&mut agenthost::Config)) -> Nodes {
+    pub(super) async fn start(change: impl FnOnce(&mut agenthost::Config)) -> Nodes {
         let server = TestServer::start_with(change).await;
         let pool = PgPool::connect(&server.database_url).await.unwrap();
         let (workspace, _) = server.create_workspace("nodes").await;
@@ -186,7 +194,7 @@ impl Nodes {
 
     /// Install a node plugin from its shipped manifest plus `extra`, and grant it the
     /// whole request (or nothing, with `grant: false`).
-    async fn install(&self, name: &str, extra: Value, grant: bool) {
+    pub(super) async fn install(&self, name: &str, extra: Value, grant: bool) {
         let manifest = manifest_with(name, "0.1.0", &extra);
         let response = self
             .server
@@ -215,7 +223,7 @@ impl Nodes {
         }
     }
 
-    async fn save(&self, slug: &str, definition: Value) {
+    pub(super) async fn save(&self, slug: &str, definition: Value) {
         let response = self
             .server
             .request(Method::POST, "/api/workflows", &self.admin)
@@ -232,7 +240,7 @@ impl Nodes {
     }
 
     /// Run a workflow, wait for it, and return the execution with its node runs.
-    async fn run(&self, slug: &str, input: Value) -> Value {
+    pub(super) async fn run(&self, slug: &str, input: Value) -> Value {
         let response = self
             .server
             .request(
@@ -258,7 +266,7 @@ impl Nodes {
 }
 
 /// The node runs (attempts) of one node.
-fn runs<'a>(execution: &'a Value, id: &str) -> Vec<&'a Value> {
+pub(super) fn runs<'a>(execution: &'a Value, id: &str) -> Vec<&'a Value> {
     execution["nodes"]
         .as_array()
         .unwrap()
@@ -267,13 +275,13 @@ fn runs<'a>(execution: &'a Value, id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn last<'a>(execution: &'a Value, id: &str) -> &'a Value {
+pub(super) fn last<'a>(execution: &'a Value, id: &str) -> &'a Value {
     runs(execution, id)
         .pop()
         .unwrap_or_else(|| panic!("no run of {id}: {execution:#}"))
 }
 
-fn http_grant(site: &str) -> Value {
+pub(super) fn http_grant(site: &str) -> Value {
     json!({"http": {"origins": [site], "private_networks": ["127.0.0.1/32"]}})
 }
 

@@ -488,3 +488,114 @@ async fn an_execution_keeps_its_versions_while_the_workflow_and_its_plugins_chan
     );
     assert_eq!(runs_of(&done, "out")[0]["version"], "0.2.0");
 }
+
+/// A timeout is recorded on the approval in one commit and the node completed in the
+/// next; a host that dies between the two leaves the approval `timed_out` with its node
+/// still waiting. The state is made here as that host would leave it (the approval
+/// marked, the run due), and the next worker must apply `on_timeout`, not fail the node.
+#[tokio::test]
+async fn a_timeout_recorded_before_the_host_died_still_applies_its_rule() {
+    let w = Waits::start().await;
+    let pool = sqlx::PgPool::connect(&w.server.database_url).await.unwrap();
+    w.save(
+        "late",
+        approval_flow(json!({"timeout": "1h", "on_timeout": "approve"})),
+    )
+    .await;
+    let id = w.begin("late").await;
+    w.until(&id, "waiting").await;
+    let approval = w.pending().await[0]["id"].as_str().unwrap().to_string();
+    let marked = sqlx::query(
+        "UPDATE approvals SET status = 'timed_out', decided_at = now() WHERE id = $1::uuid",
+    )
+    .bind(&approval)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(marked.rows_affected(), 1);
+    sqlx::query("UPDATE node_runs SET run_at = now() WHERE status = 'waiting'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let done = w.until(&id, "succeeded").await;
+    assert_eq!(done["output"], "paid 120");
+    let approve = runs_of(&done, "approve");
+    assert_eq!(approve.len(), 1);
+    assert_eq!(approve[0]["status"], "succeeded");
+    assert_eq!(approve[0]["output"]["timed_out"], true);
+}
+
+/// Read an event stream to its end: the `id`s of its events, and whether the
+/// server closed it (a stream that stays open is cut after `patience`).
+async fn read_stream(response: reqwest::Response, patience: Duration) -> (Vec<i64>, bool) {
+    let mut response = response;
+    let mut ids = Vec::new();
+    let mut text = String::new();
+    let ended = tokio::time::timeout(patience, async {
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .is_ok();
+    for line in text.lines() {
+        if let Some(id) = line.strip_prefix("id:") {
+            ids.push(id.trim().parse().unwrap());
+        }
+    }
+    (ids, ended)
+}
+
+/// A browser's `EventSource` reconnects after a stream ends, sending the last `id` it
+/// saw as `Last-Event-ID`; it stops only on a 204. A finished execution's stream ends,
+/// and the reconnect gets the 204 instead of an open stream that polls forever.
+#[tokio::test]
+async fn a_finished_executions_stream_ends_and_the_reconnect_is_told_to_stop() {
+    let w = Waits::start().await;
+    w.save(
+        "quick",
+        json!({"nodes": [{"id": "only", "type": "core/output", "config": {"value": 1}}]}),
+    )
+    .await;
+    let id = w.begin("quick").await;
+    w.until(&id, "succeeded").await;
+    let events = |last: Option<i64>| {
+        let mut request = w
+            .server
+            .request(
+                Method::GET,
+                &format!("/api/executions/{id}/events"),
+                &w.member,
+            )
+            .header("accept", "text/event-stream");
+        if let Some(last) = last {
+            request = request.header("last-event-id", last.to_string());
+        }
+        request.send()
+    };
+    let patience = Duration::from_secs(10);
+
+    let response = events(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (ids, ended) = read_stream(response, patience).await;
+    assert!(ended, "the stream of a finished execution stayed open");
+    let last = *ids.last().unwrap();
+    assert!(ids.len() >= 3, "started, node events, finished: {ids:?}");
+
+    // What EventSource does next: reconnect with the last id.
+    let response = events(Some(last)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = events(Some(last + 1000)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    // Resuming one before the end replays what is left, then ends.
+    let before = ids[ids.len() - 2];
+    let response = events(Some(before)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (rest, ended) = read_stream(response, patience).await;
+    assert!(
+        ended,
+        "a resumed stream of a finished execution stayed open"
+    );
+    assert_eq!(rest, vec![last]);
+}

@@ -6,6 +6,8 @@
 - `mcp` (the official Model Context Protocol SDK) talks to `/mcp` in both the stateless
   2026-07-28 protocol and the 2025-11-25 session protocol.
 - `schemathesis` checks the server's responses against `/openapi.json`.
+- `openapi-spec-validator` checks that `/openapi.json` is a valid OpenAPI 3.1 document,
+  as code generators need it to be (tests/tests/e2e/openapi.rs).
 - `componentize-py` builds the Python example plugin into a component (`make plugins`);
   its wheel carries CPython for wasm, so nothing is downloaded at build time.
 
@@ -25,6 +27,7 @@ PACKAGES = [
     "openai==3.51.0",
     "mcp==2.3.0",
     "schemathesis==4.32.5",
+    "openapi-spec-validator==0.9.0",
     "componentize-py==0.25.1",
 ]
 MARKER = ".agenthost-pyclients"

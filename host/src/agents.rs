@@ -54,9 +54,15 @@ pub struct Agent {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentChanges {
+    /// 1-63 lowercase letters, digits or `-`, not starting with `-`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub slug: Option<String>,
+    /// 1-200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     pub role: Option<String>,
+    /// Up to 32 768 characters.
+    #[schema(max_length = 32768)]
     pub system_prompt: Option<String>,
     /// `null` clears it (back to the host default).
     #[serde(default, deserialize_with = "nullable")]
@@ -66,9 +72,12 @@ pub struct AgentChanges {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f32>, minimum = 0.0, maximum = 2.0)]
     pub temperature: Option<Option<f32>>,
+    /// Up to 64, each with its own `tool` name.
+    #[schema(max_items = 64)]
     pub tools: Option<Vec<ToolRef>>,
+    /// 1 to 50; `null` resets it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 50)]
     pub max_steps: Option<Option<i32>>,
     pub enabled: Option<bool>,
 }
@@ -94,16 +103,18 @@ impl AgentChanges {
             ));
         }
         if let Some(name) = &self.name
-            && (name.trim().is_empty() || name.len() > 200)
+            && (name.trim().is_empty() || name.chars().count() > 200)
         {
             return invalid("name must be 1-200 characters".into());
         }
         if self
             .system_prompt
             .as_ref()
-            .is_some_and(|p| p.len() > MAX_PROMPT)
+            .is_some_and(|p| p.chars().count() > MAX_PROMPT)
         {
-            return invalid(format!("system_prompt is longer than {MAX_PROMPT} bytes"));
+            return invalid(format!(
+                "system_prompt is longer than {MAX_PROMPT} characters"
+            ));
         }
         if let Some(Some(t)) = self.temperature
             && !(0.0..=2.0).contains(&t)

@@ -95,7 +95,9 @@ impl Embeddings {
         .bind(&hashes)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| EmbedError::Unavailable(format!("reading the embedding cache: {e}")))?
+        .map_err(|e| {
+            EmbedError::Unavailable(crate::error::logged("reading the embedding cache failed", &e))
+        })?
         .into_iter()
         .map(|(hash, vector)| (hash, vector.to_vec()))
         .collect();

@@ -1,6 +1,12 @@
 //! The one error type of the HTTP API. Every error leaves the server as
 //! `{"error": {"code": "...", "message": "..."}}`; internal details are logged in the
 //! request's span and answered generically.
+//!
+//! No database error text reaches a client: a database error is either a rule the
+//! client broke (a constraint: 409/422), the database being out of reach (503), or
+//! ours (500), and the last two are logged and answered with a fixed message. Every
+//! 5xx body carries the request's id (`error.request_id`, also in `x-request-id`), the
+//! key to its log lines.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -38,11 +44,66 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
-    #[error(transparent)]
+    /// The database can't be reached (pool exhausted, connection lost): 503, logged.
+    #[error("the database is not reachable")]
+    DatabaseUnreachable(#[source] sqlx::Error),
+    /// Not `transparent`: whatever prints an `ApiError` (an MCP tool result, an agent
+    /// step) must not print the database's text either.
+    #[error("internal server error (details are in the server log)")]
     Internal(#[from] anyhow::Error),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+tokio::task_local! {
+    /// The id of the request being handled, set around every handler by
+    /// `http::json_errors` (inside the request-id layer), so a 5xx can name it.
+    static REQUEST_ID: Option<String>;
+}
+
+/// Runs `work` (a request's handling) with its request id known to [`ApiError`].
+pub async fn with_request_id<F: Future>(request_id: Option<String>, work: F) -> F::Output {
+    REQUEST_ID.scope(request_id, work).await
+}
+
+/// The id of the request being handled, if any (not in background tasks).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok().flatten()
+}
+
+/// Logs `error` (in the current span, so with the request's id) and returns a message
+/// for the client that says what failed without the error's text. For errors that
+/// travel as strings (`VectorError::Unavailable`, a guest's `unavailable`) and may hold
+/// a database's or another internal message.
+pub fn logged(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    tracing::error!(error = %ErrorChain(error), "{what}");
+    see_the_log(what, current_request_id().as_deref())
+}
+
+/// A 503 for work that failed in a way the client may act on ("no LLM is configured"),
+/// or on the database, whose text stays in the log.
+pub fn unavailable(what: &str, error: anyhow::Error) -> ApiError {
+    if error.chain().any(|cause| cause.is::<sqlx::Error>()) {
+        ApiError::Unavailable(logged(what, error.as_ref()))
+    } else {
+        ApiError::Unavailable(format!("{what}: {error:#}"))
+    }
+}
+
+/// An error with its sources, `a: b: c`, for the log.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
@@ -54,7 +115,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseUnreachable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Rejected { status, .. } | ApiError::Coded { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,13 +154,33 @@ fn coded_error_body(code: &str, message: &str) -> Json<serde_json::Value> {
     Json(json!({ "error": { "code": code, "message": message } }))
 }
 
+/// The message of an error whose details only the log has.
+fn see_the_log(what: &str, request_id: Option<&str>) -> String {
+    match request_id {
+        Some(id) => format!("{what} (details are in the server log under request id {id})"),
+        None => format!("{what} (details are in the server log)"),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let request_id = if status.is_server_error() {
+            current_request_id()
+        } else {
+            None
+        };
         let message = match &self {
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                "internal server error (details are in the server log)".to_string()
+                see_the_log("internal server error", request_id.as_deref())
+            }
+            ApiError::DatabaseUnreachable(err) => {
+                tracing::error!(error = %err, "the database is not reachable");
+                see_the_log(
+                    "the database is not reachable; try again shortly",
+                    request_id.as_deref(),
+                )
             }
             other => other.to_string(),
         };
@@ -105,7 +188,11 @@ impl IntoResponse for ApiError {
             ApiError::Coded { code, .. } => code,
             _ => code_for_status(status),
         };
-        let mut response = (status, coded_error_body(code, &message)).into_response();
+        let mut body = coded_error_body(code, &message);
+        if let Some(id) = request_id {
+            body.0["error"]["request_id"] = json!(id);
+        }
+        let mut response = (status, body).into_response();
         if let ApiError::RateLimited { retry_after_secs } = self {
             response
                 .headers_mut()
@@ -136,7 +223,15 @@ impl From<sqlx::Error> for ApiError {
                 _ => {}
             }
         }
-        ApiError::Internal(err.into())
+        match err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => ApiError::DatabaseUnreachable(err),
+            // Any other refusal (a statement the database can't run: a limit, a
+            // cancelled query, a missing table) is a bug of ours, not the client's.
+            err => ApiError::Internal(err.into()),
+        }
     }
 }
 
@@ -188,6 +283,32 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["code"], "internal");
         assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn server_errors_name_the_request_but_not_the_database() {
+        let database = sqlx::Error::Protocol("stack depth limit exceeded at line 104".into());
+        let (status, body, _) =
+            with_request_id(Some("req-7".into()), body_of(ApiError::from(database))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["request_id"], "req-7");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("req-7"), "{message}");
+        assert!(!body.to_string().contains("stack depth"), "{body}");
+
+        let (status, body, _) = with_request_id(
+            Some("req-8".into()),
+            body_of(ApiError::from(sqlx::Error::PoolTimedOut)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert_eq!(body["error"]["request_id"], "req-8");
+
+        // A client's mistake has no request id to look up.
+        let (_, body, _) =
+            with_request_id(Some("req-9".into()), body_of(ApiError::Invalid("x".into()))).await;
+        assert!(body["error"].get("request_id").is_none(), "{body}");
     }
 
     #[tokio::test]

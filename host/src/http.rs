@@ -214,9 +214,15 @@ async fn unknown_route(request: Request) -> ApiError {
 }
 
 /// Responses made outside our handlers (405 from the router, 413 from the body
-/// limit, 503 from the timeout, ...) get the same JSON error shape as ours.
+/// limit, 503 from the timeout, ...) get the same JSON error shape as ours. The
+/// request's id is made known to `ApiError` here, so a 5xx body can name it.
 async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = crate::error::with_request_id(request_id, next.run(request)).await;
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
     let is_json = response

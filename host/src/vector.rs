@@ -35,8 +35,9 @@ pub enum VectorError {
 }
 
 impl From<sqlx::Error> for VectorError {
+/// The database's text stays in the log: this message reaches HTTP clients and guests.
     fn from(error: sqlx::Error) -> Self {
-        VectorError::Unavailable(format!("vector store: {error}"))
+        VectorError::Unavailable(crate::error::logged("the vector store failed", &error))
     }
 }
 

@@ -79,7 +79,10 @@ impl AgentRunner for ChatRunner {
                     guard.finish();
                     Err(match error {
                         TurnError::Llm(e) => Error::Unavailable(e.to_string()),
-                        TurnError::Database(e) => Error::Internal(e.to_string()),
+                        TurnError::Database(e) => Error::Internal(crate::error::logged(
+                            "the turn failed on the database",
+                            &e,
+                        )),
                     })
                 }
                 Err(_) => {

@@ -114,8 +114,9 @@ impl DatabaseCtx {
                 .await
                 .map_err(|e| match e {
                     SandboxError::Invalid(message) => Error::Unavailable(message),
-                    SandboxError::Internal(e) => Error::Unavailable(format!(
-                        "the database is not available to this plugin: {e:#}"
+                    SandboxError::Internal(e) => Error::Unavailable(crate::error::logged(
+                        "the database is not available to this plugin",
+                        e.as_ref(),
                     )),
                 })?;
             self.transaction = Some(transaction);

@@ -47,10 +47,9 @@ impl LlmCtx {
             .as_deref()
             .ok_or_else(|| Error::Unavailable("no LLM service".into()))?;
         if let Some(budget) = grant.daily_token_budget {
-            let used = llm
-                .tokens_used_today(&self.plugin)
-                .await
-                .map_err(|e| Error::Unavailable(format!("checking the token budget: {e}")))?;
+            let used = llm.tokens_used_today(&self.plugin).await.map_err(|e| {
+                Error::Unavailable(crate::error::logged("checking the token budget failed", &e))
+            })?;
             if u64::try_from(used).unwrap_or(0) >= budget {
                 return Err(Error::Denied(format!(
                     "the daily token budget of {budget} tokens is spent ({used} used today, UTC)"

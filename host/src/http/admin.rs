@@ -86,7 +86,7 @@ async fn get_workspace(
 }
 
 /// Admin token: a workspace's keys.
-#[utoipa::path(get, path = "/api/admin/workspaces/{id}/keys", tag = "admin", params(("id" = Uuid, Path, description = "The workspace id")),
+#[utoipa::path(get, path = "/api/admin/workspaces/{id}/keys", tag = "admin", operation_id = "admin_list_keys", params(("id" = Uuid, Path, description = "The workspace id")),
     responses((status = 200, body = Vec<api_keys::ApiKey>)))]
 async fn list_keys(
     _: InstanceAdmin,
@@ -98,7 +98,7 @@ async fn list_keys(
 }
 
 /// Admin token: a key of any role in a workspace.
-#[utoipa::path(post, path = "/api/admin/workspaces/{id}/keys", tag = "admin", params(("id" = Uuid, Path, description = "The workspace id")),
+#[utoipa::path(post, path = "/api/admin/workspaces/{id}/keys", tag = "admin", operation_id = "admin_create_key", params(("id" = Uuid, Path, description = "The workspace id")),
     request_body = NewKey, responses((status = 201, body = CreatedKey)))]
 async fn create_key(
     _: InstanceAdmin,
@@ -134,7 +134,7 @@ struct AuditQuery {
 }
 
 /// Admin token: the instance audit log.
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AuditQuery),
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", operation_id = "admin_list_audit", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>)))]
 async fn list_audit(
     _: InstanceAdmin,
@@ -147,9 +147,9 @@ async fn list_audit(
     ))
 }
 
-/// Prometheus text format (see `telemetry::metrics`); also served without credentials
-/// on `--metrics-listen`.
-#[utoipa::path(get, path = "/metrics", tag = "admin",
+/// Prometheus text format (the series are listed in docs/operations.md); also served
+/// without credentials on `--metrics-listen`.
+#[utoipa::path(get, path = "/metrics", tag = "admin", operation_id = "host_metrics",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(_: InstanceAdmin, State(state): State<AppState>) -> axum::response::Response {
     crate::telemetry::metrics::response(&state).await

@@ -11,6 +11,8 @@
 //! kept failing; 502 the provider refused the request. In a stream, errors after the
 //! start are an `error` part. Either way the turn's outcome is recorded.
 
+pub(super) mod schema;
+
 use std::time::Duration;
 
 use axum::extract::State;
@@ -49,7 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Viewer: the workspace's agents, with each tool's availability.
 #[utoipa::path(get, path = "/api/agents", tag = "agents",
-    responses((status = 200, description = "`{agents: [agent]}`; an agent has id, slug, name, role, system_prompt, model, temperature, tools (with `available`), max_steps, enabled, created_at, updated_at", body = Object)))]
+    responses((status = 200, description = "The agents, each with its tools' availability (`tool_status`)", body = schema::AgentList)))]
 async fn list_agents(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -65,7 +67,7 @@ async fn list_agents(
 
 /// Viewer: one agent.
 #[utoipa::path(get, path = "/api/agents/{agent}", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
-    responses((status = 200, description = "The agent (see `GET /api/agents`)", body = Object)))]
+    responses((status = 200, description = "The agent", body = schema::AgentView)))]
 async fn get_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -77,8 +79,8 @@ async fn get_agent(
 }
 
 /// Admin: a new agent.
-#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = AgentChanges,
-    responses((status = 201, description = "The agent (see `GET /api/agents`)", body = Object)))]
+#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = schema::NewAgent,
+    responses((status = 201, description = "The new agent", body = schema::AgentView)))]
 async fn create_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -95,7 +97,7 @@ async fn create_agent(
 /// Admin: change an agent; absent fields keep their value, `null` resets.
 #[utoipa::path(patch, path = "/api/agents/{agent}", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
     request_body = AgentChanges,
-    responses((status = 200, description = "The agent (see `GET /api/agents`)", body = Object)))]
+    responses((status = 200, description = "The agent as changed", body = schema::AgentView)))]
 async fn update_agent(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -128,7 +130,7 @@ async fn delete_agent(
 
 /// Viewer: an agent's recent turns by outcome, tool errors and latency.
 #[utoipa::path(get, path = "/api/agents/{agent}/health", tag = "agents", params(("agent" = String, Path, description = "The agent's slug or id")),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, description = "Turns and tool calls of the last 24 hours", body = schema::AgentHealth)))]
 async fn health(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -143,7 +145,7 @@ async fn health(
 
 /// Viewer: LLM tokens and cost, grouped by agent, model or day.
 #[utoipa::path(get, path = "/api/usage", tag = "agents", params(usage::UsageQuery),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, description = "Usage in the range, grouped", body = schema::Usage)))]
 async fn get_usage(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -167,7 +169,7 @@ struct ConversationQuery {
 
 /// Viewer: recent conversations, newest first.
 #[utoipa::path(get, path = "/api/conversations", tag = "agents", params(ConversationQuery),
-    responses((status = 200, description = "`{conversations: [...]}`", body = Object)))]
+    responses((status = 200, description = "Conversations, newest first", body = schema::ConversationList)))]
 async fn list_conversations(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -186,7 +188,7 @@ async fn list_conversations(
 
 /// Viewer: a conversation with its messages, turns and pending approvals.
 #[utoipa::path(get, path = "/api/conversations/{id}", tag = "agents", params(("id" = Uuid, Path, description = "The conversation id")),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, description = "The conversation and its record", body = schema::ConversationDetail)))]
 async fn get_conversation(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
@@ -259,7 +261,7 @@ impl<'de> Deserialize<'de> for ChatBody {
     request_body = ChatRequest,
     responses(
         (status = 200, description = "The turn (JSON: status, answer, tool calls, usage, pending approvals), or the UI message stream",
-            content((Object = "application/json"), (String = "text/event-stream"))),
+            content((schema::ChatTurn = "application/json"), (String = "text/event-stream"))),
         (status = 502, description = "The LLM provider refused the request", body = super::openapi::ErrorBody),
     ))]
 async fn chat(
@@ -418,12 +420,21 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
     if let TurnError::Database(error) = err {
         tracing::error!(%error, "a chat turn failed on the database");
     }
-    let message = match err {
-        TurnError::Database(_) => "internal server error (details are in the server log)".into(),
-        other => other.to_string(),
+    let request_id = crate::error::current_request_id();
+    let message = match (err, &request_id) {
+        (TurnError::Database(_), Some(id)) => {
+            format!("internal server error (details are in the server log under request id {id})")
+        }
+        (TurnError::Database(_), None) => {
+            "internal server error (details are in the server log)".into()
+        }
+        (other, _) => other.to_string(),
     };
-    let body = json!({ "error": { "code": code, "message": message,
+    let mut body = json!({ "error": { "code": code, "message": message,
         "conversation_id": conversation_id, "turn_id": turn_id } });
+    if let Some(id) = request_id.filter(|_| status.is_server_error()) {
+        body["error"]["request_id"] = json!(id);
+    }
     (status, axum::Json(body)).into_response()
 }
 

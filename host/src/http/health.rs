@@ -17,9 +17,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
 }
 
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct HealthStatus {
+    #[schema(example = "ok")]
+    status: String,
+}
+
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
-    responses((status = 200, description = "Up", example = json!({"status": "ok"}))))]
+    responses((status = 200, description = "Up", body = HealthStatus, example = json!({"status": "ok"}))))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -27,7 +35,7 @@ async fn healthz() -> Json<Value> {
 /// The database answers and every migration of this build has been applied.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses(
-        (status = 200, description = "Ready", example = json!({"status": "ready"})),
+        (status = 200, description = "Ready", body = HealthStatus, example = json!({"status": "ready"})),
         (status = 503, description = "The database is unreachable or migrations are pending", body = super::openapi::ErrorBody),
     ))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Value>)> {

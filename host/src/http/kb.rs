@@ -794,7 +794,7 @@ async fn enrich_ticket(
     let id = ticket_id(&state, workspace, &ticket).await?;
     enrichment::enrich(&services(&state), workspace, id)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("enrichment failed: {e:#}")))?;
+        .map_err(|e| crate::error::unavailable("enrichment failed", e))?;
     Ok(Json(enrichment_of(&state, workspace, id).await?))
 }
 

@@ -11,6 +11,8 @@
 //! Errors are in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`,
 //! authentication's included: these routes authenticate inside their own error layer.
 
+mod schema;
+
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -157,7 +159,7 @@ async fn agent_for_model(state: &AppState, workspace: Uuid, model: &str) -> ApiR
     responses(
         (status = 200, description = "A `chat.completion`, or with `stream: true` server-sent `chat.completion.chunk`s ending with `data: [DONE]`",
             headers(("X-Conversation-Id" = Uuid, description = "The conversation of this turn")),
-            content((Object = "application/json"), (String = "text/event-stream"))),
+            content((schema::ChatCompletion = "application/json"), (String = "text/event-stream"))),
     ))]
 async fn completions(
     caller: WorkspaceCaller,

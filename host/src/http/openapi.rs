@@ -30,6 +30,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// On a 5xx: the request's id (also in `x-request-id`), under which the server
+    /// logged what happened. A server error's details are never in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The error shape of the OpenAI-compatible routes (`/v1/...`), as OpenAI's clients
@@ -139,6 +143,21 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
 }
 
 fn add_shared(operation: &mut Operation, public: bool, error_schema: &str) {
+    // OpenAPI requires a description on every response; a handler's own
+    // `(status = 200, body = X)` says enough in its body type, so it gets the status's name.
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && response.description.trim().is_empty()
+        {
+            response.description = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("The response")
+                .to_string();
+        }
+    }
     if !public {
         operation.security = Some(vec![SecurityRequirement::new(
             "bearer",

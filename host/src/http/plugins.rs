@@ -339,7 +339,7 @@ async fn list_secrets(
 }
 
 /// Admin token: the plugin call counters, Prometheus text format (also in `/metrics`).
-#[utoipa::path(get, path = "/api/admin/metrics", tag = "plugins",
+#[utoipa::path(get, path = "/api/admin/metrics", tag = "plugins", operation_id = "plugin_metrics",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(
     _: InstanceAdmin,

@@ -18,7 +18,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::catalog::{self, Entry};
-use crate::agents::chat::{Chat, ChatInput, Emitter, TurnGuard, TurnResult};
+use crate::agents::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard, TurnResult};
 use crate::auth::{KeyPrincipal, Principal, Role};
 use crate::state::AppState;
 
@@ -107,6 +107,13 @@ impl McpServer {
             Ok(Ok(result)) => {
                 guard.finish();
                 structured(turn_output(&result))
+            }
+            Ok(Err(TurnError::Database(err))) => {
+                guard.finish();
+                tool_error(crate::error::logged(
+                    "the turn failed on the database",
+                    &err,
+                ))
             }
             Ok(Err(err)) => {
                 guard.finish();

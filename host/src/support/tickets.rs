@@ -597,7 +597,13 @@ pub async fn set_sla_policy(
     unknown_keys(input, PRIORITIES, "", &mut problems);
     let mut minutes = Vec::new();
     for priority in PRIORITIES {
-        match input.get(*priority).and_then(Value::as_i64) {
+        // JSON Schema counts 60.0 as an integer, so it is one here too.
+        let whole = input
+            .get(*priority)
+            .and_then(Value::as_f64)
+            .filter(|m| m.fract() == 0.0 && m.abs() <= 1e15)
+            .map(|m| m as i64);
+        match whole {
             Some(m) if (1..=MAX_SLA_MINUTES).contains(&m) => minutes.push(m as i32),
             _ => problems.push((
                 priority.to_string(),

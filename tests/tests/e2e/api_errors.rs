@@ -220,3 +220,208 @@ async fn each_413_names_the_limit_of_its_route() {
     );
     server.stop().await;
 }
+
+/// A refusal the client can't have caused, raised by the database on two routes: one
+/// answered 500 (`ApiError::Internal`), one 503 (an error that travelled as a string,
+/// the way the vector store's did when a 100 KB search query blew PostgreSQL's stack).
+const DATABASE_SECRET: &str = "secret-database-detail";
+
+async fn assert_database_error_hidden(response: reqwest::Response, status: StatusCode) {
+    assert_eq!(response.status(), status);
+    let header = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .expect("x-request-id header");
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains(DATABASE_SECRET),
+        "database text leaked: {text}"
+    );
+    assert!(
+        !text.contains("from database"),
+        "database text leaked: {text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["request_id"], header.as_str(), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&header) && message.contains("server log"),
+        "the message names the request id for the log: {message}"
+    );
+}
+
+#[tokio::test]
+async fn database_errors_go_to_the_log_and_the_client_gets_the_request_id() {
+    let server = TestServer::start().await;
+    let (_, owner) = server.create_workspace("db-errors").await;
+    let ticket = server
+        .send(
+            &owner,
+            Method::POST,
+            "/api/tickets",
+            Some(json!({ "subject": "Refund", "requester": { "email": "ana@example.com" } })),
+        )
+        .await;
+    assert_eq!(ticket.status(), StatusCode::CREATED);
+    let ticket: serde_json::Value = ticket.json().await.unwrap();
+
+    let db = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    // The exception's text is DATABASE_SECRET's.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'secret-database-detail in relation internals'; END $$;
+         CREATE TRIGGER refuse_agents BEFORE INSERT ON agents
+           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();
+         CREATE TRIGGER refuse_enrichment BEFORE UPDATE OF enrichment ON data.tickets
+           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let response = server
+        .request(Method::POST, "/api/agents", &owner)
+        .json(&json!({ "slug": "refused", "name": "Refused" }))
+        .send()
+        .await
+        .unwrap();
+    assert_database_error_hidden(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+
+    let path = format!("/api/tickets/{}/enrich", ticket["id"].as_str().unwrap());
+    let response = server
+        .request(Method::POST, &path, &owner)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_database_error_hidden(response, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    // A client's own mistake is no server error: no request id to look up.
+    let response = server
+        .request(Method::POST, "/api/agents", &owner)
+        .json(&json!({ "slug": "Not A Slug", "name": "X" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].get("request_id").is_none(), "{body}");
+    db.close().await;
+    server.stop().await;
+}
+
+/// The JSON API takes the types its schema documents: a number or boolean where the
+/// schema says string is a 422 naming the field, not quietly stored as text. CSV cells
+/// are text, so a CSV import still reads `5` as the subject "5".
+#[tokio::test]
+async fn ticket_fields_refuse_values_of_another_json_type() {
+    let server = TestServer::start().await;
+    let (_, owner) = server.create_workspace("strict-types").await;
+    let requester = json!({ "email": "ana@example.com" });
+    let refused = [
+        (json!({ "subject": 5, "requester": requester }), "subject"),
+        (
+            json!({ "subject": "Hi", "description": true, "requester": requester }),
+            "description",
+        ),
+        (
+            json!({ "subject": "Hi", "requester": { "email": 42 } }),
+            "requester.email",
+        ),
+        (
+            json!({ "subject": "Hi", "requester": { "email": "a@b.c", "name": 7 } }),
+            "requester.name",
+        ),
+        (
+            json!({ "subject": "Hi", "requester": requester, "assignee": false }),
+            "assignee",
+        ),
+        (
+            json!({ "subject": "Hi", "requester": requester, "tags": "a;b" }),
+            "tags",
+        ),
+    ];
+    for (body, field) in refused {
+        let response = server
+            .send(&owner, Method::POST, "/api/tickets", Some(body.clone()))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let (_, message) = error_of(response).await;
+        assert!(message.contains(&format!("{field}: must be")), "{message}");
+    }
+
+    let response = server
+        .send(
+            &owner,
+            Method::POST,
+            "/api/tickets",
+            Some(json!({ "subject": "Hi", "requester": requester })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let ticket: serde_json::Value = response.json().await.unwrap();
+    let path = format!("/api/tickets/{}", ticket["id"].as_str().unwrap());
+    for (body, field) in [
+        (json!({ "subject": 5 }), "subject"),
+        (json!({ "description": 1.5 }), "description"),
+        (json!({ "requester": { "email": true } }), "requester.email"),
+        (json!({ "status": 1 }), "status"),
+    ] {
+        let response = server
+            .send(&owner, Method::PATCH, &path, Some(body.clone()))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let (_, message) = error_of(response).await;
+        assert!(message.contains(&format!("{field}: must be")), "{message}");
+    }
+    let shown: serde_json::Value = server
+        .send(&owner, Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["subject"], "Hi", "nothing was changed");
+
+    // An import's JSON rows follow the same rule; its CSV cells are text.
+    let response = server
+        .send(
+            &owner,
+            Method::POST,
+            "/api/tickets/import",
+            Some(json!([{ "external_id": "t1", "subject": 5, "requester_email": "a@b.c" }])),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["rows"][0]["field"], "subject", "{body}");
+    let response = server
+        .request(Method::POST, "/api/tickets/import", &owner)
+        .header("content-type", "text/csv")
+        .body("external_id,subject,requester_email\nt1,5,a@b.c\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // JSON Schema's integer includes 60.0, so the SLA policy takes it.
+    let response = server
+        .send(
+            &owner,
+            Method::PUT,
+            "/api/tickets/sla",
+            Some(json!({ "low": 60.0, "normal": 120, "high": 240, "urgent": 480 })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await;
+}

@@ -80,16 +80,28 @@ pub(crate) const IMPORT_SHAPE: Shape = Shape {
     import: true,
 };
 
-/// A value as trimmed text: `Ok(None)` for null, empty or blank; numbers and booleans
-/// are their JSON text (a CSV cell and a JSON number mean the same thing).
+/// A value as trimmed text: `Ok(None)` for null, empty or blank. Only a JSON string is
+/// text: the documented type is string, and `5` quietly stored as `"5"` hides a client's
+/// bug. (A CSV import converts nothing: every cell is already a string.)
 pub(crate) fn text_value(value: &Value) -> Result<Option<String>, String> {
     let text = match value {
         Value::Null => return Ok(None),
         Value::String(s) => s.trim().to_string(),
-        Value::Number(_) | Value::Bool(_) => value.to_string(),
-        _ => return Err("must be a string".into()),
+        other => return Err(format!("must be a string, not {}", json_type(other))),
     };
     Ok((!text.is_empty()).then_some(text))
+}
+
+/// A JSON value's type as a person reads it in an error message.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn limited(text: String, max: usize) -> Result<String, String> {
@@ -125,12 +137,12 @@ fn email(text: String) -> Result<String, String> {
     }
 }
 
-/// Tags from an array of strings, or one string separated by `;` (CSV), cleaned up
-/// as Cassie's are ([`clean_tags`]).
-fn tags(value: &Value) -> Result<Vec<String>, String> {
+/// Tags from an array of strings, or in an import one string separated by `;` (a CSV
+/// cell), cleaned up as Cassie's are ([`clean_tags`]).
+fn tags(value: &Value, import: bool) -> Result<Vec<String>, String> {
     let raw: Vec<String> = match value {
         Value::Null => Vec::new(),
-        Value::String(s) => s.split(';').map(str::to_string).collect(),
+        Value::String(s) if import => s.split(';').map(str::to_string).collect(),
         Value::Array(items) => items
             .iter()
             .map(|item| match item {
@@ -271,7 +283,7 @@ pub(crate) fn ticket_fields(
     let assignee = field(map, "assignee", 320, problems);
     let tags = map
         .get("tags")
-        .and_then(|value| checked("tags", tags(value), problems))
+        .and_then(|value| checked("tags", tags(value, shape.import), problems))
         .unwrap_or_default();
     let created_at = match (shape.import, map.get("created_at")) {
         (true, Some(value)) => match text_value(value) {
@@ -401,7 +413,7 @@ pub fn ticket_patch(input: &Map<String, Value>) -> ApiResult<TicketPatch> {
     patch.customer = clearable("requester.customer", MAX_EXTERNAL_ID, &mut problems);
     patch.assignee = clearable("assignee", 320, &mut problems);
     if let Some(value) = map.get("tags") {
-        patch.tags = checked("tags", tags(value), &mut problems);
+        patch.tags = checked("tags", tags(value, false), &mut problems);
     }
     if problems.is_empty() {
         Ok(patch)

@@ -35,6 +35,9 @@ def main():
     out = {"version": openai.__version__}
 
     out["models"] = [m.id for m in client.models.list()]
+    model = client.models.retrieve("dexter")
+    out["model"] = {"id": model.id, "object": model.object, "created": model.created,
+                    "owned_by": model.owned_by}
 
     # Not streamed; the raw response gives the conversation id header.
     raw = client.chat.completions.with_raw_response.create(
@@ -115,6 +118,7 @@ def main():
     out["errors"] = {
         "unknown_model": error_of(lambda: client.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])),
+        "retrieve_unknown_model": error_of(lambda: client.models.retrieve("gpt-4o")),
         "bad_key": error_of(lambda: openai.OpenAI(
             base_url=base_url, api_key="ak_wrong", max_retries=0).models.list()),
         "no_user_message": error_of(lambda: client.chat.completions.create(

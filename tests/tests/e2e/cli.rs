@@ -13,14 +13,14 @@ use tokio::io::AsyncBufReadExt;
 
 /// Runs the binary the way a user would: the server from AGENTHOST_SERVER, the admin
 /// token from the config file, cargo's target directory shared between runs.
-struct Cli {
+pub(super) struct Cli {
     server: String,
     config_home: PathBuf,
     target_dir: PathBuf,
 }
 
 impl Cli {
-    fn new(server: &TestServer, home: &Path) -> Cli {
+    pub(super) fn new(server: &TestServer, home: &Path) -> Cli {
         let config_home = home.join("config");
         std::fs::create_dir_all(config_home.join("agenthost")).unwrap();
         std::fs::write(
@@ -52,7 +52,7 @@ impl Cli {
 
     /// `agenthost ARGS` with AGENTHOST_TOKEN set to `token` (a workspace key), else
     /// the config file's token.
-    fn command(&self, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
+    pub(super) fn command(&self, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(host_binary());
         command
             .args(args)
@@ -68,7 +68,7 @@ impl Cli {
     }
 
     /// Run a command that must fail; returns (stdout, stderr).
-    async fn run_failing(&self, token: Option<&str>, args: &[&str]) -> (String, String) {
+    pub(super) async fn run_failing(&self, token: Option<&str>, args: &[&str]) -> (String, String) {
         let output = self.command(token, args).output().await.unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -270,6 +270,53 @@ async fn plugin_commands_report_server_errors_and_refuse_bad_names() {
     server.stop().await;
 }
 
+/// Spawning cargo in a missing directory fails with ENOENT, which used to be reported
+/// as "running cargo ...: No such file or directory", as if cargo were missing.
+#[tokio::test]
+async fn plugin_build_names_a_missing_or_foreign_directory_not_cargo() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("nonexistent");
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "build", "--dir"])
+        .arg(&missing)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} does not exist", missing.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("running cargo"), "{stderr}");
+
+    // A directory that is there but holds no crate.
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "test", "--dir"])
+        .arg(home.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has no Cargo.toml"), "{stderr}");
+
+    // With the directory right, a missing cargo is named as such.
+    let dir = home.path().join("crate");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    let output = tokio::process::Command::new(host_binary())
+        .args(["plugin", "build", "--dir"])
+        .arg(&dir)
+        .env("CARGO", home.path().join("no-cargo-here"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-cargo-here not found"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_new_node_builds_and_passes_its_test() {
     let server = TestServer::start().await;
@@ -367,7 +414,7 @@ fn json_lines(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn greet(server: &TestServer, key: &str, name: &str, request_id: &str) {
+pub(super) async fn greet(server: &TestServer, key: &str, name: &str, request_id: &str) {
     let response = server
         .request(reqwest::Method::POST, "/api/tools/hello/greet", key)
         .header("x-request-id", request_id)

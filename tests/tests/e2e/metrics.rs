@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
-use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, plugin_wasm, test_config};
+use agenthost_tests::{ADMIN_TOKEN, HostProcess, StatusCode, TestServer, plugin_wasm, test_config};
 use reqwest::Method;
 use serde_json::json;
 
@@ -191,20 +191,28 @@ async fn chat_turns_count_their_outcome_tokens_and_cost() {
         config.llm_prices = r#"{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}"#.into();
     })
     .await;
-    let dexter = f
+    // The label is the agent's slug; other tests' agents share the process-wide
+    // recorder, so this agent's slug is unique to this run.
+    let agent = format!(
+        "metrics-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let body = json!({ "slug": agent, "name": "Metrics", "role": "counts" });
+    let created = f
         .server
-        .send(&f.key, Method::GET, "/api/agents/dexter", None)
+        .send(&f.key, Method::POST, "/api/agents", Some(body))
         .await;
-    let dexter: serde_json::Value = dexter.json().await.unwrap();
-    let agent = dexter["id"].as_str().unwrap().to_string();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let agent_id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let before = scrape(&f.server).await;
 
     fake.reply(Reply::Text("Revenue was fine.".into()));
     let body = json!({ "message": "How was revenue?" });
-    let response = f
-        .server
-        .send(&f.key, Method::POST, "/api/agents/dexter/chat", Some(body))
-        .await;
+    let path = format!("/api/agents/{agent}/chat");
+    let response = f.server.send(&f.key, Method::POST, &path, Some(body)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let usage = response.json::<serde_json::Value>().await.unwrap()["usage"].clone();
 
@@ -227,6 +235,13 @@ async fn chat_turns_count_their_outcome_tokens_and_cost() {
     let cost = [("agent", agent.as_str()), ("model", "gpt-4o-mini")];
     assert_eq!(moved("agenthost_llm_cost_usd_count", &cost), 1.0);
     assert!(moved("agenthost_llm_cost_usd_sum", &cost) > 0.0);
+    // Never the id, which a person can't read and dashboards don't expect.
+    assert!(
+        !after
+            .iter()
+            .any(|s| s.labels.get("agent") == Some(&agent_id)),
+        "a series is labelled with the agent's id"
+    );
     f.server.stop().await;
 }
 
@@ -321,4 +336,159 @@ async fn finished_executions_and_node_runs_are_counted_by_status() {
     assert!(delta(runs, "succeeded") >= 2.0);
     assert!(delta(runs, "failed") >= 1.0);
     server.stop().await;
+}
+
+/// Every label's value comes from a set the operator controls (routes, agents, models,
+/// plugins) or a fixed list, whatever clients send: unknown paths and methods, ids in
+/// paths. Its own process, so the recorder holds only this host's series.
+#[tokio::test]
+async fn every_label_comes_from_a_bounded_set() {
+    let fake = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostProcess::start(
+        dir.path(),
+        &[
+            ("AGENTHOST_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("AGENTHOST_LLM_BASE_URL", &fake.base_url),
+            ("AGENTHOST_LLM_MAX_RETRIES", "0"),
+            ("AGENTHOST_RATE_LIMIT_PER_MINUTE", "0"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let send = |method: Method, path: &str, token: &str, body: Option<serde_json::Value>| {
+        let mut request = client.request(method, host.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let response = send(
+        Method::POST,
+        "/api/admin/workspaces",
+        ADMIN_TOKEN,
+        Some(json!({"slug": "labels", "name": "Labels"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let workspace: serde_json::Value = response.json().await.unwrap();
+    let key = workspace["owner_key"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (slug, model) in [("first", "model-a"), ("second", "model-b")] {
+        let body = json!({"slug": slug, "name": slug, "role": "answers", "model": model});
+        let response = send(Method::POST, "/api/agents", &key, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        for _ in 0..2 {
+            fake.reply(Reply::Text("Fine.".into()));
+            let body = json!({"message": "How are things?"});
+            let path = format!("/api/agents/{slug}/chat");
+            let response = send(Method::POST, &path, &key, Some(body)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+    // What a client can vary at will: paths, ids in paths, methods.
+    for _ in 0..20 {
+        let id = uuid::Uuid::new_v4();
+        send(Method::GET, &format!("/nope/{id}"), &key, None)
+            .await
+            .unwrap();
+        send(Method::GET, &format!("/api/agents/{id}"), &key, None)
+            .await
+            .unwrap();
+        let method = Method::from_bytes(format!("X{}", id.simple()).as_bytes()).unwrap();
+        send(method, "/healthz", &key, None).await.unwrap();
+    }
+
+    let response = send(Method::GET, "/metrics", ADMIN_TOKEN, None)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let samples = parse(&response.text().await.unwrap());
+    let response = client.get(host.url("/openapi.json")).send().await.unwrap();
+    let document: serde_json::Value = response.json().await.unwrap();
+    let mut routes: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // Served outside the document: the MCP endpoint and the docs page.
+    routes.extend(["unmatched", "/mcp", "/docs", "/docs/", "/docs/{*rest}"].map(String::from));
+    let agents = ["first", "second", "none"];
+    let models = ["model-a", "model-b"];
+    let allowed = |label: &str, value: &str| -> bool {
+        match label {
+            "method" => [
+                "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "_OTHER",
+            ]
+            .contains(&value),
+            "route" => routes.iter().any(|route| route == value),
+            "status" => {
+                value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit())
+                    || [
+                        "running",
+                        "waiting",
+                        "ready",
+                        "queued",
+                        "succeeded",
+                        "failed",
+                        "cancelled",
+                        "timed_out",
+                    ]
+                    .contains(&value)
+            }
+            "agent" => agents.contains(&value),
+            "model" => models.contains(&value),
+            "type" => ["input", "output"].contains(&value),
+            "outcome" => [
+                "completed",
+                "failed",
+                "cancelled",
+                "ok",
+                "tool_error",
+                "timeout",
+                "trap",
+                "memory_limit",
+                "fuel_exhausted",
+                "no_capacity",
+                "bad_output",
+            ]
+            .contains(&value),
+            "state" => ["idle", "used"].contains(&value),
+            "le" | "quantile" => value == "+Inf" || value.parse::<f64>().is_ok(),
+            // No plugin was installed here; a new label must say what bounds it.
+            _ => false,
+        }
+    };
+    let mut unbounded = Vec::new();
+    for sample in &samples {
+        for (label, value) in &sample.labels {
+            if !allowed(label, value) {
+                unbounded.push(format!("{}{{{label}=\"{value}\"}}", sample.name));
+            }
+        }
+    }
+    assert_eq!(unbounded, Vec::<String>::new());
+    let labelled = |label: &str, value: &str| {
+        samples
+            .iter()
+            .any(|s| s.labels.get(label).map(String::as_str) == Some(value))
+    };
+    // The sets were exercised, so the check above had something to check.
+    for (label, value) in [
+        ("agent", "first"),
+        ("agent", "second"),
+        ("model", "model-b"),
+        ("route", "unmatched"),
+        ("route", "/api/agents/{agent}"),
+        ("method", "_OTHER"),
+    ] {
+        assert!(labelled(label, value), "no series with {label}={value:?}");
+    }
+    host.stop().await;
 }

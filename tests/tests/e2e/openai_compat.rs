@@ -257,6 +257,26 @@ async fn the_openai_python_client_chats_with_dexter_and_its_tools_run_on_our_sid
         )
     );
     assert!(unknown["message"].as_str().unwrap().contains("dexter"));
+    // models.retrieve: GET /v1/models/{model}, the same object the list holds.
+    let model = &out["model"];
+    assert_eq!(model["id"], "dexter", "{model}");
+    assert_eq!(model["object"], "model");
+    assert_eq!(model["owned_by"], "agenthost");
+    assert!(model["created"].as_i64().unwrap() > 0, "{model}");
+    let retrieve_unknown = &errors["retrieve_unknown_model"];
+    assert_eq!(
+        (
+            &retrieve_unknown["status"],
+            &retrieve_unknown["class"],
+            &retrieve_unknown["code"]
+        ),
+        (
+            &json!(404),
+            &json!("NotFoundError"),
+            &json!("model_not_found")
+        ),
+        "{retrieve_unknown}"
+    );
     assert_eq!(errors["bad_key"]["status"], 401);
     assert_eq!(errors["bad_key"]["class"], "AuthenticationError");
     assert_eq!(errors["no_user_message"]["status"], 400);

@@ -298,7 +298,7 @@ impl Chat {
         )
         .bind(turn.turn_id)
         .bind(status)
-        .bind(&error)
+        .bind(error.as_deref().map(crate::nul::replace))
         .bind(progress.steps as i32)
         .bind(progress.prompt_tokens)
         .bind(progress.completion_tokens)
@@ -603,7 +603,10 @@ impl Chat {
         .bind(turn.turn_id)
         .bind(turn.workspace)
         .bind(turn.agent.id)
-        .bind(serde_json::to_value(records).unwrap_or_default())
+        // A tool's output or the model's arguments may hold NUL (`crate::nul`).
+        .bind(crate::nul::replace_in_json(
+            serde_json::to_value(records).unwrap_or_default(),
+        ))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -277,7 +277,9 @@ async fn get_version(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct StartQuery {
-    /// Wait up to this long (`5s`, `500ms`, at most the request timeout) for the result.
+    /// Wait up to this long (`5s`, `500ms`, `1m`; at most the request timeout) for the
+    /// result.
+    #[param(pattern = "^\\s*(\\d{1,9}(\\.\\d{0,9})?|\\.\\d{1,9})(ms|s|m)?\\s*$")]
     wait: Option<String>,
 }
 
@@ -629,18 +631,23 @@ async fn decide_approval(
 /// Any role: Server-Sent Events of the execution's events, from the start or after
 /// `Last-Event-ID`; the stream ends after `finished`. Each event's `event` is its type
 /// and `id` its sequence number; `data` is `{"type", "node", "data", "at"}` as JSON.
+/// Reconnecting to a finished execution after its last event (as a browser's
+/// `EventSource` does when a stream ends) answers 204, which tells it to stop.
 #[utoipa::path(get, path = "/api/executions/{id}/events", tag = "executions",
     params(
         ("id" = Uuid, Path, description = EXECUTION),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (an `id` of the stream); a value that isn't one starts from the beginning"),
     ),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)))]
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The execution finished and nothing is left after `Last-Event-ID`"),
+    ))]
 async fn execution_events(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>> {
+) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
     store::get_execution(&state.pool, caller.0.workspace_id, id).await?;
     let after: i64 = headers
@@ -648,9 +655,27 @@ async fn execution_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    if finished_at_or_before(&state.pool, id, after).await? {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let pool = state.pool.clone();
     let stream = async_stream(pool, id, after);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Whether the execution's `finished` event is at or before event `after`: nothing is
+/// left to send, now or later.
+async fn finished_at_or_before(pool: &sqlx::PgPool, execution: Uuid, after: i64) -> ApiResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM execution_events \
+         WHERE execution_id = $1 AND kind = 'finished' AND id <= $2)",
+    )
+    .bind(execution)
+    .bind(after)
+    .fetch_one(pool)
+    .await?)
 }
 
 fn async_stream(
@@ -678,6 +703,14 @@ fn async_stream(
                 .await
                 .unwrap_or_default();
                 if rows.is_empty() {
+                    // A client that resumed exactly at the end gets no `finished` to
+                    // see: end here rather than poll a finished execution forever.
+                    if finished_at_or_before(&pool, execution, after)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        return None;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }

@@ -1100,3 +1100,45 @@ async fn a_step_the_provider_fails_is_closed_like_every_other_step() {
     );
     f.server.stop().await;
 }
+
+/// A model may write NUL (in its text or a tool call's arguments), which the database
+/// can't store: the turn completes, and what is stored and shown holds U+FFFD instead.
+#[tokio::test]
+async fn a_nul_from_the_model_is_stored_as_a_replacement_character() {
+    let (f, fake) = dexter_with_llm(|_| {}).await;
+    fake.reply(Reply::ToolCalls(vec![tool_call(
+        "call_1",
+        "revenue_analysis",
+        json!({ "period": "2025-Q4", "note": "a\u{0}b" }),
+    )]));
+    fake.reply(Reply::Text("Revenue\u{0} was 30000 USD.".into()));
+    let (status, body) = send(
+        &f.server,
+        Method::POST,
+        "/api/agents/dexter/chat",
+        &f.key,
+        Some(json!({ "message": "Analyse Q4 revenue" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "completed", "{body}");
+    let conversation = body["conversation_id"].as_str().unwrap().to_string();
+    let (status, detail) = send(
+        &f.server,
+        Method::GET,
+        &format!("/api/conversations/{conversation}"),
+        &f.key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let messages = detail["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap()["content"],
+        "Revenue\u{FFFD} was 30000 USD.",
+        "{detail}"
+    );
+    // The call's arguments, as the model wrote them (JSON text), and as parsed.
+    let call = &detail["turns"][0]["tool_calls"][0];
+    assert_eq!(call["input"]["note"], "a\u{FFFD}b", "{detail}");
+}

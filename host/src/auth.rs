@@ -290,6 +290,11 @@ impl<S: Send + Sync> FromRequestParts<S> for InstanceAdmin {
 pub struct WorkspaceCaller(pub KeyPrincipal);
 
 impl WorkspaceCaller {
+    /// How the audit log and events name this caller (`key:<id>`).
+    pub fn actor(&self) -> String {
+        format!("key:{}", self.0.key_id)
+    }
+
     pub fn require(&self, needed: Role) -> ApiResult<()> {
         if self.0.role >= needed {
             Ok(())

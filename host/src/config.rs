@@ -184,6 +184,10 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_WORKFLOW_HEARTBEAT", default_value = "1s", value_parser = parse_duration)]
     pub workflow_heartbeat: Duration,
 
+    /// How long domain events (`GET /api/events`) are kept; older ones are deleted.
+    #[arg(long, env = "AGENTHOST_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub event_retention: Duration,
+
     /// Database connections per plugin (each plugin logs in as its own role).
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,
@@ -382,7 +386,7 @@ impl Config {
     }
 }
 
-/// `250ms`, `30s`, `2m`, or a bare number of seconds.
+/// `250ms`, `30s`, `2m`, `12h`, `30d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -396,7 +400,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s, m, h or d")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
 }

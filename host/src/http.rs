@@ -3,6 +3,7 @@
 mod admin;
 mod agents;
 mod data;
+mod events;
 mod extract;
 mod health;
 mod kb;
@@ -67,6 +68,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(agents::router())
         .merge(data::router())
+        .merge(events::router())
         .merge(kb::router())
         .merge(keys::router())
         .merge(plugin_logs::router())

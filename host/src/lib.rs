@@ -12,6 +12,7 @@ pub mod data;
 pub mod db;
 pub mod embeddings;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod llm;
 pub mod mcp;

@@ -1,7 +1,7 @@
 //! Starting and stopping the whole host: database, migrations, HTTP server.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
@@ -83,6 +83,11 @@ impl Server {
             .context("starting the workflow engine")?;
         let workflows = state.workflows.clone();
         let support_jobs = crate::support::jobs::Worker::spawn(crate::support::services(&state));
+        let event_sweep = tokio::spawn(crate::events::sweep_forever(
+            state.pool.clone(),
+            state.config.event_retention,
+            Duration::from_secs(600),
+        ));
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -106,6 +111,7 @@ impl Server {
             if let Some(metrics_task) = metrics_task {
                 metrics_task.abort();
             }
+            event_sweep.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's
             // heartbeat, and other hosts would take the job still in hand.

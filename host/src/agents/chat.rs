@@ -288,13 +288,23 @@ impl Chat {
             Err(err) => ("failed", Some(err.to_string())),
         };
         crate::telemetry::metrics::chat_turn(status);
-        // Tokens and time add up over the parts of a turn that paused for approvals.
+        // Tokens and time add up over the parts of a turn that paused for approvals. A
+        // turn that ended is the workspace's `agent.turn.<status>` event (crate::events),
+        // caused by whoever started the conversation.
         sqlx::query(
-            "UPDATE turns SET status = $2, error = $3, steps = $4, \
-             prompt_tokens = prompt_tokens + $5, completion_tokens = completion_tokens + $6, \
-             duration_ms = coalesce(duration_ms, 0) + $7, \
-             finished_at = CASE WHEN $2 = 'awaiting_approval' THEN NULL ELSE now() END \
-             WHERE id = $1",
+            "WITH turn AS ( \
+               UPDATE turns SET status = $2, error = $3, steps = $4, \
+               prompt_tokens = prompt_tokens + $5, completion_tokens = completion_tokens + $6, \
+               duration_ms = coalesce(duration_ms, 0) + $7, \
+               finished_at = CASE WHEN $2 = 'awaiting_approval' THEN NULL ELSE now() END \
+               WHERE id = $1 RETURNING id, conversation_id, workspace_id, status, error, steps) \
+             INSERT INTO events (workspace_id, type, subject, payload, actor) \
+             SELECT t.workspace_id, 'agent.turn.' || t.status, t.id::text, \
+                 jsonb_build_object('turn_id', t.id, 'conversation_id', t.conversation_id, \
+                     'agent', $8::text, 'status', t.status, 'error', t.error, \
+                     'steps', t.steps), c.created_by \
+             FROM turn t JOIN conversations c ON c.id = t.conversation_id \
+             WHERE t.status IN ('completed', 'failed')",
         )
         .bind(turn.turn_id)
         .bind(status)
@@ -303,6 +313,7 @@ impl Chat {
         .bind(progress.prompt_tokens)
         .bind(progress.completion_tokens)
         .bind(duration_ms)
+        .bind(&turn.agent.slug)
         .execute(&self.pool)
         .await?;
         let usage = json!({

@@ -356,7 +356,10 @@ async fn start_execution(
             caller.0.workspace_id,
             &workflow,
             input,
-            StartOptions { idempotency_key },
+            StartOptions {
+                idempotency_key,
+                actor: Some(caller.actor()),
+            },
         )
         .await?;
     let workspace = caller.0.workspace_id;
@@ -465,7 +468,10 @@ async fn cancel_execution(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ExecutionRow>> {
     caller.require(Role::Member)?;
-    let execution = state.workflows.cancel(caller.0.workspace_id, id).await?;
+    let execution = state
+        .workflows
+        .cancel(caller.0.workspace_id, id, &caller.actor())
+        .await?;
     Ok(Json(execution))
 }
 
@@ -480,7 +486,10 @@ async fn retry_execution(
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ExecutionRow>)> {
     caller.require(Role::Member)?;
-    let execution = state.workflows.retry(caller.0.workspace_id, id).await?;
+    let execution = state
+        .workflows
+        .retry(caller.0.workspace_id, id, &caller.actor())
+        .await?;
     Ok((StatusCode::CREATED, Json(execution)))
 }
 

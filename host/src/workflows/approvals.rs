@@ -51,6 +51,7 @@ pub(super) async fn suspend(
             .bind(on_timeout_name(request.on_timeout))
             .fetch_one(&mut *tx)
             .await?;
+            approval_event(tx, id, "approval.requested", super::engine::ENGINE).await?;
             (
                 Wait::Approval {
                     approval_id: id,
@@ -76,6 +77,28 @@ pub(super) async fn suspend(
     .execute(&mut *tx)
     .await?;
     event(tx, execution, "waiting", Some(node), data).await
+}
+
+/// The workspace's `approval.*` event (crate::events) for the approval as it now is.
+async fn approval_event(
+    tx: &mut PgConnection,
+    approval: Uuid,
+    kind: &str,
+    actor: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (workspace_id, type, subject, payload, actor) \
+         SELECT workspace_id, $2, id::text, jsonb_build_object('approval_id', id, \
+             'execution_id', execution_id, 'node', node_id, 'status', status, \
+             'message', message), $3 \
+         FROM approvals WHERE id = $1",
+    )
+    .bind(approval)
+    .bind(kind)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 fn on_timeout_name(on_timeout: OnTimeout) -> &'static str {
@@ -105,7 +128,14 @@ pub(super) async fn outcome(
             let status: String = sqlx::query_scalar(
                 "WITH timed_out AS ( \
                    UPDATE approvals SET status = 'timed_out', decided_at = now() \
-                   WHERE id = $1 AND status = 'pending' RETURNING status) \
+                   WHERE id = $1 AND status = 'pending' \
+                   RETURNING workspace_id, id, execution_id, node_id, status, message), \
+                 decided AS ( \
+                   INSERT INTO events (workspace_id, type, subject, payload, actor) \
+                   SELECT workspace_id, 'approval.decided', id::text, \
+                       jsonb_build_object('approval_id', id, 'execution_id', execution_id, \
+                           'node', node_id, 'status', status, 'message', message), \
+                       'system:engine' FROM timed_out) \
                  SELECT status FROM timed_out \
                  UNION ALL SELECT status FROM approvals \
                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM timed_out)",
@@ -310,6 +340,7 @@ pub async fn decide(
             .bind(decided)
             .execute(&mut *tx)
             .await?;
+        approval_event(&mut tx, id, "approval.decided", &format!("key:{key}")).await?;
         let woken = sqlx::query(
             "UPDATE node_runs SET wait = wait || jsonb_build_object('decided', $2::text), \
              run_at = now() WHERE id = $1 AND status = 'waiting'",

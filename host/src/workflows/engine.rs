@@ -30,6 +30,9 @@ use super::{store, template};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 
+/// How events name the engine when it, not a caller, ends an execution.
+pub(super) const ENGINE: &str = "system:engine";
+
 pub struct Engine {
     pub(super) pool: PgPool,
     pub(super) registry: Arc<Registry>,
@@ -787,7 +790,7 @@ impl Engine {
                 match node.on_error {
                     OnError::Fail => {
                         let why = format!("node {node_id} failed: {message}");
-                        finish(&mut tx, execution, "failed", None, Some(&why)).await?;
+                        finish(&mut tx, execution, "failed", None, Some(&why), ENGINE).await?;
                         tx.commit().await?;
                         self.finished.notify_waiters();
                         return Ok(None);
@@ -866,7 +869,7 @@ impl Engine {
         let finished = idle && !waiting;
         if finished {
             let output = execution_output(definition, &states);
-            finish(&mut tx, execution, "succeeded", Some(&output), None).await?;
+            finish(&mut tx, execution, "succeeded", Some(&output), None, ENGINE).await?;
         }
         tx.commit().await?;
         if decisions.ready.len() > 1 {

@@ -117,6 +117,7 @@ impl Engine {
                 "failed",
                 None,
                 Some("the execution ran past its execution timeout"),
+                super::engine::ENGINE,
             )
             .await?;
         }

@@ -85,15 +85,18 @@ pub(super) async fn event(
     Ok(())
 }
 
-/// End an execution; runs still waiting are cancelled.
+/// End an execution; runs still waiting are cancelled. `status` is `succeeded`,
+/// `failed` or `cancelled`; `actor` caused it (`system:engine` unless a caller did).
 pub(super) async fn finish(
     tx: &mut PgConnection,
     execution: Uuid,
     status: &str,
     output: Option<&Value>,
     error: Option<&str>,
+    actor: &str,
 ) -> sqlx::Result<()> {
-    // One round trip: the execution, its waiting runs and approvals, and the event.
+    // One round trip: the execution, its waiting runs and approvals, its own event and
+    // the workspace's domain event (`workflow.execution.<status>`, crate::events).
     sqlx::query(
         "WITH done AS ( \
              UPDATE executions SET status = $2, output = $3, error = $4, finished_at = now() \
@@ -103,7 +106,14 @@ pub(super) async fn finish(
              WHERE execution_id = $1 AND status IN ('ready', 'waiting')), \
          asks AS ( \
              UPDATE approvals SET status = 'cancelled', decided_at = now() \
-             WHERE execution_id = $1 AND status = 'pending') \
+             WHERE execution_id = $1 AND status = 'pending'), \
+         domain AS ( \
+             INSERT INTO events (workspace_id, type, subject, payload, actor) \
+             SELECT e.workspace_id, 'workflow.execution.' || $2, e.id::text, \
+                 jsonb_build_object('execution_id', e.id, 'workflow_id', e.workflow_id, \
+                     'workflow', w.slug, 'version', e.version, 'status', $2::text, \
+                     'error', $4::text), $6 \
+             FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.id = $1) \
          INSERT INTO execution_events (execution_id, kind, data) VALUES ($1, 'finished', $5)",
     )
     .bind(execution)
@@ -111,6 +121,7 @@ pub(super) async fn finish(
     .bind(output)
     .bind(error)
     .bind(json!({ "status": status, "error": error }))
+    .bind(actor)
     .execute(&mut *tx)
     .await?;
     // Counted when written: a transaction that fails after this (a database error) is
@@ -228,4 +239,28 @@ pub(super) fn execution_output(
             .filter_map(|n| output_of(&n.id).map(|o| (n.id.clone(), o)))
             .collect(),
     )
+}
+
+/// The workspace's `workflow.execution.started` event (crate::events), in the
+/// transaction that creates the execution.
+pub(super) async fn started(
+    tx: &mut PgConnection,
+    execution: Uuid,
+    retry_of: Option<Uuid>,
+    actor: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (workspace_id, type, subject, payload, actor) \
+         SELECT e.workspace_id, 'workflow.execution.started', e.id::text, \
+             jsonb_build_object('execution_id', e.id, 'workflow_id', e.workflow_id, \
+                 'workflow', w.slug, 'version', e.version, 'status', 'running', \
+                 'retry_of', $2::uuid), $3 \
+         FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.id = $1",
+    )
+    .bind(execution)
+    .bind(retry_of)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use super::engine::Engine;
 use super::graph;
 use super::recovery::CANCEL_CHANNEL;
 use super::runs::{
-    event, execution_output, finish, insert_ready, insert_skipped, node_input, node_states,
+    event, execution_output, finish, insert_ready, insert_skipped, node_input, node_states, started,
 };
 use super::store::{self, ExecutionRow, StartOptions};
 use crate::error::{ApiError, ApiResult};
@@ -127,6 +127,7 @@ impl Engine {
             json!({ "version": workflow.latest_version }),
         )
         .await?;
+        started(&mut tx, id, None, options.actor()).await?;
         tx.commit().await?;
         self.wake.notify_waiters();
         let execution = store::get_execution(&self.pool, workspace, id).await?;
@@ -157,7 +158,7 @@ impl Engine {
     /// A new execution of a failed or cancelled one: same version, input and node
     /// plugin versions; the nodes that succeeded keep their outputs (copied, marked
     /// `reused_from`), and the run starts again from the nodes that did not.
-    pub async fn retry(&self, workspace: Uuid, id: Uuid) -> ApiResult<ExecutionRow> {
+    pub async fn retry(&self, workspace: Uuid, id: Uuid, actor: &str) -> ApiResult<ExecutionRow> {
         let old = store::get_execution(&self.pool, workspace, id).await?;
         if old.status != "failed" && old.status != "cancelled" {
             return Err(ApiError::Conflict(format!(
@@ -234,10 +235,11 @@ impl Engine {
             json!({ "version": old.version, "retry_of": id }),
         )
         .await?;
+        started(&mut tx, new, Some(id), actor).await?;
         if ready == 0 {
             let (states, _, _) = node_states(&mut tx, new, None).await?;
             let output = execution_output(&definition, &states);
-            finish(&mut tx, new, "succeeded", Some(&output), None).await?;
+            finish(&mut tx, new, "succeeded", Some(&output), None, actor).await?;
         }
         tx.commit().await?;
         self.wake.notify_waiters();
@@ -246,7 +248,7 @@ impl Engine {
 
     /// Cancel a running or waiting execution: nodes running on any host are stopped,
     /// nothing after them runs, waiting nodes and pending approvals are cancelled.
-    pub async fn cancel(&self, workspace: Uuid, id: Uuid) -> ApiResult<ExecutionRow> {
+    pub async fn cancel(&self, workspace: Uuid, id: Uuid, actor: &str) -> ApiResult<ExecutionRow> {
         let mut tx = self.pool.begin().await?;
         let status: Option<String> = sqlx::query_scalar(
             "SELECT status FROM executions WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
@@ -268,6 +270,7 @@ impl Engine {
                     "cancelled",
                     None,
                     Some("cancelled by a caller"),
+                    actor,
                 )
                 .await?;
                 // Every host stops its running nodes of this execution.

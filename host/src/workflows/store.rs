@@ -282,6 +282,14 @@ pub async fn get_version(pool: &PgPool, workflow: Uuid, version: i32) -> ApiResu
 #[derive(Debug, Default)]
 pub struct StartOptions {
     pub idempotency_key: Option<String>,
+    /// Who starts it, as events name callers (`key:<id>`); `system:engine` when unset.
+    pub actor: Option<String>,
+}
+
+impl StartOptions {
+    pub fn actor(&self) -> &str {
+        self.actor.as_deref().unwrap_or(super::engine::ENGINE)
+    }
 }
 
 /// One run of a workflow version.

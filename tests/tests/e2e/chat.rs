@@ -1142,3 +1142,47 @@ async fn a_nul_from_the_model_is_stored_as_a_replacement_character() {
     let call = &detail["turns"][0]["tool_calls"][0];
     assert_eq!(call["input"]["note"], "a\u{FFFD}b", "{detail}");
 }
+
+/// A turn that ends is the workspace's `agent.turn.completed` (or `.failed`) event.
+#[tokio::test]
+async fn an_ended_turn_is_an_event() {
+    let (f, fake) = dexter_with_llm(|_| {}).await;
+    fake.reply(Reply::Text("Hello.".into()));
+    fake.reply(Reply::Status(500, "the model is down".into()));
+    for message in ["Hi", "Again"] {
+        send(
+            &f.server,
+            Method::POST,
+            "/api/agents/dexter/chat",
+            &f.key,
+            Some(json!({ "message": message })),
+        )
+        .await;
+    }
+    let mut found = Vec::new();
+    for _ in 0..500 {
+        let (status, page) = send(
+            &f.server,
+            Method::GET,
+            "/api/events?type=agent.turn",
+            &f.key,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        found = page["events"].as_array().unwrap().clone();
+        if found.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let types: Vec<&str> = found.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["agent.turn.completed", "agent.turn.failed"],
+        "{found:?}"
+    );
+    assert_eq!(found[0]["payload"]["agent"], "dexter");
+    assert_eq!(found[0]["subject"], found[0]["payload"]["turn_id"]);
+    assert!(found[0]["actor"].as_str().unwrap().starts_with("key:"));
+}

@@ -198,7 +198,7 @@ async fn each_413_names_the_limit_of_its_route() {
     assert_eq!(code, "payload_too_large");
     assert!(message.contains("limit of 4096 bytes"), "{message}");
 
-    // So does a data import (16 MiB), above the general limit.
+    // So does a data import (32 MiB, every import's limit), above the general limit.
     let (_, key) = server.create_workspace("limits").await;
     let rows: Vec<_> = (0..100)
         .map(|i| json!({ "external_id": format!("c{i}"), "name": "x".repeat(50), "created_on": "2025-01-01" }))
@@ -208,14 +208,14 @@ async fn each_413_names_the_limit_of_its_route() {
     let response = server
         .request(Method::POST, "/api/data/customers", &key)
         .header("content-type", "text/csv")
-        .body(vec![b'x'; (16 << 20) + 1])
+        .body(vec![b'x'; (32 << 20) + 1])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let (_, message) = error_of(response).await;
     assert!(
-        message.contains(&format!("limit of {} bytes", 16 << 20)),
+        message.contains(&format!("limit of {} bytes", 32 << 20)),
         "{message}"
     );
     server.stop().await;

@@ -5,6 +5,8 @@
   parser validates our chat stream, and its `DefaultChatTransport` sends the requests
   `useChat` sends.
 - `@modelcontextprotocol/conformance`: the MCP conformance runner, pointed at `/mcp`.
+- `jsdom`: runs the `/docs` page's own scripts (Swagger UI) to see every request the
+  page makes (no browser is installed for one page).
 
 tests/node/package.json and its lock file pin every version. They are copied into DEST
 and installed there with `npm ci`, so the checkout stays clean and a CI cache directory

@@ -97,6 +97,9 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             .into(),
     );
     api.info.license = None;
+    // `OpenApiRouter::new` derives its document inside utoipa-axum, so the contact it
+    // carries is that crate's author, not anyone to ask about this API.
+    api.info.contact = None;
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -1,12 +1,15 @@
 //! The ways in (issue 19, item 13): the `/docs` page makes no outside request, and the
 //! OpenAPI text tells the truth about keys without naming our modules.
 //!
-//! No browser runs here (Debian's chromium is not part of `make setup`): the page's
-//! behaviour comes from its served configuration, which is what these tests read.
-//! Swagger UI calls validator.swagger.io only when `validatorUrl` is unset or a URL;
-//! `"none"` turns the badge, and its request, off.
+//! Swagger UI calls validator.swagger.io when `validatorUrl` is unset and the page is
+//! not on localhost; `"none"` turns the badge, and its request, off. The page is run
+//! with its own scripts in jsdom (tests/node/docs_page.cjs: no browser is installed for
+//! one page), opened by a host name, and every request it makes is recorded; the served
+//! configuration and assets are checked as well.
 
-use agenthost_tests::{StatusCode, TestServer};
+use std::path::Path;
+
+use agenthost_tests::{StatusCode, TestServer, node_modules};
 use serde_json::Value;
 
 async fn get_text(server: &TestServer, path: &str) -> String {
@@ -52,6 +55,46 @@ async fn the_docs_page_turns_the_outside_validator_off_and_loads_only_its_own_as
     server.stop().await;
 }
 
+#[tokio::test]
+async fn the_docs_page_run_by_its_own_scripts_asks_only_its_own_server() {
+    let modules = node_modules();
+    assert!(
+        modules.join("jsdom/package.json").is_file(),
+        "the jsdom npm package is not in {} (run `make nodeclients`)",
+        modules.display()
+    );
+    let server = TestServer::start().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/docs_page.cjs");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&server.base)
+        .env("NODE_PATH", &modules)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page: Value = serde_json::from_str(&stdout).unwrap();
+    // It rendered: the spec was fetched and its operations laid out.
+    assert!(page["operations"].as_u64().unwrap() > 50, "{page}");
+    let requested: Vec<&str> = page["requested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|url| url.as_str().unwrap())
+        .collect();
+    assert!(
+        requested.iter().any(|url| url.ends_with("/openapi.json")),
+        "{page}"
+    );
+    assert_eq!(page["outside"], serde_json::json!([]), "{page}");
+    server.stop().await;
+}
+
 /// Every `description` and `summary` in the document, with where it is.
 fn texts<'a>(value: &'a Value, at: String, found: &mut Vec<(String, &'a str)>) {
     match value {
@@ -79,6 +122,12 @@ async fn the_openapi_text_shows_real_key_prefixes_and_no_module_paths() {
     let intro = document["info"]["description"].as_str().unwrap();
     assert!(intro.contains("Bearer ahk_"), "{intro}");
     assert!(intro.contains("aha_"), "{intro}");
+    // Not utoipa-axum's author, which its router puts there by default.
+    assert!(
+        document["info"]["contact"].is_null(),
+        "{}",
+        document["info"]
+    );
     let mut found = Vec::new();
     texts(&document, String::new(), &mut found);
     assert!(found.len() > 100, "only {} texts", found.len());

@@ -34,8 +34,8 @@ pub enum VectorError {
     Unavailable(String),
 }
 
-impl From<sqlx::Error> for VectorError {
 /// The database's text stays in the log: this message reaches HTTP clients and guests.
+impl From<sqlx::Error> for VectorError {
     fn from(error: sqlx::Error) -> Self {
         VectorError::Unavailable(crate::error::logged("the vector store failed", &error))
     }

@@ -18,10 +18,15 @@ const MAX_CHAT_ID: usize = 200;
 /// Unknown fields are allowed: the transport merges the app's own `body` option in.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UiChatRequest {
-    /// The chat's id, chosen by the client; it names our conversation.
+    /// The chat's id, chosen by the client; it names our conversation. 1-200
+    /// characters, no control characters, not only spaces.
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub id: String,
+    #[schema(min_items = 1)]
     pub messages: Vec<UiMessage>,
+    /// `submit-message` or `regenerate-message`.
     #[serde(default)]
+    #[schema(pattern = "^(submit-message|regenerate-message)$")]
     pub trigger: Option<String>,
     /// Read for completeness; the last message says what to do.
     #[serde(default, rename = "messageId")]

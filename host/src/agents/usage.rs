@@ -12,11 +12,33 @@ use crate::error::{ApiError, ApiResult};
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Inclusive start (RFC 3339 or YYYY-MM-DD); default 30 days ago.
+    #[param(inline, value_type = Option<DayOrTime>)]
     pub from: Option<String>,
-    /// Exclusive end; default now.
+    /// Exclusive end, after `from`; default now.
+    #[param(inline, value_type = Option<DayOrTime>)]
     pub to: Option<String>,
     /// `agent`, `model` or `day` (default `day`).
+    #[param(inline, value_type = Option<UsageGrouping>)]
     pub group_by: Option<String>,
+}
+
+/// A day (`2025-01-31`, midnight UTC) or a time (RFC 3339), for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum DayOrTime {
+    Day(chrono::NaiveDate),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+/// How usage is grouped, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum UsageGrouping {
+    Agent,
+    Model,
+    Day,
 }
 
 fn instant(text: &str, name: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {

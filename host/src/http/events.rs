@@ -102,7 +102,8 @@ impl FilterQuery {
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only events after this `cursor` (an event's, or the previous page's `next`).
-    #[param(pattern = r"^[0-9]{1,20}-[0-9]{1,19}$")]
+    // Digits that always fit the cursor's u64 and i64 halves.
+    #[param(pattern = r"^[0-9]{1,19}-[0-9]{1,18}$")]
     after: Option<String>,
     #[serde(rename = "type")]
     #[param(
@@ -178,7 +179,8 @@ async fn list_events(
 #[utoipa::path(get, path = "/api/events/stream", tag = "events",
     params(
         FilterQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event's cursor"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event's cursor",
+            pattern = r"^[0-9]{1,19}-[0-9]{1,18}$"),
     ),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)))]
 async fn stream_events(

@@ -112,8 +112,51 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = body_bytes(request, state).await?;
         reject_nul_in_json(&bytes, "")?;
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
-        Ok(Json(value))
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) if rejection.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+                match with_whole_numbers_as_integers(&bytes) {
+                    Some(value) => Ok(Json(value)),
+                    None => Err(rejection.into()),
+                }
+            }
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+/// JSON Schema counts `36.0` as an integer, so a client, or a generator working from
+/// our schema, may send one where serde wants an integer and refuses a float. A body
+/// refused for its shape is read once more with every whole number written as an
+/// integer; when that doesn't help, the first error (which names the field) stands.
+fn with_whole_numbers_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    if !whole_floats_to_integers(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Rewrites whole floats (`36.0`, `2.5e1` is not one) as integers; true if any was.
+fn whole_floats_to_integers(value: &mut Value) -> bool {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Below 2^53 a float holds every integer exactly.
+            if float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0 {
+                *value = Value::from(float as i64);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            whole_floats_to_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            whole_floats_to_integers(item) | changed
+        }),
+        _ => false,
     }
 }
 
@@ -334,6 +377,21 @@ mod tests {
             Some(("[1].x.k\\u0000".into(), true))
         );
         assert_eq!(nul_path(&json!({ "a": [1, "b"] }), String::new()), None);
+    }
+
+    #[test]
+    fn whole_floats_are_integers_as_json_schema_says() {
+        #[derive(serde::Deserialize)]
+        struct Limits {
+            steps: u32,
+            ratio: f32,
+        }
+        let body = br#"{"steps": 36.0, "ratio": 0.5}"#;
+        let read: Limits = with_whole_numbers_as_integers(body).expect("36.0 is an integer");
+        assert_eq!((read.steps, read.ratio), (36, 0.5));
+        assert!(
+            with_whole_numbers_as_integers::<Limits>(br#"{"steps": 36.5, "ratio": 1}"#).is_none()
+        );
     }
 
     #[test]

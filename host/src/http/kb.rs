@@ -137,13 +137,20 @@ mod schema {
     #[derive(Serialize, ToSchema)]
     #[schema(as = SupportIntent)]
     pub struct Intent {
-        /// 1-64 of `a-z`, `0-9`, `_`.
+        /// 1-64 of `a-z`, `0-9`, `_`; each intent its own.
+        #[schema(pattern = "^[a-z0-9_]{1,64}$")]
         pub name: String,
         #[serde(default)]
         pub description: String,
-        /// 1 to 50 example messages.
+        /// 1 to 50 example messages, none blank.
+        #[schema(min_items = 1, max_items = 50, value_type = Vec<IntentExample>)]
         pub examples: Vec<String>,
     }
+
+    /// An example message of an intent: not only spaces.
+    #[derive(ToSchema)]
+    #[schema(value_type = String, pattern = "\\S")]
+    pub struct IntentExample(String);
 
     #[derive(Serialize, ToSchema)]
     #[serde(rename_all = "snake_case")]
@@ -522,8 +529,12 @@ async fn index_status(
 #[serde(deny_unknown_fields)]
 #[schema(as = KbSearchInput)]
 struct SearchInput {
+    /// At most 4000 characters. Repeated words count once, and the full-text arm
+    /// searches at most the 32 rarest of the query's words. Not only spaces.
+    #[schema(max_length = 4000, pattern = "\\S")]
     query: String,
-    /// How many results (default 10).
+    /// How many results, 1 to 100 (default 10).
+    #[schema(minimum = 1, maximum = 100)]
     k: Option<u32>,
     #[schema(value_type = Option<SearchModeName>)]
     mode: Option<SearchMode>,
@@ -560,7 +571,8 @@ async fn search_kb(
 #[serde(deny_unknown_fields)]
 #[schema(as = KbAnswerInput)]
 struct AnswerInput {
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters, not only spaces.
+    #[schema(max_length = 4000, pattern = "\\S")]
     question: String,
 }
 
@@ -652,10 +664,10 @@ async fn put_intents(
     if input.intents.len() > 50 {
         return Err(ApiError::Invalid("at most 50 intents".into()));
     }
+    check_intents(&input.intents).map_err(ApiError::Invalid)?;
     let workspace = caller.0.workspace_id;
     let mut tx = state.pool.begin().await.map_err(anyhow::Error::from)?;
     sqlx::query("DELETE FROM data.support_intents WHERE workspace_id = $1")
-    check_intents(&input.intents).map_err(ApiError::Invalid)?;
         .bind(workspace)
         .execute(&mut *tx)
         .await
@@ -684,9 +696,6 @@ async fn put_intents(
     get_intents(caller, State(state)).await
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct SentimentInput {
 /// The table's rules, checked first so a broken one is named in words, not by the
 /// PostgreSQL constraint that would refuse it.
 fn check_intents(intents: &[agenthost_support::triage::Intent]) -> Result<(), String> {
@@ -709,6 +718,9 @@ fn check_intents(intents: &[agenthost_support::triage::Intent]) -> Result<(), St
                 intent.examples.len()
             ));
         }
+        if intent.examples.iter().any(|example| example.trim().is_empty()) {
+            return Err(format!("{which}: an example is blank"));
+        }
         if !seen.insert(intent.name.as_str()) {
             return Err(format!("{which}: the name is used twice"));
         }
@@ -716,6 +728,9 @@ fn check_intents(intents: &[agenthost_support::triage::Intent]) -> Result<(), St
     Ok(())
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SentimentInput {
     /// Up to 64 KiB.
     text: String,
 }

@@ -18,9 +18,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
-use serde::Serialize;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -40,14 +40,12 @@ pub const CONVERSATION_HEADER: &str = "x-conversation-id";
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(models))
+        .routes(routes!(model))
         .routes(routes!(completions))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
-        .routes(routes!(model))
         .layer(middleware::from_fn(openai_errors))
 }
 
-/// Viewer: the workspace's enabled agents, each a "model" named by its slug.
-#[utoipa::path(get, path = "/v1/models", tag = "openai",
 /// An enabled agent as an OpenAI model object.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = OpenAiModel)]
@@ -73,7 +71,9 @@ impl Model {
     }
 }
 
-    responses((status = 200, description = "An OpenAI model list",
+/// Viewer: the workspace's enabled agents, each a "model" named by its slug.
+#[utoipa::path(get, path = "/v1/models", tag = "openai",
+    responses((status = 200, description = "An OpenAI model list", body = schema::ModelList,
         example = json!({"object": "list", "data": [{"id": "dexter", "object": "model", "created": 1764633600, "owned_by": "agenthost"}]}))))]
 async fn models(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiResult<Response> {
     caller.require(Role::Viewer)?;
@@ -82,8 +82,6 @@ async fn models(caller: WorkspaceCaller, State(state): State<AppState>) -> ApiRe
     Ok(axum::Json(json!({ "object": "list", "data": data })).into_response())
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(message.into())
 /// Viewer: one enabled agent as a model (OpenAI's `models.retrieve`), by slug or id.
 #[utoipa::path(get, path = "/v1/models/{model}", tag = "openai",
     params(("model" = String, Path, description = "The agent's slug (or id)")),
@@ -100,6 +98,8 @@ async fn model(
     Ok(axum::Json(Model::of(&agent)))
 }
 
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
 }
 
 /// The conversation to continue: the header, else `metadata.conversation_id`.

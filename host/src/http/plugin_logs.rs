@@ -38,6 +38,7 @@ struct LogsQuery {
     /// Only lines newer than this line id (to follow new lines).
     after: Option<i64>,
     /// How many lines, newest first (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

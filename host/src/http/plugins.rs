@@ -312,7 +312,8 @@ struct SecretValue {
 
 /// Admin token: set an instance secret (plugins read granted ones via `config.secret`).
 #[utoipa::path(put, path = "/api/admin/secrets/{name}", tag = "plugins",
-    params(("name" = String, Path, description = "Secret name")),
+    params(("name" = String, Path, description = "Secret name: 1-128 letters, digits, `_`, `.` or `-`",
+        pattern = "^[A-Za-z0-9_.-]{1,128}$")),
     request_body = SecretValue, responses((status = 204, description = "Stored")))]
 async fn set_secret(
     _: InstanceAdmin,

@@ -199,9 +199,23 @@ pub(super) mod schema {
     #[derive(Serialize, ToSchema)]
     #[serde(deny_unknown_fields)]
     pub struct RequesterInput {
-        /// Required for a new ticket.
-        #[schema(max_length = 320)]
+        /// One `@` with text on both sides, no spaces; can't be removed.
+        #[schema(max_length = 320, pattern = "^[^@\\s]+@[^@\\s]+$", nullable = false)]
         pub email: Option<String>,
+        #[schema(max_length = 200)]
+        pub name: Option<String>,
+        /// A customer's `external_id` in the workspace.
+        #[schema(max_length = 200)]
+        pub customer: Option<String>,
+    }
+
+    /// The requester of a new ticket.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewRequester {
+        /// One `@` with text on both sides, no spaces.
+        #[schema(max_length = 320, pattern = "^[^@\\s]+@[^@\\s]+$")]
+        pub email: String,
         #[schema(max_length = 200)]
         pub name: Option<String>,
         /// A customer's `external_id` in the workspace.
@@ -215,7 +229,8 @@ pub(super) mod schema {
     pub struct TicketInput {
         #[schema(max_length = 200)]
         pub external_id: Option<String>,
-        #[schema(min_length = 1, max_length = 500)]
+        /// Not only spaces.
+        #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
         pub subject: String,
         /// Up to 65 536 characters (not bytes: JSON Schema's `maxLength` counts
         /// characters, and so does the server).
@@ -228,7 +243,7 @@ pub(super) mod schema {
         /// `api` when absent.
         pub channel: Option<TicketChannel>,
         /// `{email, name?, customer?}`; `email` is required.
-        pub requester: RequesterInput,
+        pub requester: NewRequester,
         /// A person's `external_id` or email.
         #[schema(max_length = 320)]
         pub assignee: Option<String>,
@@ -241,13 +256,17 @@ pub(super) mod schema {
     #[derive(Serialize, ToSchema)]
     #[serde(deny_unknown_fields)]
     pub struct TicketPatchInput {
-        #[schema(min_length = 1, max_length = 500)]
+        /// Not only spaces; can't be removed.
+        #[schema(min_length = 1, max_length = 500, pattern = "\\S", nullable = false)]
         pub subject: Option<String>,
         /// Up to 65 536 characters.
         #[schema(max_length = 65536)]
         pub description: Option<String>,
+        #[schema(nullable = false)]
         pub status: Option<TicketStatus>,
+        #[schema(nullable = false)]
         pub priority: Option<TicketPriority>,
+        #[schema(nullable = false)]
         pub channel: Option<TicketChannel>,
         pub requester: Option<RequesterInput>,
         #[schema(max_length = 320)]

@@ -39,17 +39,23 @@ pub fn collection(workspace: Uuid) -> CollectionKey {
 #[schema(as = KbArticleInput)]
 pub struct ArticleInput {
     /// 1 to 300 characters; required unless the front matter of `markdown` has it.
+    #[schema(max_length = 300, pattern = "\\S")]
     pub title: Option<String>,
     /// 1-128 lower-case letters, digits and `-`; from the title when absent.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,127}$")]
     pub slug: Option<String>,
     pub category: Option<String>,
+    /// At most 20, each 1 to 50 characters (compared lower-cased and trimmed).
+    #[schema(max_items = 20, value_type = Option<Vec<KbTag>>)]
     pub tags: Option<Vec<String>>,
-    /// Markdown.
+    /// Markdown, not only spaces; required unless `markdown` is given.
+    #[schema(pattern = "\\S")]
     pub body: Option<String>,
     /// A whole Markdown file with front matter (`title`, `slug`, `category`, `tags`)
     /// instead of the fields above.
     pub markdown: Option<String>,
     /// `draft` (default), `in_review`, or `published` to publish at once (admins).
+    #[schema(pattern = "^(draft|in_review|published)$")]
     pub status: Option<String>,
 }
 
@@ -197,7 +203,7 @@ fn checked_tags(tags: Option<Vec<String>>) -> ApiResult<Vec<String>> {
     let mut clean: Vec<String> = Vec::new();
     for tag in tags.unwrap_or_default() {
         let tag = tag.trim().to_lowercase();
-        if tag.is_empty() || tag.len() > 50 {
+        if tag.is_empty() || tag.chars().count() > 50 {
             return Err(ApiError::Invalid(format!(
                 "tag {tag:?} must be 1 to 50 characters"
             )));
@@ -554,9 +560,11 @@ pub async fn import(
 #[serde(deny_unknown_fields)]
 #[schema(as = KbRevisionInput)]
 pub struct RevisionInput {
-    /// The article's title when absent.
+    /// The article's title when absent; 1 to 300 characters.
+    #[schema(max_length = 300, pattern = "\\S")]
     pub title: Option<String>,
-    /// Markdown, 1 byte to 1 MiB.
+    /// Markdown, 1 byte to 1 MiB, not only spaces.
+    #[schema(pattern = "\\S")]
     pub body: String,
 }
 
@@ -602,12 +610,23 @@ pub async fn add_revision(
 #[serde(deny_unknown_fields)]
 #[schema(as = KbArticleChange)]
 pub struct ArticleChange {
+    /// 1 to 300 characters.
+    #[schema(max_length = 300, pattern = "\\S")]
     pub title: Option<String>,
     pub category: Option<String>,
+    /// At most 20, each 1 to 50 characters (compared lower-cased and trimmed).
+    #[schema(max_items = 20, value_type = Option<Vec<KbTag>>)]
     pub tags: Option<Vec<String>>,
     /// `draft` or `in_review` (publish and archive have their own routes).
+    #[schema(pattern = "^(draft|in_review)$")]
     pub status: Option<String>,
 }
+
+/// A tag: 1 to 50 characters, not only spaces (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, max_length = 50, pattern = "\\S")]
+#[allow(dead_code)]
+pub struct KbTag(String);
 
 pub async fn update_article(
     pool: &PgPool,

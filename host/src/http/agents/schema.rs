@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::agents::ToolRef;
+use crate::agents::usage::UsageGrouping;
 
 /// An agent as the API shows it.
 #[derive(ToSchema)]
@@ -82,14 +83,6 @@ pub struct AgentToolHealth {
     pub ok: i64,
     pub success_rate: Option<f64>,
     pub p95_ms: Option<f64>,
-}
-
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UsageGrouping {
-    Agent,
-    Model,
-    Day,
 }
 
 /// LLM calls, tokens and cost in a time range, grouped.

@@ -43,3 +43,12 @@ pub struct ChatCompletionMessage {
     /// Always null.
     pub refusal: Option<String>,
 }
+
+/// `GET /v1/models`: OpenAI's model list, one model per enabled agent.
+#[derive(ToSchema)]
+#[schema(as = OpenAiModelList)]
+pub struct ModelList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<super::Model>,
+}

@@ -2,6 +2,7 @@
 //! metadata filter and a minimum score, delete. Used by the vector capability; every
 //! call names the workspace and namespace, so nothing here can cross tenants.
 
+mod query_words;
 mod replace;
 mod text_search;
 
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::embeddings::{EmbedError, Embeddings};
 use crate::llm::UsageKey;
 
-pub use text_search::{SearchMode, TextMatch, TextQuery};
+pub use text_search::{MAX_TERMS, SearchMode, TextMatch, TextQuery};
 
 pub const MAX_DOCUMENTS_PER_UPSERT: usize = 256;
 pub const MAX_K: u32 = 100;

@@ -4,6 +4,7 @@
 //! from search and queues the new one for indexing; archiving removes its chunks in
 //! the same transaction, so it leaves search at once.
 
+mod gap_names;
 pub mod index;
 pub mod search;
 

@@ -28,7 +28,7 @@ fn articles(slugs: &[&str]) -> Value {
     Value::Array(items)
 }
 
-async fn import(server: &TestServer, key: &str, slugs: &[&str]) {
+pub(crate) async fn import(server: &TestServer, key: &str, slugs: &[&str]) {
     let response = server
         .send(key, Method::POST, "/api/kb/import", Some(articles(slugs)))
         .await;
@@ -42,7 +42,7 @@ async fn import(server: &TestServer, key: &str, slugs: &[&str]) {
 }
 
 /// Poll the index until no indexing job is queued or running.
-async fn wait_indexed(server: &TestServer, key: &str) -> Value {
+pub(crate) async fn wait_indexed(server: &TestServer, key: &str) -> Value {
     let started = Instant::now();
     loop {
         let response = server.send(key, Method::GET, "/api/kb/index", None).await;
@@ -58,7 +58,7 @@ async fn wait_indexed(server: &TestServer, key: &str) -> Value {
     }
 }
 
-async fn search(server: &TestServer, key: &str, query: &str, mode: &str, k: u32) -> Vec<Value> {
+pub(crate) async fn search(server: &TestServer, key: &str, query: &str, mode: &str, k: u32) -> Vec<Value> {
     let response = server
         .send(
             key,
@@ -73,7 +73,7 @@ async fn search(server: &TestServer, key: &str, query: &str, mode: &str, k: u32)
 }
 
 /// Distinct article slugs of search results, in rank order.
-fn slugs(results: &[Value]) -> Vec<String> {
+pub(crate) fn slugs(results: &[Value]) -> Vec<String> {
     let mut seen = Vec::new();
     for result in results {
         let slug = result["slug"].as_str().unwrap().to_string();
@@ -84,7 +84,7 @@ fn slugs(results: &[Value]) -> Vec<String> {
     seen
 }
 
-async fn post(server: &TestServer, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(server: &TestServer, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
     let response = server.send(key, Method::POST, path, Some(body)).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))

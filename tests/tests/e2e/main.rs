@@ -18,6 +18,7 @@ mod events;
 mod health;
 mod host_logs;
 mod http_capability;
+mod kb_search;
 mod knowledge_base;
 mod lifecycle;
 mod llm;

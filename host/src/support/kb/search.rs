@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::collection;
+use super::{collection, gap_names};
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{Llm, UsageKey};
 use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
@@ -16,6 +16,9 @@ use crate::vector::{SearchMode, TextMatch, TextQuery, VectorError, VectorStore};
 /// rephrasings of one question score about 0.6-0.9, different questions on the same
 /// product below 0.5).
 const GAP_SIMILARITY: f32 = 0.6;
+/// Characters of a search query at most, as of a question to answer: longer text is
+/// no search a person typed, and the full-text arm reads a bounded part of it anyway.
+pub const MAX_QUERY_CHARS: usize = answer::MAX_QUESTION_CHARS;
 /// Gaps read for grouping at most (the newest). Each is embedded again on every call
 /// (nothing stores a question's embedding yet), so this bounds the call's cost.
 const MAX_GAPS: i64 = 500;
@@ -56,6 +59,11 @@ pub async fn search(
     k: u32,
     mode: SearchMode,
 ) -> ApiResult<Vec<Hit>> {
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::Invalid(format!(
+            "query must be at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
     let found = vectors
         .search_text(
             &usage(workspace),
@@ -73,7 +81,7 @@ pub async fn search(
         // Nothing was ever published in this workspace.
         Err(VectorError::NotFound(_)) => Vec::new(),
         Err(VectorError::Invalid(m)) => return Err(ApiError::Invalid(m)),
-        Err(VectorError::Unavailable(m)) => return Err(ApiError::Unavailable(m)),
+        Err(VectorError::Unavailable(m)) => return Err(unavailable("search", &m)),
     };
     Ok(hits
         .iter()
@@ -83,6 +91,15 @@ pub async fn search(
             text_rank: hit.text_rank,
         })
         .collect())
+}
+
+/// The store's message may hold a database's text: it goes to the log, the client
+/// gets a generic 503 (with the request id to find the log line).
+fn unavailable(what: &str, message: &str) -> ApiError {
+    tracing::error!(error = message, "knowledge base {what} failed");
+    ApiError::Unavailable(format!(
+        "the knowledge base {what} is unavailable; try again"
+    ))
 }
 
 /// Where an answer's question came from, for the gaps list.
@@ -205,9 +222,10 @@ pub struct GapGroup {
     pub reasons: Value,
 }
 
-/// Unanswered questions grouped by meaning: each question, oldest first, joins the
-/// group holding the question most similar to it when that is at least
-/// [`GAP_SIMILARITY`], else starts one. Biggest groups first.
+/// Unanswered questions grouped by what they ask: each question, oldest first, joins
+/// the group holding the question most similar to it when that is at least
+/// [`GAP_SIMILARITY`], else starts one; questions that both name something (a city, a
+/// company) are compared without the names (see `gap_names`). Biggest groups first.
 pub async fn gaps(
     pool: &PgPool,
     vectors: &VectorStore,
@@ -228,16 +246,34 @@ pub async fn gaps(
         return Ok(Vec::new());
     }
     let texts: Vec<String> = rows.iter().map(|(q, ..)| q.clone()).collect();
-    let embeddings = vectors
-        .embed_texts(&usage(workspace), &texts)
+    let names = gap_names::names(&texts);
+    let unnamed: Vec<Option<String>> = texts
+        .iter()
+        .map(|q| gap_names::without_names(q, &names))
+        .collect();
+    // One embedding call for the questions as asked and those without their names.
+    let mut all = texts.clone();
+    all.extend(unnamed.iter().flatten().cloned());
+    let mut embeddings = vectors
+        .embed_texts(&usage(workspace), &all)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let mut groups: Vec<(Vec<Vec<f32>>, GapGroup)> = Vec::new();
-    for ((question, reason, asked_at), embedding) in rows.into_iter().zip(embeddings) {
-        let closeness = |members: &Vec<Vec<f32>>| {
+        .map_err(|e| unavailable("grouping gaps", &e.to_string()))?
+        .into_iter();
+    let asked: Vec<Vec<f32>> = embeddings.by_ref().take(texts.len()).collect();
+    let embedded: Vec<gap_names::Embedded> = asked
+        .into_iter()
+        .zip(&unnamed)
+        .map(|(asked, unnamed)| gap_names::Embedded {
+            asked,
+            unnamed: unnamed.as_ref().and_then(|_| embeddings.next()),
+        })
+        .collect();
+    let mut groups: Vec<(Vec<gap_names::Embedded>, GapGroup)> = Vec::new();
+    for ((question, reason, asked_at), embedding) in rows.into_iter().zip(embedded) {
+        let closeness = |members: &Vec<gap_names::Embedded>| {
             members
                 .iter()
-                .map(|m| dot(m, &embedding))
+                .map(|m| gap_names::similarity(m, &embedding))
                 .fold(f32::MIN, f32::max)
         };
         let similar = groups
@@ -276,9 +312,4 @@ pub async fn gaps(
             .then(b.last_asked_at.cmp(&a.last_asked_at))
     });
     Ok(groups)
-}
-
-/// Cosine similarity of unit vectors.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

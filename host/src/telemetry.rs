@@ -8,10 +8,13 @@ use tracing_subscriber::EnvFilter;
 
 /// What the filter starts from, before the operator's own directives (a later directive
 /// for the same target replaces these: `--log info,rmcp=info` brings rmcp back).
-/// - sqlx reports PostgreSQL NOTICEs (e.g. "already exists, skipping") at info.
-/// - rmcp logs three info lines for every stateless MCP request, one of them with the
-///   client's whole capabilities: per-request detail, which our own request span has.
-const QUIET_TARGETS: &str = "sqlx::postgres::notice=warn,rmcp=warn";
+/// sqlx reports PostgreSQL NOTICEs (e.g. "already exists, skipping") at info.
+const QUIET_TARGETS: &str = "sqlx::postgres::notice=warn";
+
+/// rmcp logs three info lines for every stateless MCP request, one of them with the
+/// client's whole capabilities: per-request detail, debug detail for us. Quiet unless
+/// the operator asks for debug (or trace) everywhere.
+const QUIET_UNLESS_DEBUG: &str = "rmcp=warn";
 
 /// Install the global subscriber. `filter` uses `tracing`'s directive syntax;
 /// `RUST_LOG`, when set, wins (the convention people expect).
@@ -35,7 +38,14 @@ pub fn init(filter: &str, format: &str) {
 }
 
 fn default_directives(filter: &str) -> String {
-    format!("{QUIET_TARGETS},{filter}")
+    let everything_at_debug = filter.split(',').map(str::trim).any(|directive| {
+        directive.eq_ignore_ascii_case("debug") || directive.eq_ignore_ascii_case("trace")
+    });
+    if everything_at_debug {
+        format!("{QUIET_TARGETS},{filter}")
+    } else {
+        format!("{QUIET_TARGETS},{QUIET_UNLESS_DEBUG},{filter}")
+    }
 }
 
 /// Colour only for a person at a terminal: in a file, a pipe or a log collector the
@@ -68,5 +78,13 @@ mod tests {
         let text = filter.to_string();
         assert!(text.contains("rmcp=debug"), "{text}");
         assert!(!text.contains("rmcp=warn"), "{text}");
+    }
+
+    #[test]
+    fn rmcp_is_quiet_at_info_and_heard_at_debug() {
+        assert!(default_directives("info").contains("rmcp=warn"));
+        assert!(default_directives("agenthost=debug,info").contains("rmcp=warn"));
+        assert!(!default_directives("debug").contains("rmcp=warn"));
+        assert!(!default_directives("warn, TRACE").contains("rmcp=warn"));
     }
 }

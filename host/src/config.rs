@@ -185,7 +185,7 @@ pub struct Config {
     pub workflow_heartbeat: Duration,
 
     /// How long domain events (`GET /api/events`) are kept; older ones are deleted.
-    #[arg(long, env = "AGENTHOST_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, env = "AGENTHOST_EVENT_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub event_retention: Duration,
 
     /// Database connections per plugin (each plugin logs in as its own role).
@@ -386,7 +386,21 @@ impl Config {
     }
 }
 
-/// `250ms`, `30s`, `2m`, `12h`, `30d`, or a bare number of seconds.
+/// A retention period: `30d`, `12h`, or anything `parse_duration` takes.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = match (text.strip_suffix('d'), text.strip_suffix('h')) {
+        (Some(days), _) => (days, 86_400.0),
+        (None, Some(hours)) => (hours, 3_600.0),
+        _ => return parse_duration(text),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a retention like 30d, 12h or 90m"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|err| format!("{text:?}: {err}"))
+}
+
+/// `250ms`, `30s`, `2m`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -400,9 +414,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s, m, h or d")),
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
 }
@@ -439,6 +451,10 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_retention("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_retention("90m"), Ok(Duration::from_secs(90 * 60)));
+        assert!(parse_retention("xd").is_err());
         assert!(parse_duration("soon").is_err());
     }
 }

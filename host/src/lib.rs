@@ -5,6 +5,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

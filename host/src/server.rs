@@ -88,6 +88,10 @@ impl Server {
             state.config.event_retention,
             Duration::from_secs(600),
         ));
+        let event_triggers = tokio::spawn(crate::automation::event_triggers::run_forever(
+            state.workflows.clone(),
+            state.pool.clone(),
+        ));
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -112,6 +116,7 @@ impl Server {
                 metrics_task.abort();
             }
             event_sweep.abort();
+            event_triggers.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's
             // heartbeat, and other hosts would take the job still in hand.

@@ -29,6 +29,9 @@ pub struct Definition {
     pub input_schema: Option<Value>,
     #[serde(default)]
     pub settings: Settings,
+    /// What starts it by itself (besides `POST …/executions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<super::trigger::TriggerDef>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -190,6 +193,12 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     }
 }
 
+impl Problem {
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        problem(path, message)
+    }
+}
+
 /// Parse and check a definition against the node types that exist now. Every problem
 /// is reported, not just the first.
 pub fn validate(
@@ -316,6 +325,7 @@ pub fn validate(
             }
         }
     }
+    problems.extend(super::trigger::check(&definition.triggers));
     if let Some(cycle) = find_cycle(&definition) {
         problems.push(problem(
             "edges",

@@ -186,6 +186,28 @@ async fn insert_version(
     .bind(key)
     .execute(&mut *tx)
     .await?;
+    // A version's event triggers fire for events after it was saved: its cursor starts
+    // at the feed's head (crate::automation::event_triggers).
+    if definition.triggers.is_empty() {
+        sqlx::query("DELETE FROM event_trigger_cursors WHERE workflow_id = $1")
+            .bind(workflow)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO event_trigger_cursors (workflow_id, tx, seq) \
+             SELECT $1, coalesce(head.tx, '0'::xid8), coalesce(head.seq, 0) \
+             FROM (SELECT 1) one LEFT JOIN LATERAL ( \
+                 SELECT tx, seq FROM events \
+                 WHERE workspace_id = (SELECT workspace_id FROM workflows WHERE id = $1) \
+                 ORDER BY tx DESC, seq DESC LIMIT 1) head ON true \
+             ON CONFLICT (workflow_id) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq, \
+                 updated_at = now()",
+        )
+        .bind(workflow)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -11,16 +11,16 @@ use sqlx::PgPool;
 
 use super::plugins::json_of;
 
-struct Feed {
-    server: TestServer,
-    pool: PgPool,
+pub(super) struct Feed {
+    pub(super) server: TestServer,
+    pub(super) pool: PgPool,
     workspace: String,
-    member: String,
-    viewer: String,
+    pub(super) member: String,
+    pub(super) viewer: String,
 }
 
 impl Feed {
-    async fn start() -> Feed {
+    pub(super) async fn start() -> Feed {
         let server = TestServer::start().await;
         let pool = PgPool::connect(&server.database_url).await.unwrap();
         let (workspace, _) = server.create_workspace("feed").await;
@@ -46,7 +46,7 @@ impl Feed {
         feed
     }
 
-    async fn save(&self, slug: &str, definition: Value) {
+    pub(super) async fn save(&self, slug: &str, definition: Value) {
         let response = self
             .server
             .send(
@@ -60,7 +60,7 @@ impl Feed {
     }
 
     /// Run a workflow to its end; its execution id.
-    async fn run(&self, slug: &str) -> String {
+    pub(super) async fn run(&self, slug: &str) -> String {
         let response = self
             .server
             .send(
@@ -74,7 +74,7 @@ impl Feed {
         json_of(response).await["id"].as_str().unwrap().to_string()
     }
 
-    async fn until_finished(&self, id: &str) {
+    pub(super) async fn until_finished(&self, id: &str) {
         for _ in 0..500 {
             let response = self
                 .server
@@ -111,7 +111,7 @@ impl Feed {
     /// Wait until every committed event of the workspace is readable: the feed holds
     /// events back while any older transaction of the cluster is open (other tests'
     /// included), so reads right after a change may not see it yet.
-    async fn settle(&self) {
+    pub(super) async fn settle(&self) {
         for _ in 0..1000 {
             let behind: bool = sqlx::query_scalar(
                 "SELECT coalesce(max(tx) >= pg_snapshot_xmin(pg_current_snapshot()), false) \
@@ -130,7 +130,7 @@ impl Feed {
     }
 
     /// The events of `query` once every committed event is readable.
-    async fn events(&self, query: &str) -> Vec<Value> {
+    pub(super) async fn events(&self, query: &str) -> Vec<Value> {
         self.settle().await;
         let (status, page) = self.page(query).await;
         assert_eq!(status, StatusCode::OK, "{page}");

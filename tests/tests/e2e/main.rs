@@ -14,6 +14,7 @@ mod db_capability;
 mod db_hardening;
 mod dexter;
 mod email;
+mod event_triggers;
 mod events;
 mod health;
 mod host_logs;

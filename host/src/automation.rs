@@ -1,0 +1,5 @@
+//! What starts work by itself. Today: event triggers, which start a workflow for the
+//! domain events (crate::events) its latest version's triggers accept. Schedules,
+//! webhooks, rules and outbound webhooks come next (issue 20; docs/automation.md).
+
+pub mod event_triggers;

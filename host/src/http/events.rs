@@ -180,7 +180,7 @@ async fn list_events(
     params(
         FilterQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event's cursor",
-            pattern = r"^[0-9]{1,19}-[0-9]{1,18}$"),
+            nullable = false, pattern = r"^[0-9]{1,19}-[0-9]{1,18}$"),
     ),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String)))]
 async fn stream_events(
@@ -190,9 +190,11 @@ async fn stream_events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require(Role::Viewer)?;
+    // An empty Last-Event-ID is what EventSource sends before it saw any id: the start.
     let last = headers
         .get("last-event-id")
-        .map(|v| v.to_str().unwrap_or("-"));
+        .map(|v| v.to_str().unwrap_or("-").trim())
+        .filter(|v| !v.is_empty());
     let after = cursor(last).map_err(|_| {
         ApiError::Invalid("Last-Event-ID is not an event's cursor (like `0-0`)".into())
     })?;

@@ -131,7 +131,7 @@ async fn only_the_latest_enabled_version_fires_and_bad_triggers_are_named() {
     )
     .await;
     let first = f.run("quick").await;
-    assert_eq!(followed(&f, 1).await, [first.clone()]);
+    assert_eq!(followed(&f, 1).await, [first]);
 
     // A new version without the trigger: the old one never fires again.
     let response = f

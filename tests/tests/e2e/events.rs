@@ -380,6 +380,16 @@ async fn the_stream_resumes_from_last_event_id_without_gaps_or_repeats() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // An empty one (EventSource before it saw an id) is the start.
+    let response = f
+        .server
+        .request(Method::GET, "/api/events/stream?type=workflow", &f.viewer)
+        .header("last-event-id", "")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(read_events(response, 1).await[0].1, first);
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod runs;
 mod start;
 pub mod store;
 pub mod template;
+pub mod trigger;
 pub mod waits;
 
 use std::sync::Arc;

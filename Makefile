@@ -95,6 +95,7 @@ bench: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin bench-chat
 	$(CARGO) run --release -p agenthost-tests --bin bench-workflows
 	$(CARGO) run --release -p agenthost-tests --bin bench-support
+	$(CARGO) run --release -p agenthost-tests --bin bench-retrieval
 	$(CARGO) run --release -p agenthost-tests --bin bench-sentiment
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh

@@ -26,11 +26,16 @@ pub const MAX_TERMS: i32 = 32;
 /// Hybrid fuses the two arms' scores, not their ranks: a candidate's cosine
 /// similarity, min-max scaled over the vector arm's candidates, weighs VECTOR_WEIGHT;
 /// its BM25 score over the best one's weighs TEXT_WEIGHT (0 in an arm it is not a
-/// candidate of). Tuned with `bench-retrieval` on our help centre and on CLINC150: on
-/// both, any weight from 0.6 to 0.7 beats either arm alone; reciprocal rank fusion
-/// (k 10 to 60, any weights) did not beat the vector arm on CLINC150 (docs/decisions.md).
-const VECTOR_WEIGHT: f64 = 0.55;
+/// candidate of). Tuned with `bench-retrieval` on our help centre and on CLINC150, where
+/// weights from 0.6 to 0.7 beat either arm alone on both; reciprocal rank fusion (k 10
+/// to 60, any weights) did not beat the vector arm on CLINC150 (docs/decisions.md).
+const VECTOR_WEIGHT: f64 = 0.6;
 const TEXT_WEIGHT: f64 = 1.0 - VECTOR_WEIGHT;
+/// The similarity range min-max scaling stretches to 0-1 at most: when the vector
+/// candidates are about equally far (a code or a name the embedding can't place; a
+/// median query spans 0.4), their small differences are noise and must not outweigh
+/// an exact full-text match.
+const MIN_SIMILARITY_RANGE: f64 = 0.3;
 
 /// The query's terms (`$1` collection, `$Q` the words, `$X` the excluded words): their
 /// lexemes, IDFs, the average document length and a tsquery matching any of them
@@ -130,7 +135,7 @@ fn search_sql(mode: SearchMode, dims: usize) -> String {
              ), fused AS (
                  SELECT id,
                         {VECTOR_WEIGHT:.4} * coalesce((v.similarity - r.low)
-                            / CASE WHEN r.high > r.low THEN r.high - r.low ELSE 1 END, 0)
+                            / greatest(r.high - r.low, {MIN_SIMILARITY_RANGE}), 0)
                         + {TEXT_WEIGHT:.4} * coalesce(t.bm25 / nullif(b.best, 0), 0) AS score
                    FROM (by_vector v FULL JOIN by_text t USING (id)), vector_range r, text_best b
              )

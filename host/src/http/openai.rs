@@ -153,7 +153,7 @@ async fn agent_for_model(state: &AppState, workspace: Uuid, model: &str) -> ApiR
 /// (JSON, or `chat.completion.chunk` events with `"stream": true`). Tools run on the
 /// server; continue a conversation with the `X-Conversation-Id` header.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
-    params(("X-Conversation-Id" = Option<Uuid>, Header, description = "Continue this conversation")),
+    params(("X-Conversation-Id" = Option<Uuid>, Header, nullable = false, description = "Continue this conversation")),
     request_body(content = CompletionRequest, description = "An OpenAI Chat Completions request; fields we don't use are ignored",
         example = json!({"model": "dexter", "messages": [{"role": "user", "content": "Which deals closed last month?"}]})),
     responses(

@@ -54,6 +54,24 @@ pub struct OpenAiErrorDetail {
     pub code: Option<String>,
 }
 
+/// One event of a `text/event-stream` response, as an SSE parser reads it: the schema
+/// of every such response (schemathesis checks each event against it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerSentEvent {
+    /// The event's type; `message` when absent.
+    #[schema(required = false)]
+    pub event: String,
+    /// The event's data: JSON in our streams (`[DONE]` ends the OpenAI-compatible one).
+    #[schema(required = false)]
+    pub data: String,
+    /// What a reconnect sends as `Last-Event-ID` to resume after this event.
+    #[schema(required = false)]
+    pub id: String,
+    /// How long a client waits before reconnecting, in milliseconds.
+    #[schema(required = false)]
+    pub retry: u64,
+}
+
 /// Operations anyone may call; everything else needs a bearer key.
 const PUBLIC: &[&str] = &["/healthz", "/readyz"];
 
@@ -124,6 +142,9 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     components
         .schemas
         .insert("OpenAiErrorDetail".into(), OpenAiErrorDetail::schema());
+    components
+        .schemas
+        .insert("ServerSentEvent".into(), ServerSentEvent::schema());
     for (path, item) in api.paths.paths.iter_mut() {
         let public = PUBLIC.contains(&path.as_str());
         let error_schema = if path.starts_with("/v1/") {
@@ -159,6 +180,13 @@ fn add_shared(operation: &mut Operation, public: bool, error_schema: &str) {
                 .and_then(|code| code.canonical_reason())
                 .unwrap_or("The response")
                 .to_string();
+        }
+    }
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response
+            && let Some(RefOr::T(stream)) = response.content.get_mut("text/event-stream")
+        {
+            stream.schema = Some(Ref::from_schema_name("ServerSentEvent").into());
         }
     }
     if !public {

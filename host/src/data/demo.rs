@@ -244,7 +244,7 @@ pub async fn seed(pool: &PgPool, slug: &str) -> anyhow::Result<Seeded> {
         let entity = super::entity(name).ok_or_else(|| anyhow::anyhow!("no entity {name}"))?;
         let normalised =
             import::normalise_all(entity, &data).map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?;
-        let summary = import::write(pool, workspace_id, entity, normalised)
+        let summary = import::write(pool, workspace_id, entity, normalised, "system:demo")
             .await
             .map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?;
         rows.push(summary);

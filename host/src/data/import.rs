@@ -143,6 +143,7 @@ pub async fn write(
     workspace: Uuid,
     entity: &'static Entity,
     rows: Vec<Value>,
+    actor: &str,
 ) -> Result<ImportSummary, ImportError> {
     let received = rows.len();
     let rows = Value::Array(rows);
@@ -154,14 +155,47 @@ pub async fn write(
         .fetch_all(&mut *tx)
         .await
         .map_err(constraint_errors)?;
-    tx.commit().await?;
     let new = inserted.iter().filter(|i| **i).count();
+    imported_event(
+        &mut tx,
+        workspace,
+        entity.name,
+        (received, new, received - new),
+        actor,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(ImportSummary {
         entity: entity.name,
         received,
         inserted: new,
         updated: received - new,
     })
+}
+
+/// The workspace's `data.imported` event (crate::events), in the import's
+/// transaction: the entity and (received, inserted, updated) counts.
+pub async fn imported_event(
+    tx: &mut sqlx::PgConnection,
+    workspace: Uuid,
+    entity: &str,
+    (received, inserted, updated): (usize, usize, usize),
+    actor: &str,
+) -> sqlx::Result<()> {
+    crate::events::emit(
+        tx,
+        crate::events::NewEvent {
+            workspace,
+            kind: "data.imported",
+            subject: Some(entity.to_string()),
+            payload: serde_json::json!({
+                "entity": entity, "received": received, "inserted": inserted,
+                "updated": updated,
+            }),
+            actor,
+        },
+    )
+    .await
 }
 
 async fn check_references(

@@ -80,6 +80,38 @@ fn turn_payload() -> Value {
     )
 }
 
+fn ticket_payload(extra: &[(&str, Value)]) -> Value {
+    let mut properties = json!({
+        "ticket_id": uuid(),
+        "number": {"type": "integer"},
+        "subject": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "pending", "solved", "closed"]},
+        "priority": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
+        "channel": {"type": "string"},
+        "requester_email": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    });
+    let mut required = vec!["ticket_id", "number", "subject", "status", "priority"];
+    for (name, schema) in extra {
+        properties[*name] = schema.clone();
+        required.push(name);
+    }
+    object(&required, properties)
+}
+
+fn article_payload() -> Value {
+    object(
+        &["article_id", "slug", "title", "version", "status"],
+        json!({
+            "article_id": uuid(),
+            "slug": {"type": "string"},
+            "title": {"type": "string"},
+            "version": {"type": "integer", "description": "The article's latest revision"},
+            "status": {"type": "string", "enum": ["published", "archived"]},
+        }),
+    )
+}
+
 /// Every event type the host emits.
 pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
     let execution = |name, description| EventType {
@@ -130,6 +162,104 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
             "An agent answered a message (or stopped at its step limit).",
         ),
         turn("agent.turn.failed", "An agent's turn failed."),
+        EventType {
+            name: "ticket.created",
+            description: "A ticket was created (through the API, an import or a plugin).",
+            subject: "the ticket id",
+            payload: ticket_payload(&[]),
+        },
+        EventType {
+            name: "ticket.updated",
+            description: "A ticket's fields changed (not enrichment's findings).",
+            subject: "the ticket id",
+            payload: ticket_payload(&[(
+                "changed",
+                json!({"type": "array", "items": {"type": "string", "enum": [
+                    "subject", "description", "status", "priority", "channel",
+                    "requester", "customer", "assignee", "tags", "overrides"]}}),
+            )]),
+        },
+        EventType {
+            name: "ticket.status_changed",
+            description: "A ticket moved from one status to another.",
+            subject: "the ticket id",
+            payload: ticket_payload(&[
+                ("from", json!({"type": "string"})),
+                ("to", json!({"type": "string"})),
+            ]),
+        },
+        EventType {
+            name: "ticket.commented",
+            description: "A reply or an internal note was added to a ticket.",
+            subject: "the ticket id",
+            payload: object(
+                &["ticket_id", "comment_id", "public", "author"],
+                json!({
+                    "ticket_id": uuid(),
+                    "comment_id": uuid(),
+                    "public": {"type": "boolean"},
+                    "author": {"type": "string"},
+                }),
+            ),
+        },
+        EventType {
+            name: "kb.article.published",
+            description: "An article went live, or a new revision of a live one did.",
+            subject: "the article id",
+            payload: article_payload(),
+        },
+        EventType {
+            name: "kb.article.archived",
+            description: "An article was archived.",
+            subject: "the article id",
+            payload: article_payload(),
+        },
+        EventType {
+            name: "kb.gap.logged",
+            description: "A question the knowledge base could not answer was logged.",
+            subject: "the gap id",
+            payload: object(
+                &["gap_id", "question", "reason"],
+                json!({
+                    "gap_id": uuid(),
+                    "question": {"type": "string"},
+                    "reason": {"type": "string", "enum": ["no_match", "not_covered"]},
+                    "best_score": {"type": ["number", "null"]},
+                    "source": {"type": "string"},
+                }),
+            ),
+        },
+        EventType {
+            name: "data.imported",
+            description: "Rows of business data (or tickets) were imported.",
+            subject: "the entity",
+            payload: object(
+                &["entity", "received", "inserted", "updated"],
+                json!({
+                    "entity": {"type": "string"},
+                    "received": {"type": "integer"},
+                    "inserted": {"type": "integer"},
+                    "updated": {"type": "integer"},
+                }),
+            ),
+        },
+        EventType {
+            name: "deal.won",
+            description: "A deal's `won` turned true (however it was written).",
+            subject: "the deal id",
+            payload: object(
+                &["deal_id", "external_id", "amount", "currency", "stage"],
+                json!({
+                    "deal_id": uuid(),
+                    "external_id": {"type": "string"},
+                    "amount": {"type": "number"},
+                    "currency": {"type": "string"},
+                    "stage": {"type": "string"},
+                    "owner_id": {"anyOf": [uuid(), {"type": "null"}]},
+                    "customer_id": {"anyOf": [uuid(), {"type": "null"}]},
+                }),
+            ),
+        },
     ]
 });
 

@@ -193,7 +193,16 @@ async fn import_rows(
         });
     };
     let result = match parsed.and_then(|rows| import::normalise_all(entity, &rows)) {
-        Ok(rows) => import::write(&state.pool, caller.0.workspace_id, entity, rows).await,
+        Ok(rows) => {
+            import::write(
+                &state.pool,
+                caller.0.workspace_id,
+                entity,
+                rows,
+                &caller.actor(),
+            )
+            .await
+        }
         Err(err) => Err(err),
     };
     match result {

@@ -417,3 +417,143 @@ async fn events_past_their_retention_are_deleted() {
         .collect();
     assert_eq!(subjects, [kept.clone(), kept]);
 }
+
+/// Every payload matches its type's published schema.
+async fn assert_schemas(f: &Feed, events: &[Value]) {
+    let response = f
+        .server
+        .send(&f.viewer, Method::GET, "/api/event-types", None)
+        .await;
+    let catalogue = json_of(response).await;
+    for event in events {
+        let entry = catalogue["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == event["type"])
+            .unwrap_or_else(|| panic!("{} is not in the catalogue", event["type"]));
+        let validator = jsonschema::validator_for(&entry["payload"]).unwrap();
+        assert!(
+            validator.is_valid(&event["payload"]),
+            "{event} vs {}",
+            entry["payload"]
+        );
+    }
+}
+
+/// Business data writes its events in the transaction of the change, whoever writes
+/// it (database triggers): tickets, deals turning won, imports, articles.
+#[tokio::test]
+async fn tickets_deals_imports_and_articles_write_their_events() {
+    let f = Feed::start().await;
+    let f = &f;
+    let ask = |method: Method, path: &str, body: Value| {
+        let path = path.to_string();
+        async move {
+            let response = f.server.send(&f.member, method, &path, Some(body)).await;
+            let status = response.status();
+            (status, json_of(response).await)
+        }
+    };
+    // A deal imported as won, another not yet; importing them again changes nothing.
+    let deals = json!([
+        {"external_id": "d1", "amount": "1200.00", "stage": "closed_won", "won": true,
+         "created_on": "2026-11-02"},
+        {"external_id": "d2", "amount": "80.00", "stage": "proposal", "created_on": "2026-11-03"}
+    ]);
+    let (status, body) = f.server.import(&f.member, "deals", &deals).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    f.server.import(&f.member, "deals", &deals).await;
+    // d2 is won by a plain SQL update, as a plugin's query would do it.
+    sqlx::query("UPDATE data.deals SET won = true WHERE external_id = 'd2'")
+        .execute(&f.pool)
+        .await
+        .unwrap();
+    let won = f.events("?type=deal.won").await;
+    let ids: Vec<&str> = won
+        .iter()
+        .map(|e| e["payload"]["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["d1", "d2"]);
+    let imported = f.events("?type=data.imported").await;
+    assert_eq!(imported.len(), 2);
+    assert_eq!(
+        imported[0]["payload"],
+        json!({"entity": "deals", "received": 2, "inserted": 2, "updated": 0})
+    );
+    assert_eq!(imported[1]["payload"]["updated"], 2);
+
+    // A ticket's life.
+    let (status, ticket) = ask(
+        Method::POST,
+        "/api/tickets",
+        json!({"subject": "Refund", "requester": {"email": "ana@example.com"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let (status, _) = ask(
+        Method::PATCH,
+        &format!("/api/tickets/{id}"),
+        json!({"status": "pending", "priority": "high"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = ask(
+        Method::POST,
+        &format!("/api/tickets/{id}/comments"),
+        json!({"body": "We are on it."}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let life = f.events(&format!("?type=ticket&subject={id}")).await;
+    assert_eq!(
+        types(&life),
+        [
+            "ticket.created",
+            "ticket.updated",
+            "ticket.status_changed",
+            "ticket.commented"
+        ]
+    );
+    assert_eq!(life[1]["payload"]["changed"], json!(["status", "priority"]));
+    assert_eq!(
+        (
+            life[2]["payload"]["from"].clone(),
+            life[2]["payload"]["to"].clone()
+        ),
+        (json!("open"), json!("pending"))
+    );
+    assert!(life[0]["actor"].as_str().unwrap().starts_with("key:"));
+
+    // An article goes live, then is archived.
+    let (status, article) = ask(
+        Method::POST,
+        "/api/kb/articles",
+        json!({"title": "Lockers", "body": "## Pickup\n\nUse the code from your email."}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{article}");
+    let article = article["id"].as_str().unwrap().to_string();
+    let (status, _) = ask(
+        Method::PATCH,
+        &format!("/api/kb/articles/{article}"),
+        json!({"status": "in_review"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for step in ["publish", "archive"] {
+        let (status, body) = ask(
+            Method::POST,
+            &format!("/api/kb/articles/{article}/{step}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{step}: {body}");
+    }
+    let kb = f.events("?type=kb.article").await;
+    assert_eq!(types(&kb), ["kb.article.published", "kb.article.archived"]);
+    assert_eq!(kb[0]["payload"]["slug"], "lockers");
+
+    assert_schemas(f, &f.events("").await).await;
+}

@@ -248,6 +248,14 @@ pub async fn write(
         .await
         .map_err(rule_errors)?;
     }
+    crate::data::import::imported_event(
+        &mut tx,
+        workspace,
+        "tickets",
+        (received, inserted.len(), updated.len()),
+        actor,
+    )
+    .await?;
     tx.commit().await?;
     Ok(ImportSummary {
         received,

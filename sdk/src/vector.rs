@@ -137,9 +137,9 @@ pub struct Match {
 pub enum SearchMode {
     /// Cosine similarity of the embedded text (like [`search`]).
     Vector,
-    /// PostgreSQL full-text rank: exact words, codes and names.
+    /// BM25 over PostgreSQL full text: exact words, codes and names; rare words count more.
     FullText,
-    /// Both, fused by reciprocal rank: what either finds, what both find first.
+    /// Both, fused by score: what either finds, what both find first.
     #[default]
     Hybrid,
 }
@@ -186,11 +186,11 @@ impl TextQuery {
 pub struct TextMatch {
     /// The document's id.
     pub id: String,
-    /// The mode's rank score: cosine similarity, full-text rank, or the fused score.
+    /// The mode's rank score: cosine similarity, BM25, or the fused score (0 to 1).
     pub score: f32,
     /// Cosine similarity to the query (none in full-text mode).
     pub similarity: Option<f32>,
-    /// Full-text rank (none when no query word matched).
+    /// BM25 score (none when no query word matched).
     pub text_rank: Option<f32>,
     /// The document's text, if it had one.
     pub text: Option<String>,

@@ -554,6 +554,17 @@ async fn tickets_deals_imports_and_articles_write_their_events() {
     let kb = f.events("?type=kb.article").await;
     assert_eq!(types(&kb), ["kb.article.published", "kb.article.archived"]);
     assert_eq!(kb[0]["payload"]["slug"], "lockers");
+    // A question nothing answered, logged as the answer route (or a plugin) does.
+    sqlx::query(
+        "INSERT INTO data.kb_gaps (workspace_id, question, reason) \
+         VALUES ($1::uuid, 'Where is locker QX-99?', 'no_match')",
+    )
+    .bind(&f.workspace)
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let gaps = f.events("?type=kb.gap.logged").await;
+    assert_eq!(gaps[0]["payload"]["question"], "Where is locker QX-99?");
 
     assert_schemas(f, &f.events("").await).await;
 }

@@ -58,7 +58,13 @@ pub(crate) async fn wait_indexed(server: &TestServer, key: &str) -> Value {
     }
 }
 
-pub(crate) async fn search(server: &TestServer, key: &str, query: &str, mode: &str, k: u32) -> Vec<Value> {
+pub(crate) async fn search(
+    server: &TestServer,
+    key: &str,
+    query: &str,
+    mode: &str,
+    k: u32,
+) -> Vec<Value> {
     let response = server
         .send(
             key,
@@ -84,7 +90,12 @@ pub(crate) fn slugs(results: &[Value]) -> Vec<String> {
     seen
 }
 
-pub(crate) async fn post(server: &TestServer, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(
+    server: &TestServer,
+    key: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let response = server.send(key, Method::POST, path, Some(body)).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))

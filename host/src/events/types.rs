@@ -263,6 +263,29 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
     ]
 });
 
+/// Whether `text` is an event type or a prefix of whole segments (`ticket`,
+/// `workflow.execution.*`), as filters and triggers take it.
+pub fn is_type_or_prefix(text: &str) -> bool {
+    let bare = text.strip_suffix(".*").unwrap_or(text);
+    text.len() <= 200
+        && !bare.is_empty()
+        && bare.split('.').all(|part| {
+            part.starts_with(|c: char| c.is_ascii_lowercase())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+/// Whether an event of type `kind` is selected by `wanted` (a type or a prefix).
+pub fn selects(wanted: &str, kind: &str) -> bool {
+    let wanted = wanted.strip_suffix(".*").unwrap_or(wanted);
+    kind == wanted
+        || kind
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// The catalogue's entry for `name`.
 pub fn find(name: &str) -> Option<&'static EventType> {
     CATALOGUE.iter().find(|t| t.name == name)

@@ -71,15 +71,7 @@ struct FilterQuery {
 impl FilterQuery {
     fn checked(self) -> ApiResult<Filter> {
         if let Some(kind) = &self.kind {
-            let bare = kind.strip_suffix(".*").unwrap_or(kind);
-            let well_formed = kind.len() <= 200
-                && !bare.is_empty()
-                && bare.split('.').all(|part| {
-                    part.starts_with(|c: char| c.is_ascii_lowercase())
-                        && part
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                });
+            let well_formed = crate::events::types::is_type_or_prefix(kind);
             if !well_formed {
                 return Err(ApiError::Invalid(format!(
                     "type {kind:?} is not an event type or a prefix of one (like \

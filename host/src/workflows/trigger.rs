@@ -43,11 +43,7 @@ impl TriggerDef {
                 event: wanted,
                 filter,
             } => {
-                let wanted = wanted.strip_suffix(".*").unwrap_or(wanted);
-                let type_matches = kind == wanted
-                    || kind
-                        .strip_prefix(wanted)
-                        .is_some_and(|rest| rest.starts_with('.'));
+                let type_matches = crate::events::types::selects(wanted, kind);
                 type_matches
                     && filter.as_ref().is_none_or(|filter| {
                         let context = serde_json::json!({ "event": event });
@@ -74,7 +70,7 @@ pub fn check(triggers: &[TriggerDef]) -> Vec<Problem> {
     for (i, trigger) in triggers.iter().enumerate() {
         match trigger {
             TriggerDef::Event { event, filter } => {
-                if !event_pattern(event) {
+                if !crate::events::types::is_type_or_prefix(event) {
                     problems.push(Problem::at(
                         format!("triggers[{i}].event"),
                         format!(
@@ -102,18 +98,6 @@ pub fn check(triggers: &[TriggerDef]) -> Vec<Problem> {
         }
     }
     problems
-}
-
-fn event_pattern(text: &str) -> bool {
-    let bare = text.strip_suffix(".*").unwrap_or(text);
-    text.len() <= 200
-        && !bare.is_empty()
-        && bare.split('.').all(|part| {
-            part.starts_with(|c: char| c.is_ascii_lowercase())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
 }
 
 #[cfg(test)]

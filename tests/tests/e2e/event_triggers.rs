@@ -222,3 +222,86 @@ async fn only_the_latest_enabled_version_fires_and_bad_triggers_are_named() {
         .await;
     assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// An event committed just before its host is SIGKILLed, and not yet delivered (the
+/// test holds the trigger's cursor, so no host can walk it), is delivered by the next
+/// host, once.
+#[tokio::test]
+async fn an_event_committed_before_a_sigkill_is_delivered_after_it_once() {
+    use super::workflow_durability::{Api, start_host};
+    let database_url = agenthost_tests::fresh_database().await;
+    let data = tempfile::tempdir().unwrap();
+    let host = start_host(data.path(), &database_url, "200ms").await;
+    let api = Api::new(&host.base);
+    let key = api.workspace("killed").await;
+    api.install(
+        &json!({"name": "core", "version": "0.1.0", "kind": "node"}),
+        agenthost_tests::plugin_wasm("core"),
+    )
+    .await;
+    api.save(
+        &key,
+        "quick",
+        json!({"nodes": [{"id": "only", "type": "core/output", "config": {"value": 1}}]}),
+    )
+    .await;
+    api.save(&key, "follow", follower(QUICK_SUCCEEDED)).await;
+
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM event_trigger_cursors FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let quick = api.start(&key, "quick", json!({})).await;
+    let committed = |kind: &'static str| {
+        let pool = pool.clone();
+        let quick = quick.clone();
+        async move {
+            for _ in 0..1000 {
+                let found: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE type = $1 AND subject = $2)",
+                )
+                .bind(kind)
+                .bind(&quick)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                if found {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no {kind} event for {quick}");
+        }
+    };
+    committed("workflow.execution.succeeded").await;
+    host.crash().await;
+    hold.rollback().await.unwrap();
+    let follows = || async {
+        sqlx::query_scalar::<_, Option<Value>>(
+            "SELECT e.output FROM executions e JOIN workflows w ON w.id = e.workflow_id \
+             WHERE w.slug = 'follow'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert!(
+        follows().await.is_empty(),
+        "delivered while its cursor was held"
+    );
+
+    let restarted = start_host(data.path(), &database_url, "200ms").await;
+    for _ in 0..1000 {
+        if follows().await.iter().any(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // More passes of the dispatcher: still one.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let outputs = follows().await;
+    assert_eq!(outputs, [Some(json!(quick))]);
+    restarted.stop().await;
+}

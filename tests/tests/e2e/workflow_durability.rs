@@ -88,20 +88,20 @@ impl Counter {
 }
 
 /// REST calls to one host (process or in-process server).
-struct Api {
+pub(super) struct Api {
     base: String,
     client: reqwest::Client,
 }
 
 impl Api {
-    fn new(base: &str) -> Api {
+    pub(super) fn new(base: &str) -> Api {
         Api {
             base: base.to_string(),
             client: reqwest::Client::new(),
         }
     }
 
-    async fn send(&self, method: Method, path: &str, token: &str, body: Value) -> Value {
+    pub(super) async fn send(&self, method: Method, path: &str, token: &str, body: Value) -> Value {
         let response = self
             .client
             .request(method.clone(), format!("{}{path}", self.base))
@@ -117,7 +117,7 @@ impl Api {
     }
 
     /// A workspace; returns its owner key.
-    async fn workspace(&self, slug: &str) -> String {
+    pub(super) async fn workspace(&self, slug: &str) -> String {
         let body = self
             .send(
                 Method::POST,
@@ -130,7 +130,7 @@ impl Api {
     }
 
     /// Upload and activate a plugin, then grant what its manifest asks.
-    async fn install(&self, manifest: &Value, component: Vec<u8>) {
+    pub(super) async fn install(&self, manifest: &Value, component: Vec<u8>) {
         let form = reqwest::multipart::Form::new()
             .text("manifest", manifest.to_string())
             .part(
@@ -163,7 +163,7 @@ impl Api {
         }
     }
 
-    async fn save(&self, key: &str, slug: &str, definition: Value) {
+    pub(super) async fn save(&self, key: &str, slug: &str, definition: Value) {
         self.send(
             Method::POST,
             "/api/workflows",
@@ -174,7 +174,7 @@ impl Api {
     }
 
     /// Start an execution (no waiting); returns its id.
-    async fn start(&self, key: &str, slug: &str, input: Value) -> String {
+    pub(super) async fn start(&self, key: &str, slug: &str, input: Value) -> String {
         let body = self
             .send(
                 Method::POST,
@@ -219,7 +219,7 @@ fn host_env<'a>(database_url: &'a str, heartbeat: &'a str) -> Vec<(&'a str, &'a 
     ]
 }
 
-async fn start_host(data: &Path, database_url: &str, heartbeat: &str) -> HostProcess {
+pub(super) async fn start_host(data: &Path, database_url: &str, heartbeat: &str) -> HostProcess {
     HostProcess::start(data, &host_env(database_url, heartbeat)).await
 }
 

@@ -20,7 +20,10 @@ const MAX_CHAT_ID: usize = 200;
 pub struct UiChatRequest {
     /// The chat's id, chosen by the client; it names our conversation. 1-200
     /// characters, no control characters, not only spaces.
-    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub id: String,
     #[schema(min_items = 1)]
     pub messages: Vec<UiMessage>,

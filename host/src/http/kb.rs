@@ -718,7 +718,11 @@ fn check_intents(intents: &[agenthost_support::triage::Intent]) -> Result<(), St
                 intent.examples.len()
             ));
         }
-        if intent.examples.iter().any(|example| example.trim().is_empty()) {
+        if intent
+            .examples
+            .iter()
+            .any(|example| example.trim().is_empty())
+        {
             return Err(format!("{which}: an example is blank"));
         }
         if !seen.insert(intent.name.as_str()) {

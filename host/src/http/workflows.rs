@@ -676,7 +676,11 @@ async fn execution_events(
 
 /// Whether the execution's `finished` event is at or before event `after`: nothing is
 /// left to send, now or later.
-async fn finished_at_or_before(pool: &sqlx::PgPool, execution: Uuid, after: i64) -> ApiResult<bool> {
+async fn finished_at_or_before(
+    pool: &sqlx::PgPool,
+    execution: Uuid,
+    after: i64,
+) -> ApiResult<bool> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM execution_events \
          WHERE execution_id = $1 AND kind = 'finished' AND id <= $2)",

@@ -305,9 +305,13 @@ async fn openai_errors(request: Request, next: Next) -> Response {
         Some(code) => code.to_string(),
         None => code_for_status(status).to_string(),
     };
-    let body = json!({ "error": {
+    let mut body = json!({ "error": {
         "message": message, "type": error_type(status.as_u16()), "param": null, "code": code,
     }});
+    // A server error's request id, the key to its log lines, passes through.
+    if let Some(request_id) = ours["error"].get("request_id") {
+        body["error"]["request_id"] = request_id.clone();
+    }
     parts.status = status;
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(

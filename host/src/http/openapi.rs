@@ -52,6 +52,9 @@ pub struct OpenAiErrorDetail {
     pub kind: String,
     pub param: Option<String>,
     pub code: Option<String>,
+    /// On a 5xx: the request's id, under which the server logged what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One event of a `text/event-stream` response, as an SSE parser reads it: the schema

@@ -275,6 +275,8 @@ async fn database_errors_go_to_the_log_and_the_client_gets_the_request_id() {
          CREATE TRIGGER refuse_agents BEFORE INSERT ON agents
            FOR EACH ROW EXECUTE FUNCTION refuse_for_test();
          CREATE TRIGGER refuse_enrichment BEFORE UPDATE OF enrichment ON data.tickets
+           FOR EACH ROW EXECUTE FUNCTION refuse_for_test();
+         CREATE TRIGGER refuse_conversations BEFORE INSERT ON conversations
            FOR EACH ROW EXECUTE FUNCTION refuse_for_test();",
     )
     .execute(&db)
@@ -297,6 +299,21 @@ async fn database_errors_go_to_the_log_and_the_client_gets_the_request_id() {
         .await
         .unwrap();
     assert_database_error_hidden(response, StatusCode::SERVICE_UNAVAILABLE).await;
+
+    // The OpenAI-compatible route answers in OpenAI's shape, with the id passed through
+    // (history makes it store a conversation before any LLM is asked).
+    let messages = json!([
+        { "role": "user", "content": "Hi" },
+        { "role": "assistant", "content": "Hello" },
+        { "role": "user", "content": "Which deals closed?" },
+    ]);
+    let response = server
+        .request(Method::POST, "/v1/chat/completions", &owner)
+        .json(&json!({ "model": "dexter", "messages": messages }))
+        .send()
+        .await
+        .unwrap();
+    assert_database_error_hidden(response, StatusCode::INTERNAL_SERVER_ERROR).await;
 
     // A client's own mistake is no server error: no request id to look up.
     let response = server

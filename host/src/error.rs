@@ -202,23 +202,41 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a client is told about data the database refused (a constraint, or a rule of
+/// a table's trigger). Our triggers raise `check_violation` with a sentence written for
+/// people and no constraint named: that is passed on. PostgreSQL's own messages name
+/// relations and constraints, so those become a plain sentence; the detail is logged.
+pub fn refusal_message(db: &dyn sqlx::error::DatabaseError) -> String {
+    let code = db.code();
+    if db.constraint().is_none() && code.as_deref() == Some("23514") {
+        return db.message().to_string();
+    }
+    tracing::info!(
+        code = code.as_deref().unwrap_or("-"),
+        constraint = db.constraint().unwrap_or("-"),
+        message = db.message(),
+        "the database refused a request's data"
+    );
+    match code.as_deref() {
+        Some("23505") => "already exists",
+        Some("23503") => "refers to something that does not exist",
+        Some("23502") => "a required value is missing",
+        Some("22003") => "a number is out of range",
+        Some("22008") => "a date or time is out of range",
+        _ => "breaks a rule of the table",
+    }
+    .to_string()
+}
+
 /// Constraint violations are the client's fault (409/422), anything else from the
 /// database is ours (500).
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
-            let constraint = db.constraint().unwrap_or("a constraint");
             match db.code().as_deref() {
-                Some("23505") => {
-                    return ApiError::Conflict(format!("already exists (violates {constraint})"));
-                }
-                Some("23514") | Some("23502") => {
-                    return ApiError::Invalid(format!("invalid value (violates {constraint})"));
-                }
-                Some("23503") => {
-                    return ApiError::Invalid(format!(
-                        "refers to something that does not exist (violates {constraint})"
-                    ));
+                Some("23505") => return ApiError::Conflict(refusal_message(db.as_ref())),
+                Some("23514" | "23502" | "23503") => {
+                    return ApiError::Invalid(refusal_message(db.as_ref()));
                 }
                 _ => {}
             }

@@ -13,7 +13,8 @@ pub mod tickets;
 use crate::error::ApiError;
 
 /// A database error from a rule of the support triggers (`check_violation`, or a
-/// constraint) as a 422 with PostgreSQL's message; anything else is internal.
+/// constraint) as a 422 with the trigger's own message (never PostgreSQL's text about
+/// a constraint, see [`crate::error::refusal_message`]); anything else is internal.
 pub fn rule_violation(error: sqlx::Error) -> ApiError {
     // check_violation (our triggers and CHECK constraints), unique_violation,
     // foreign_key_violation, not_null_violation.
@@ -23,7 +24,7 @@ pub fn rule_violation(error: sqlx::Error) -> ApiError {
             Some("23514" | "23505" | "23503" | "23502")
         )
     {
-        return ApiError::Invalid(db.message().to_string());
+        return ApiError::Invalid(crate::error::refusal_message(db.as_ref()));
     }
     ApiError::Internal(error.into())
 }

@@ -28,7 +28,7 @@ pub fn rule_error(err: sqlx::Error) -> ApiError {
     if let sqlx::Error::Database(db) = &err
         && db.code().as_deref() == Some("23514")
     {
-        return ApiError::Invalid(db.message().to_string());
+        return ApiError::Invalid(crate::error::refusal_message(db.as_ref()));
     }
     err.into()
 }

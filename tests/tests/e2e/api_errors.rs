@@ -442,3 +442,61 @@ async fn ticket_fields_refuse_values_of_another_json_type() {
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await;
 }
+
+/// A refusal the client caused is a 4xx in words: our triggers' own sentences pass
+/// through, PostgreSQL's text about relations and constraints never does.
+#[tokio::test]
+async fn constraint_refusals_name_no_database_internals() {
+    let server = TestServer::start().await;
+    let (_, owner) = server.create_workspace("refusals").await;
+    // A table rule only the database knows (as an operator might add one).
+    let db = sqlx::PgPool::connect(&server.database_url).await.unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE agents ADD CONSTRAINT agents_name_not_reserved CHECK (name <> 'Reserved')",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    let response = server
+        .request(Method::POST, "/api/agents", &owner)
+        .json(&json!({ "slug": "reserved", "name": "Reserved" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (code, message) = error_of(response).await;
+    assert_eq!(code, "invalid");
+    for internal in ["violates", "constraint", "agents_name", "relation"] {
+        assert!(!message.contains(internal), "{message}");
+    }
+
+    // A status move the tickets' trigger refuses: its sentence is the message.
+    let ticket: serde_json::Value = server
+        .send(
+            &owner,
+            Method::POST,
+            "/api/tickets",
+            Some(json!({ "subject": "Hi", "requester": { "email": "a@b.c" } })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/tickets/{}", ticket["id"].as_str().unwrap());
+    let response = server
+        .send(
+            &owner,
+            Method::PATCH,
+            &path,
+            Some(json!({ "status": "closed" })),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, message) = error_of(response).await;
+    assert!(
+        message.contains("a ticket cannot go from open to closed"),
+        "{message}"
+    );
+    server.stop().await;
+}

@@ -272,8 +272,11 @@ fn rule_errors(error: sqlx::Error) -> ImportError {
     {
         return ImportError::Rows(vec![RowError {
             row: 0,
-            field: db.constraint().map(String::from),
-            message: format!("a row breaks a rule of the table: {}", db.message()),
+            field: None,
+            message: format!(
+                "a row is refused: {}",
+                crate::error::refusal_message(db.as_ref())
+            ),
         }]);
     }
     ImportError::Database(error)

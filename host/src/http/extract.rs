@@ -212,8 +212,14 @@ pub fn reject_nul_in_json(bytes: &[u8], prefix: &str) -> Result<(), ApiError> {
     let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
         return Ok(());
     };
-    match nul_path(&value, prefix.to_string()) {
+    match crate::nul::path_of_first(&value) {
         Some((path, is_key)) => {
+            let path = match (prefix.is_empty(), path.is_empty(), path.starts_with('[')) {
+                (true, _, _) => path,
+                (false, true, _) => prefix.to_string(),
+                (false, false, true) => format!("{prefix}{path}"),
+                (false, false, false) => format!("{prefix}.{path}"),
+            };
             let what = match (path.is_empty(), is_key) {
                 (true, _) => "the body".to_string(),
                 (false, false) => format!("`{path}`"),
@@ -224,31 +230,6 @@ pub fn reject_nul_in_json(bytes: &[u8], prefix: &str) -> Result<(), ApiError> {
             )))
         }
         None => Ok(()),
-    }
-}
-
-/// The path (`tools[0].plugin`, `[2].name`) of the first string holding a NUL, and
-/// whether that string is an object key (its NUL written `\u0000` in the path).
-fn nul_path(value: &Value, path: String) -> Option<(String, bool)> {
-    match value {
-        Value::String(s) => s.contains(NUL).then_some((path, false)),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
-        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let shown = key.replace(NUL, "\\u0000");
-            let path = if path.is_empty() {
-                shown
-            } else {
-                format!("{path}.{shown}")
-            };
-            if key.contains(NUL) {
-                return Some((path, true));
-            }
-            nul_path(item, path)
-        }),
-        _ => None,
     }
 }
 
@@ -368,15 +349,15 @@ mod tests {
     fn the_path_of_a_nul_is_named() {
         let value = json!({ "name": "ok", "tools": [{ "plugin": "a" }, { "plugin": "b\u{0}" }] });
         assert_eq!(
-            nul_path(&value, String::new()),
+            crate::nul::path_of_first(&value),
             Some(("tools[1].plugin".into(), false))
         );
         let value = json!([{ "name": "ok" }, { "x": { "k\u{0}": 1 } }]);
         assert_eq!(
-            nul_path(&value, String::new()),
+            crate::nul::path_of_first(&value),
             Some(("[1].x.k\\u0000".into(), true))
         );
-        assert_eq!(nul_path(&json!({ "a": [1, "b"] }), String::new()), None);
+        assert_eq!(crate::nul::path_of_first(&json!({ "a": [1, "b"] })), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod engine;
 pub mod graph;
 mod recovery;
 mod runs;
+mod shares;
 mod start;
 pub mod store;
 pub mod template;

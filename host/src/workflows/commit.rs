@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::definition::{Definition, NodeDef};
+use super::engine::{Attempt, Claimed, Engine};
+use super::shares::Share;
+
 /// Commits tried with the same outcome before the run is put back.
 pub(super) const TRIES: u32 = 5;
 
@@ -62,6 +66,70 @@ pub(super) async fn put_back(pool: &PgPool, worker: &str, run: i64, delay_ms: u3
                 tracing::warn!(error = %error, run, "putting a node run back failed; trying again");
                 tokio::time::sleep(backoff(tries.min(TRIES))).await;
             }
+        }
+    }
+}
+
+impl Engine {
+    /// Commit an attempt's outcome, whatever it takes. A commit that fails for a passing
+    /// reason (a connection lost mid-commit, a failover) is tried again with the same
+    /// outcome, so the node does not run twice. Data the database refuses (a data
+    /// exception, a value past a limit) turns the attempt into a failure of kind
+    /// `invalid`, committed like any other, so `on_error` and retries apply. If no
+    /// commit goes through, the run is put back for any host to run again.
+    pub(super) async fn commit(
+        &self,
+        claimed: &Claimed,
+        definition: &Definition,
+        node: &NodeDef,
+        plugin: &str,
+        version: &str,
+        attempt: Attempt,
+    ) -> Option<(Claimed, Share)> {
+        let mut attempt = attempt;
+        let mut refused = false;
+        let mut tries = 0;
+        loop {
+            let result = self
+                .complete(claimed, definition, node, plugin, version, attempt.clone())
+                .await;
+            let error = match result {
+                Ok(handed) => return handed,
+                Err(error) => error,
+            };
+            match refused_data(&error) {
+                Some(code) if !refused => {
+                    tracing::warn!(
+                        execution = %claimed.execution_id, node = %claimed.node_id,
+                        error = %error, "the database refused a node's result; failing the node"
+                    );
+                    refused = true;
+                    attempt = Attempt::Failed {
+                        kind: "invalid".into(),
+                        message: format!(
+                            "the database refused to store the node's result (SQLSTATE {code}): \
+                             {}",
+                            refusal_reason(&code)
+                        ),
+                    };
+                    continue;
+                }
+                _ => {}
+            }
+            tries += 1;
+            if tries >= TRIES {
+                tracing::warn!(
+                    execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
+                    "committing a node's result failed {tries} times; putting the run back"
+                );
+                put_back(&self.pool, &self.worker_id, claimed.id, 1000).await;
+                return None;
+            }
+            tracing::warn!(
+                execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
+                "committing a node's result failed; trying again"
+            );
+            tokio::time::sleep(backoff(tries)).await;
         }
     }
 }

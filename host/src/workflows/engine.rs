@@ -25,6 +25,7 @@ use super::graph::{self, Fired, NodeState};
 use super::runs::{
     event, execution_output, finish, insert_ready, insert_skipped, node_input, node_states,
 };
+use super::shares::{Share, Shares};
 use super::waits::{self, Wait};
 use super::{store, template};
 use crate::error::{ApiError, ApiResult};
@@ -47,7 +48,7 @@ pub struct Engine {
     /// and how many of its nodes are running.
     pub(super) cancels: Mutex<HashMap<Uuid, (Arc<Notify>, usize)>>,
     /// How many of this host's workers each node plugin holds now.
-    shares: Arc<Mutex<HashMap<String, usize>>>,
+    shares: Shares,
     /// The workers, poller, heartbeat and listener, stopped by `stop`.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -62,10 +63,10 @@ impl std::fmt::Debug for Engine {
 
 /// A claimed node run.
 #[derive(Debug, sqlx::FromRow)]
-struct Claimed {
-    id: i64,
-    execution_id: Uuid,
-    node_id: String,
+pub(super) struct Claimed {
+    pub(super) id: i64,
+    pub(super) execution_id: Uuid,
+    pub(super) node_id: String,
     attempt: i32,
     input: Option<Value>,
     workspace_id: Uuid,
@@ -80,28 +81,9 @@ struct Claimed {
     plugin: Option<String>,
 }
 
-/// A worker held by a node of one plugin; given back when dropped.
-struct Share {
-    plugin: Option<String>,
-    shares: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        let Some(plugin) = &self.plugin else { return };
-        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(held) = shares.get_mut(plugin) {
-            *held -= 1;
-            if *held == 0 {
-                shares.remove(plugin);
-            }
-        }
-    }
-}
-
 /// How one attempt ended.
 #[derive(Clone)]
-enum Attempt {
+pub(super) enum Attempt {
     Succeeded {
         output: Value,
         branches: Vec<String>,
@@ -131,7 +113,7 @@ impl Engine {
             finished: Notify::new(),
             definitions: Mutex::new(HashMap::new()),
             cancels: Mutex::new(HashMap::new()),
-            shares: Arc::new(Mutex::new(HashMap::new())),
+            shares: Shares::new(limits.workers),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -254,40 +236,6 @@ impl Engine {
         Ok(definition)
     }
 
-    /// The most workers of this host one node plugin may hold: all but one, so a flood
-    /// of one node type (slow HTTP calls waiting for a connection slot, say) always
-    /// leaves a worker for the ready nodes of every other type.
-    fn share_per_plugin(&self) -> usize {
-        self.limits.workers.saturating_sub(1).max(1)
-    }
-
-    /// Take a worker for a node of `plugin`, unless the plugin holds its share (or
-    /// `replacing` one of its own that is about to be given back).
-    fn take_share(&self, plugin: Option<&str>, replacing: bool) -> Option<Share> {
-        if let Some(plugin) = plugin {
-            let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-            let held = shares.entry(plugin.to_string()).or_insert(0);
-            if *held >= self.share_per_plugin() && !replacing {
-                return None;
-            }
-            *held += 1;
-        }
-        Some(Share {
-            plugin: plugin.map(str::to_string),
-            shares: self.shares.clone(),
-        })
-    }
-
-    /// The plugins whose ready runs this host's workers pass over for now.
-    fn plugins_at_share(&self) -> Vec<String> {
-        let shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-        shares
-            .iter()
-            .filter(|(_, held)| **held >= self.share_per_plugin())
-            .map(|(plugin, _)| plugin.clone())
-            .collect()
-    }
-
     fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, i32), Arc<Definition>>> {
         self.definitions.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -298,7 +246,7 @@ impl Engine {
             let wake = self.wake.notified();
             match self.claim().await {
                 Ok(Some(claimed)) => {
-                    let Some(share) = self.take_share(claimed.plugin.as_deref(), false) else {
+                    let Some(share) = self.shares.take(claimed.plugin.as_deref(), false) else {
                         // Another worker took the plugin's last share meanwhile.
                         commit::put_back(&self.pool, &self.worker_id, claimed.id, 0).await;
                         continue;
@@ -336,7 +284,7 @@ impl Engine {
                  r.plugin",
         )
         .bind(&self.worker_id)
-        .bind(self.plugins_at_share())
+        .bind(self.shares.full())
         .fetch_optional(&self.pool)
         .await
     }
@@ -390,68 +338,6 @@ impl Engine {
         };
         self.commit(&claimed, &definition, &node, plugin, &version, attempt)
             .await
-    }
-
-    /// Commit an attempt's outcome, whatever it takes. A commit that fails for a passing
-    /// reason (a connection lost mid-commit, a failover) is tried again with the same
-    /// outcome, so the node does not run twice. Data the database refuses (a data
-    /// exception, a value past a limit) turns the attempt into a failure of kind
-    /// `invalid`, committed like any other, so `on_error` and retries apply. If no
-    /// commit goes through, the run is put back for any host to run again.
-    async fn commit(
-        &self,
-        claimed: &Claimed,
-        definition: &Definition,
-        node: &NodeDef,
-        plugin: &str,
-        version: &str,
-        attempt: Attempt,
-    ) -> Option<(Claimed, Share)> {
-        let mut attempt = attempt;
-        let mut refused = false;
-        let mut tries = 0;
-        loop {
-            let result = self
-                .complete(claimed, definition, node, plugin, version, attempt.clone())
-                .await;
-            let error = match result {
-                Ok(handed) => return handed,
-                Err(error) => error,
-            };
-            match commit::refused_data(&error) {
-                Some(code) if !refused => {
-                    tracing::warn!(
-                        execution = %claimed.execution_id, node = %claimed.node_id,
-                        error = %error, "the database refused a node's result; failing the node"
-                    );
-                    refused = true;
-                    attempt = Attempt::Failed {
-                        kind: "invalid".into(),
-                        message: format!(
-                            "the database refused to store the node's result (SQLSTATE {code}): \
-                             {}",
-                            commit::refusal_reason(&code)
-                        ),
-                    };
-                    continue;
-                }
-                _ => {}
-            }
-            tries += 1;
-            if tries >= commit::TRIES {
-                tracing::warn!(
-                    execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
-                    "committing a node's result failed {tries} times; putting the run back"
-                );
-                commit::put_back(&self.pool, &self.worker_id, claimed.id, 1000).await;
-                return None;
-            }
-            tracing::warn!(
-                execution = %claimed.execution_id, node = %claimed.node_id, error = %error,
-                "committing a node's result failed; trying again"
-            );
-            tokio::time::sleep(commit::backoff(tries)).await;
-        }
     }
 
     async fn attempt(
@@ -613,7 +499,7 @@ impl Engine {
     /// Commit an attempt's outcome and what it makes ready, in one transaction that
     /// holds the execution's row lock (so two predecessors of a join finishing at once
     /// can't both miss that the other is done).
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         claimed: &Claimed,
         definition: &Definition,
@@ -822,7 +708,9 @@ impl Engine {
             // The worker gives this run's share back as it moves on to the successor,
             // so a successor of the same plugin takes its place.
             let share = match handed {
-                None => self.take_share(plugin, plugin == claimed.plugin.as_deref()),
+                None => self
+                    .shares
+                    .take(plugin, plugin == claimed.plugin.as_deref()),
                 Some(_) => None,
             };
             if let Some(share) = share {

@@ -2,4 +2,6 @@
 //! domain events (crate::events) its latest version's triggers accept. Schedules,
 //! webhooks, rules and outbound webhooks come next (issue 20; docs/automation.md).
 
+pub mod actions;
 pub mod event_triggers;
+pub mod schedules;

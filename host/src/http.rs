@@ -13,6 +13,7 @@ pub mod openapi;
 mod plugin_logs;
 mod plugins;
 mod tickets;
+mod schedules;
 mod tools;
 mod workflows;
 mod workspace;
@@ -77,6 +78,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(tools::router())
         .merge(workflows::router())
         .merge(workspace::router())
+        .merge(schedules::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

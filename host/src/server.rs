@@ -92,6 +92,10 @@ impl Server {
             state.workflows.clone(),
             state.pool.clone(),
         ));
+        let schedule_ticker = tokio::spawn(crate::automation::schedules::ticker::run_forever(
+            state.workflows.clone(),
+            state.pool.clone(),
+        ));
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -117,6 +121,7 @@ impl Server {
             }
             event_sweep.abort();
             event_triggers.abort();
+            schedule_ticker.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's
             // heartbeat, and other hosts would take the job still in hand.

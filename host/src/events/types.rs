@@ -244,6 +244,22 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
             ),
         },
         EventType {
+            name: "schedule.run.failed",
+            description: "A schedule's run failed: its execution failed, or it could not \
+                          start (the input no longer fits, the workflow is disabled).",
+            subject: "the schedule id",
+            payload: object(
+                &["schedule_id", "name", "tick", "error"],
+                json!({
+                    "schedule_id": uuid(),
+                    "name": {"type": "string"},
+                    "tick": {"type": "string", "format": "date-time"},
+                    "execution_id": {"anyOf": [uuid(), {"type": "null"}]},
+                    "error": {"type": "string"},
+                }),
+            ),
+        },
+        EventType {
             name: "deal.won",
             description: "A deal's `won` turned true (however it was written).",
             subject: "the deal id",

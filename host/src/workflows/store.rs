@@ -102,7 +102,7 @@ pub async fn get_workflow(pool: &PgPool, workspace: Uuid, id_or_slug: &str) -> A
 pub async fn list_workflows(pool: &PgPool, workspace: Uuid) -> ApiResult<Vec<Workflow>> {
     Ok(sqlx::query_as(
         "SELECT id, slug, name, description, enabled, latest_version, created_at, updated_at \
-         FROM workflows WHERE workspace_id = $1 ORDER BY slug",
+         FROM workflows WHERE workspace_id = $1 AND owner IS NULL ORDER BY slug",
     )
     .bind(workspace)
     .fetch_all(pool)
@@ -186,6 +186,8 @@ async fn insert_version(
     .bind(key)
     .execute(&mut *tx)
     .await?;
+    let actor = key.map_or("admin".to_string(), |key| format!("key:{key}"));
+    crate::automation::schedules::store::sync_triggers(tx, workflow, definition, &actor).await?;
     // A version's event triggers fire for events after it was saved: its cursor starts
     // at the feed's head (crate::automation::event_triggers).
     if definition.triggers.is_empty() {
@@ -222,6 +224,7 @@ pub async fn update_workflow(
     definition: Option<&Definition>,
 ) -> ApiResult<Workflow> {
     let current = get_workflow(pool, workspace, id_or_slug).await?;
+    refuse_owned(pool, current.id).await?;
     let mut tx = pool.begin().await?;
     // Locks the row, so two saves get n+1 and n+2.
     let workflow: Workflow = sqlx::query_as(
@@ -259,11 +262,72 @@ pub async fn update_workflow(
 
 pub async fn delete_workflow(pool: &PgPool, workspace: Uuid, id_or_slug: &str) -> ApiResult<()> {
     let workflow = get_workflow(pool, workspace, id_or_slug).await?;
+    refuse_owned(pool, workflow.id).await?;
     sqlx::query("DELETE FROM workflows WHERE id = $1")
         .bind(workflow.id)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// A workflow a schedule or rule made for its actions is changed through its owner.
+async fn refuse_owned(pool: &PgPool, workflow: Uuid) -> ApiResult<()> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT owner FROM workflows WHERE id = $1")
+        .bind(workflow)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+    match owner {
+        Some(owner) => {
+            let (kind, id) = owner.split_once(':').unwrap_or(("owner", &owner));
+            Err(ApiError::Conflict(format!(
+                "this workflow runs the actions of {kind} {id}; change or delete the {kind} instead"
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A new workflow owned by a schedule or rule (`schedule:<id>`), left out of the list,
+/// at version 1. In the owner's transaction.
+pub async fn save_owned(
+    tx: &mut sqlx::PgConnection,
+    workspace: Uuid,
+    owner: &str,
+    name: &str,
+    definition: &Definition,
+) -> ApiResult<Uuid> {
+    let slug = format!("{}-{}", owner.split(':').next().unwrap_or("owned"), Uuid::new_v4().simple());
+    let (id, version): (Uuid, i32) = sqlx::query_as(
+        "INSERT INTO workflows (workspace_id, slug, name, owner, latest_version) \
+         VALUES ($1, $2, $3, $4, 1) RETURNING id, latest_version",
+    )
+    .bind(workspace)
+    .bind(&slug)
+    .bind(name)
+    .bind(owner)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_version(tx, id, version, definition, None).await?;
+    Ok(id)
+}
+
+/// Version n+1 of an owned workflow.
+pub async fn save_owned_version(
+    tx: &mut sqlx::PgConnection,
+    workflow: Uuid,
+    name: &str,
+    definition: &Definition,
+) -> ApiResult<()> {
+    let version: i32 = sqlx::query_scalar(
+        "UPDATE workflows SET latest_version = latest_version + 1, name = $2, updated_at = now() \
+         WHERE id = $1 RETURNING latest_version",
+    )
+    .bind(workflow)
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_version(tx, workflow, version, definition, None).await
 }
 
 /// A saved version of a workflow (never changed).

@@ -32,6 +32,11 @@ pub enum TriggerDef {
         #[schema(max_length = 2000)]
         filter: Option<String>,
     },
+    /// An execution at each tick of a schedule (cron in a time zone, an interval, or
+    /// once); the input is `input` with `schedule: {id, tick}` added
+    /// (crate::automation::schedules). Each tick starts the workflow once across all
+    /// hosts.
+    Schedule(crate::automation::schedules::ScheduleSpec),
 }
 
 impl TriggerDef {
@@ -51,6 +56,7 @@ impl TriggerDef {
                             .is_ok_and(|value| template::truthy(&value))
                     })
             }
+            TriggerDef::Schedule(_) => false,
         }
     }
 }
@@ -93,6 +99,11 @@ pub fn check(triggers: &[TriggerDef]) -> Vec<Problem> {
                     } else if let Err(why) = template::check(&wrapped) {
                         problems.push(Problem::at(format!("triggers[{i}].filter"), why));
                     }
+                }
+            }
+            TriggerDef::Schedule(schedule) => {
+                if let Err(found) = schedule.check(&format!("triggers[{i}]")) {
+                    problems.extend(found);
                 }
             }
         }

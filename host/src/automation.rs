@@ -4,4 +4,5 @@
 
 pub mod actions;
 pub mod event_triggers;
+pub mod outbound;
 pub mod schedules;

@@ -15,6 +15,7 @@ mod plugins;
 mod tickets;
 mod schedules;
 mod tools;
+mod webhooks;
 mod workflows;
 mod workspace;
 
@@ -76,6 +77,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(tickets::router())
         .merge(tools::router())
+        .merge(webhooks::router())
         .merge(workflows::router())
         .merge(workspace::router())
         .merge(schedules::router())

@@ -96,6 +96,10 @@ impl Server {
             state.workflows.clone(),
             state.pool.clone(),
         ));
+        let outbound_webhooks = crate::automation::outbound::spawn(
+            state.pool.clone(),
+            crate::automation::outbound::Settings::from_config(&state.config),
+        );
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -121,6 +125,9 @@ impl Server {
             }
             event_sweep.abort();
             event_triggers.abort();
+            if let Some(outbound_webhooks) = outbound_webhooks {
+                outbound_webhooks.abort();
+            }
             schedule_ticker.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's

@@ -141,6 +141,9 @@ pub async fn test_config() -> Config {
     config.plugin_timeout = Duration::from_secs(5);
     config.bundled_plugins_dir = std::env::temp_dir().join("agenthost-no-bundled-plugins");
     config.embedding_model_dir = model_dir();
+    // No outbound webhooks: a test that creates webhooks with public URLs (schemathesis
+    // does) must send nothing off this machine. Tests of webhooks turn them on.
+    config.webhook_workers = 0;
     config
 }
 

@@ -35,6 +35,46 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// What a plugin's refused address needs, for the log.
+const GRANT_ADVICE: &str =
+    "an admin must grant its network (http.private_networks) before a plugin may reach it";
+
+/// A client that enforces the address rule on every name it resolves and every
+/// connection it opens, with `networks` allowed besides public addresses; it follows no
+/// redirects and uses no proxy. Plugins get one per grant; the host's own requests to
+/// addresses users chose (outbound webhooks) get one too.
+pub fn checked_client(
+    networks: Arc<Vec<Network>>,
+    timeout: Duration,
+) -> anyhow::Result<reqwest13::Client> {
+    install_crypto_provider();
+    Ok(reqwest13::Client::builder()
+        .redirect(reqwest13::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout)
+        .dns_resolver(Arc::new(CheckedResolver {
+            networks: networks.clone(),
+        }))
+        .connector_layer(peer::CheckPeerLayer::new(networks))
+        .build()?)
+}
+
+/// Why a [`checked_client`] refused a request, when the address rule did
+/// (`example.internal resolves to 10.0.0.5 (private address)`).
+pub fn refused_address(error: &reqwest13::Error) -> Option<String> {
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |error| {
+        error.source()
+    })
+    .find_map(|error| error.downcast_ref::<AddressProhibited>())
+    .map(|prohibited| prohibited.0.clone())
+}
+
+/// Whether a connection to `ip` is allowed with `networks` allowed besides public
+/// addresses; the error says what kind of address it is.
+pub fn check_address(ip: IpAddr, networks: &[Network]) -> Result<(), String> {
+    address::check(ip, networks)
+}
+
 /// Host-wide limits on plugin HTTP (from the config flags).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
@@ -84,16 +124,7 @@ impl HttpPolicy {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(anyhow::Error::msg)?,
         );
-        install_crypto_provider();
-        let client = reqwest13::Client::builder()
-            .redirect(reqwest13::redirect::Policy::none())
-            .no_proxy()
-            .timeout(limits.timeout)
-            .dns_resolver(Arc::new(CheckedResolver {
-                networks: networks.clone(),
-            }))
-            .connector_layer(peer::CheckPeerLayer::new(networks.clone()))
-            .build()?;
+        let client = checked_client(networks.clone(), limits.timeout)?;
         Ok(HttpPolicy {
             plugin: plugin.to_string(),
             origins,
@@ -195,20 +226,15 @@ impl HttpPolicy {
         if let Some(ip) = ip
             && let Err(why) = address::check(ip, &self.networks)
         {
-            tracing::warn!(plugin = %self.plugin, %origin, "http request denied: {why}");
+            tracing::warn!(plugin = %self.plugin, %origin, "http request denied: {why}; {GRANT_ADVICE}");
             return Err(HttpError::DestinationIpProhibited);
         }
         Ok((origin, url))
     }
 
     fn refusal(&self, origin: &Origin, error: &reqwest13::Error) -> HttpError {
-        let prohibited =
-            std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |error| {
-                error.source()
-            })
-            .find_map(|error| error.downcast_ref::<AddressProhibited>());
-        if let Some(prohibited) = prohibited {
-            tracing::warn!(plugin = %self.plugin, %origin, "http request denied: {prohibited}");
+        if let Some(prohibited) = refused_address(error) {
+            tracing::warn!(plugin = %self.plugin, %origin, "http request denied: {prohibited}; {GRANT_ADVICE}");
             return HttpError::DestinationIpProhibited;
         }
         tracing::info!(plugin = %self.plugin, %origin, "plugin http request failed: {error}");

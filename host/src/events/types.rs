@@ -260,6 +260,47 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
             ),
         },
         EventType {
+            name: "webhook.disabled",
+            description: "An outbound webhook was disabled: by a person, because its \
+                endpoint answered 410 Gone, or because deliveries in a row failed every \
+                attempt. Not sent to the webhook it is about.",
+            subject: "the webhook id",
+            payload: object(
+                &["webhook_id", "url", "reason", "by"],
+                json!({
+                    "webhook_id": uuid(),
+                    "url": {"type": "string"},
+                    "reason": {"type": "string", "description": "Why, in words"},
+                    "by": {"type": "string", "description": "`key:<id>` or `system:webhooks`"},
+                }),
+            ),
+        },
+        EventType {
+            name: "webhook.delivery.failed",
+            description: "A delivery of an outbound webhook failed its last attempt. Not \
+                sent to the webhook it is about.",
+            subject: "the webhook id",
+            payload: object(
+                &[
+                    "webhook_id",
+                    "delivery_id",
+                    "event_id",
+                    "event_type",
+                    "attempts",
+                    "error",
+                ],
+                json!({
+                    "webhook_id": uuid(),
+                    "delivery_id": uuid(),
+                    "event_id": uuid(),
+                    "event_type": {"type": "string"},
+                    "attempts": {"type": "integer"},
+                    "response_status": {"type": ["integer", "null"]},
+                    "error": {"type": "string"},
+                }),
+            ),
+        },
+        EventType {
             name: "deal.won",
             description: "A deal's `won` turned true (however it was written).",
             subject: "the deal id",

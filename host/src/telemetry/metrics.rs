@@ -40,6 +40,8 @@ pub const WORKFLOW_EXECUTIONS_FINISHED: &str = "agenthost_workflow_executions_fi
 pub const WORKFLOW_NODE_RUNS_FINISHED: &str = "agenthost_workflow_node_runs_finished_total";
 pub const WORKFLOW_QUEUE_LAG: &str = "agenthost_workflow_queue_lag_seconds";
 pub const SUPPORT_JOBS: &str = "agenthost_support_jobs";
+pub const WEBHOOK_ATTEMPTS: &str = "agenthost_webhook_attempts_total";
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "agenthost_webhook_attempt_duration_seconds";
 
 /// OpenTelemetry's advice for `http.server.request.duration`.
 const HTTP_BUCKETS: &[f64] = &[
@@ -97,7 +99,8 @@ fn builder() -> Result<PrometheusBuilder, BuildError> {
         .set_buckets_for_metric(full(HTTP_REQUEST_DURATION), HTTP_BUCKETS)?
         .set_buckets_for_metric(full(PLUGIN_CALL_DURATION), PLUGIN_BUCKETS)?
         .set_buckets_for_metric(full(LLM_TOKENS), TOKEN_BUCKETS)?
-        .set_buckets_for_metric(full(LLM_COST), COST_BUCKETS)
+        .set_buckets_for_metric(full(LLM_COST), COST_BUCKETS)?
+        .set_buckets_for_metric(full(WEBHOOK_ATTEMPT_DURATION), HTTP_BUCKETS)
 }
 
 fn describe() {
@@ -139,6 +142,16 @@ fn describe() {
         "How long the oldest due node run has waited."
     );
     describe_gauge!(SUPPORT_JOBS, "Support jobs queued or running.");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Outbound webhook attempts this host sent, by outcome (succeeded, retrying, failed: \
+         the last attempt, gone: 410)."
+    );
+    describe_histogram!(
+        WEBHOOK_ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Outbound webhook attempts, from sending to the response's excerpt."
+    );
 }
 
 /// Middleware: one histogram sample per request, labelled with the route template
@@ -209,6 +222,12 @@ pub fn llm_usage(model: &str, agent: Option<&str>, input: i32, output: i32, cost
     if let Some(cost) = cost {
         histogram!(LLM_COST, "model" => model, "agent" => agent).record(cost);
     }
+}
+
+/// One outbound webhook attempt; `outcome` is succeeded, retrying, failed or gone.
+pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+    histogram!(WEBHOOK_ATTEMPT_DURATION, "outcome" => outcome).record(elapsed);
 }
 
 /// `outcome`: the status a turn ends with (completed, failed, cancelled).

@@ -110,15 +110,14 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
     })
 }
 
-/// Whether a plugin with `allowed` extra networks may connect to `ip`; the error says
-/// why not.
+/// Whether a connection to `ip` is allowed with `allowed` extra networks; the error
+/// says why not (`127.0.0.1 (loopback address)`). Who may allow it (a plugin's grant,
+/// a server flag) is for the caller to say.
 pub fn check(ip: IpAddr, allowed: &[Network]) -> Result<(), String> {
     match special_use(ip) {
         None => Ok(()),
         Some(_) if allowed.iter().any(|network| network.contains(ip)) => Ok(()),
-        Some(kind) => Err(format!(
-            "{ip} ({kind} address): an admin must grant its network (http.private_networks) before a plugin may reach it"
-        )),
+        Some(kind) => Err(format!("{ip} ({kind} address)")),
     }
 }
 

@@ -4,5 +4,6 @@
 
 pub mod actions;
 pub mod event_triggers;
+pub mod health;
 pub mod outbound;
 pub mod schedules;

@@ -188,6 +188,27 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_EVENT_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub event_retention: Duration,
 
+    /// Agent health (alerts): the window of ended turns each agent is judged on.
+    #[arg(long, env = "AGENTHOST_AGENT_HEALTH_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub agent_health_window: Duration,
+
+    /// An agent whose share of completed turns in the window is below this (0-1) is
+    /// degraded (`agent.health.degraded`).
+    #[arg(long, env = "AGENTHOST_AGENT_HEALTH_MIN_SUCCESS", default_value = "0.95", value_parser = parse_ratio)]
+    pub agent_health_min_success: f64,
+
+    /// An agent whose p95 turn duration in the window is longer than this is degraded.
+    #[arg(long, env = "AGENTHOST_AGENT_HEALTH_MAX_P95", default_value = "5s", value_parser = parse_duration)]
+    pub agent_health_max_p95: Duration,
+
+    /// Fewer ended turns than this in the window is too few to judge: health stays as it was.
+    #[arg(long, env = "AGENTHOST_AGENT_HEALTH_MIN_TURNS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub agent_health_min_turns: u32,
+
+    /// How often each host judges agent health; `0` turns the checker off on this host.
+    #[arg(long, env = "AGENTHOST_AGENT_HEALTH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub agent_health_interval: Duration,
+
     /// Networks outbound webhooks may reach besides public addresses, comma-separated
     /// (`10.0.0.0/8,127.0.0.1`). Loopback, private, link-local and cloud metadata
     /// addresses are refused otherwise, in the URL and in what its name resolves to.
@@ -409,6 +430,15 @@ impl Config {
             ..cli.config
         }
     }
+}
+
+/// A share from 0 to 1 (`0.95`).
+pub fn parse_ratio(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{text:?} is not a share from 0 to 1, like 0.95"))
 }
 
 /// A retention period: `30d`, `12h`, or anything `parse_duration` takes.

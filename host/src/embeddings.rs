@@ -157,6 +157,8 @@ impl Embeddings {
                     .map_err(|e| match e {
                         LlmError::Unavailable(m) => EmbedError::Unavailable(m),
                         LlmError::Rejected(m) => EmbedError::Invalid(m),
+                        // Embeddings are not refused for a budget (crate::llm::budget).
+                        other => EmbedError::Unavailable(other.to_string()),
                     })
             }
         }

@@ -31,6 +31,10 @@ pub enum ApiError {
     Invalid(String),
     #[error("rate limit exceeded: retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The workspace's monthly LLM budget is spent: 429 `budget_exceeded` with the
+    /// figures in `error.budget`.
+    #[error("{0}")]
+    BudgetExceeded(Box<crate::llm::budget::Exceeded>),
     #[error("{0}")]
     Unavailable(String),
     /// A request the framework refused before a handler ran (bad JSON, wrong
@@ -114,7 +118,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::DatabaseUnreachable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -186,14 +192,23 @@ impl IntoResponse for ApiError {
         };
         let code = match &self {
             ApiError::Coded { code, .. } => code,
+            ApiError::BudgetExceeded(_) => "budget_exceeded",
             _ => code_for_status(status),
         };
         let mut body = coded_error_body(code, &message);
         if let Some(id) = request_id {
             body.0["error"]["request_id"] = json!(id);
         }
+        if let ApiError::BudgetExceeded(exceeded) = &self {
+            body.0["error"]["budget"] = json!(exceeded);
+        }
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::BudgetExceeded(exceeded) => Some(exceeded.retry_after_secs()),
+            _ => None,
+        };
         let mut response = (status, body).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
+        if let Some(retry_after_secs) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

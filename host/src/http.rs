@@ -12,6 +12,7 @@ mod openai;
 pub mod openapi;
 mod plugin_logs;
 mod plugins;
+mod settings;
 mod tickets;
 mod schedules;
 mod tools;
@@ -75,6 +76,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(plugin_logs::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
+        .merge(settings::router())
         .merge(tickets::router())
         .merge(tools::router())
         .merge(webhooks::router())

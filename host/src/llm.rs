@@ -2,6 +2,7 @@
 //! embeddings, retried with backoff on 429/5xx/connection errors, each call's tokens and
 //! cost recorded in `llm_usage`. Used by the `llm` capability and by agents.
 
+pub mod budget;
 mod stream;
 
 use std::collections::HashMap;
@@ -50,6 +51,9 @@ pub enum LlmError {
     /// The provider refused the request as malformed (4xx other than 429).
     #[error("{0}")]
     Rejected(String),
+    /// The workspace's monthly budget is spent (`budget`): nothing was sent.
+    #[error("{0}")]
+    BudgetExceeded(Box<budget::Exceeded>),
 }
 
 pub struct Llm {
@@ -118,6 +122,7 @@ impl Llm {
     /// One chat completion; `request` is an OpenAI chat request body (no streaming).
     pub async fn chat(&self, key: &UsageKey, mut request: Value) -> Result<Value, LlmError> {
         let client = self.client()?;
+        self.within_budget(key).await?;
         request["stream"] = Value::Bool(false);
         let response: Value = self
             .with_retries(|| {
@@ -192,6 +197,23 @@ impl Llm {
         Ok(data.into_iter().map(|(_, v)| v).collect())
     }
 
+    /// Refuses a chat call for a workspace whose monthly budget is spent. A budget that
+    /// can't be read (the database is away) lets the call through: the budget is a
+    /// spending control, not a reason to stop every agent.
+    async fn within_budget(&self, key: &UsageKey) -> Result<(), LlmError> {
+        let Some(workspace) = key.workspace else {
+            return Ok(());
+        };
+        match budget::check(&self.pool, workspace).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(exceeded)) => Err(LlmError::BudgetExceeded(Box::new(exceeded))),
+            Err(error) => {
+                tracing::warn!(%error, %workspace, "the LLM budget could not be checked");
+                Ok(())
+            }
+        }
+    }
+
     async fn with_retries<T, F, Fut>(&self, mut call: F) -> Result<T, LlmError>
     where
         F: FnMut() -> Fut,
@@ -244,6 +266,9 @@ impl Llm {
         .await;
         if let Err(error) = recorded {
             tracing::error!(%error, "recording LLM usage failed");
+        }
+        if let Some(workspace) = key.workspace {
+            budget::after_use(&self.pool, workspace).await;
         }
     }
 

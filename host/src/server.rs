@@ -100,6 +100,14 @@ impl Server {
             state.pool.clone(),
             crate::automation::outbound::Settings::from_config(&state.config),
         );
+        // Off (`--agent-health-interval 0`): other hosts still judge.
+        let agent_health = (!state.config.agent_health_interval.is_zero()).then(|| {
+            tokio::spawn(crate::automation::health::run_forever(
+                state.pool.clone(),
+                crate::automation::health::Thresholds::from_config(&state.config),
+                state.config.agent_health_interval,
+            ))
+        });
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -125,6 +133,9 @@ impl Server {
             }
             event_sweep.abort();
             event_triggers.abort();
+            if let Some(agent_health) = agent_health {
+                agent_health.abort();
+            }
             if let Some(outbound_webhooks) = outbound_webhooks {
                 outbound_webhooks.abort();
             }

@@ -197,6 +197,10 @@ impl Chat {
         if !self.registry.services.llm.is_configured() {
             return Err(ApiError::Unavailable(crate::llm::NOT_CONFIGURED.into()));
         }
+        // Before the turn starts, so a spent budget is a 429, not a failed stream.
+        if let Err(exceeded) = crate::llm::budget::check(&self.pool, workspace).await? {
+            return Err(ApiError::BudgetExceeded(Box::new(exceeded)));
+        }
         Ok(agent)
     }
 

@@ -11,6 +11,7 @@ use super::chat::{Chat, ChatInput, Emitter, TurnError, TurnGuard};
 use crate::capabilities::agents::{AgentRunner, TurnFuture};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::llm::LlmError;
 use crate::registry::Registry;
 use crate::runtime::bindings::Error;
 
@@ -52,6 +53,7 @@ impl AgentRunner for ChatRunner {
                     ApiError::NotFound(m) => Error::NotFound(m),
                     ApiError::Invalid(m) => Error::Invalid(m),
                     ApiError::Conflict(m) | ApiError::Unavailable(m) => Error::Unavailable(m),
+                    ApiError::BudgetExceeded(exceeded) => Error::Denied(exceeded.to_string()),
                     other => Error::Internal(other.to_string()),
                 })?;
             let guard = TurnGuard::new(self.pool.clone(), prepared.turn_id);
@@ -78,6 +80,7 @@ impl AgentRunner for ChatRunner {
                 Ok(Err(error)) => {
                     guard.finish();
                     Err(match error {
+                        TurnError::Llm(LlmError::BudgetExceeded(e)) => Error::Denied(e.to_string()),
                         TurnError::Llm(e) => Error::Unavailable(e.to_string()),
                         TurnError::Database(e) => Error::Internal(crate::error::logged(
                             "the turn failed on the database",

@@ -88,6 +88,7 @@ fn to_error(error: LlmError) -> Error {
     match error {
         LlmError::Unavailable(message) => Error::Unavailable(message),
         LlmError::Rejected(message) => Error::Invalid(message),
+        LlmError::BudgetExceeded(exceeded) => Error::Denied(exceeded.to_string()),
     }
 }
 

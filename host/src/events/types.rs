@@ -132,6 +132,12 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
         subject: "the turn id",
         payload: turn_payload(),
     };
+    let health = |name, description| EventType {
+        name,
+        description,
+        subject: "the agent id",
+        payload: health_payload(),
+    };
     vec![
         execution(
             "workflow.execution.started",
@@ -317,8 +323,79 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
                 }),
             ),
         },
+        EventType {
+            name: "llm.budget.exceeded",
+            description: "A workspace spent its monthly LLM token or cost budget: chat \
+                answers 429 `budget_exceeded` until the month ends. Once a month (again \
+                only if the budget is changed).",
+            subject: "the month, `YYYY-MM` (UTC)",
+            payload: budget_payload(),
+        },
+        health(
+            "agent.health.degraded",
+            "An agent's turns over the health window succeeded too rarely or took too \
+                long (its p95); emitted once when it turns degraded.",
+        ),
+        health(
+            "agent.health.recovered",
+            "A degraded agent's turns are back within the thresholds.",
+        ),
     ]
 });
+
+fn budget_payload() -> Value {
+    object(
+        &[
+            "unit",
+            "used",
+            "budget",
+            "period_start",
+            "resets_at",
+            "month",
+        ],
+        json!({
+            "unit": {"type": "string", "enum": ["tokens", "usd"], "description": "Which budget was spent"},
+            "used": {"type": "number", "description": "Used this month"},
+            "budget": {"type": "number", "description": "The monthly budget"},
+            "period_start": {"type": "string", "format": "date-time"},
+            "resets_at": {"type": "string", "format": "date-time"},
+            "month": {"type": "string", "description": "YYYY-MM"},
+        }),
+    )
+}
+
+fn health_payload() -> Value {
+    let ratio = json!({"type": ["number", "null"], "minimum": 0, "maximum": 1});
+    let ms = json!({"type": ["number", "null"]});
+    object(
+        &[
+            "agent_id",
+            "agent",
+            "status",
+            "turns",
+            "success_rate",
+            "p95_ms",
+            "reasons",
+            "thresholds",
+        ],
+        json!({
+            "agent_id": uuid(),
+            "agent": {"type": "string", "description": "The agent's slug"},
+            "status": {"type": "string", "enum": ["degraded", "healthy"]},
+            "turns": {"type": "integer", "description": "Turns that ended within the window"},
+            "success_rate": ratio,
+            "p95_ms": ms,
+            "reasons": {"type": "array", "items": {"type": "string", "enum": ["success_rate", "p95"]},
+                        "description": "Which thresholds are broken (empty when recovered)"},
+            "thresholds": object(&["window_seconds", "min_success", "max_p95_ms", "min_turns"], json!({
+                "window_seconds": {"type": "number"},
+                "min_success": {"type": "number"},
+                "max_p95_ms": {"type": "number"},
+                "min_turns": {"type": "integer"},
+            })),
+        }),
+    )
+}
 
 /// Whether `text` is an event type or a prefix of whole segments (`ticket`,
 /// `workflow.execution.*`), as filters and triggers take it.

@@ -415,6 +415,9 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
         TurnError::Llm(LlmError::Unavailable(_)) => {
             (StatusCode::SERVICE_UNAVAILABLE, "llm_unavailable")
         }
+        TurnError::Llm(LlmError::BudgetExceeded(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded")
+        }
         TurnError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     if let TurnError::Database(error) = err {
@@ -434,6 +437,9 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
         "conversation_id": conversation_id, "turn_id": turn_id } });
     if let Some(id) = request_id.filter(|_| status.is_server_error()) {
         body["error"]["request_id"] = json!(id);
+    }
+    if let TurnError::Llm(LlmError::BudgetExceeded(exceeded)) = err {
+        body["error"]["budget"] = json!(exceeded);
     }
     (status, axum::Json(body)).into_response()
 }

@@ -269,6 +269,7 @@ fn turn_error(err: TurnError) -> ApiError {
             code: "llm_unavailable",
             message,
         },
+        TurnError::Llm(LlmError::BudgetExceeded(exceeded)) => ApiError::BudgetExceeded(exceeded),
         TurnError::Database(err) => ApiError::Internal(err.into()),
     }
 }
@@ -311,6 +312,10 @@ async fn openai_errors(request: Request, next: Next) -> Response {
     // A server error's request id, the key to its log lines, passes through.
     if let Some(request_id) = ours["error"].get("request_id") {
         body["error"]["request_id"] = request_id.clone();
+    }
+    // A spent budget's figures (used, budget, resets_at) pass through too.
+    if let Some(budget) = ours["error"].get("budget") {
+        body["error"]["budget"] = budget.clone();
     }
     parts.status = status;
     parts.headers.remove(header::CONTENT_LENGTH);

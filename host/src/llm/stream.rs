@@ -28,6 +28,7 @@ impl Llm {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, LlmError> {
         let client = self.client()?;
+        self.within_budget(key).await?;
         request["stream"] = Value::Bool(true);
         request["stream_options"] = json!({ "include_usage": true });
         let mut stream = self

@@ -1,9 +1,11 @@
 //! End-to-end tests. One binary, so the whole run shares one embedded PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+mod agent_health;
 mod ai_sdk;
 mod api_errors;
 mod auth;
+mod budgets;
 mod business_data;
 mod cassie;
 mod chat;

@@ -5,10 +5,12 @@ pub mod agents;
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod events;
 pub mod http;
 pub mod llm;
 pub mod log;
 pub mod vector;
+pub mod workflows;
 
 use wasmtime::component::{HasData, Linker};
 
@@ -26,6 +28,8 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     llm::add_to_linker(linker)?;
     vector::add_to_linker(linker)?;
     agents::add_to_linker(linker)?;
+    events::add_to_linker(linker)?;
+    workflows::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
@@ -61,6 +65,9 @@ pub struct Services {
     /// Runs agent turns for the agents capability; filled in once the chat service
     /// exists (it needs the registry these services belong to).
     pub agents: agents::RunnerSlot,
+    /// Starts executions for the workflows capability; filled in once the engine
+    /// exists (it owns the registry these services belong to).
+    pub workflows: workflows::StarterSlot,
     /// Where plugins' log lines are stored (`crate::plugin_logs`).
     pub plugin_logs: crate::plugin_logs::LogSink,
 }
@@ -98,6 +105,7 @@ impl Services {
             )),
             llm,
             agents: Default::default(),
+            workflows: Default::default(),
             plugin_logs: crate::plugin_logs::LogSink::start(pool.clone(), Default::default()),
             http_limits: http::HttpLimits {
                 timeout: config.http_timeout,
@@ -123,6 +131,8 @@ pub struct CallGrants {
     pub http: http::HttpCtx,
     pub vector: vector::VectorCtx,
     pub agents: agents::AgentsCtx,
+    pub events: events::EventsCtx,
+    pub workflows: workflows::WorkflowsCtx,
     pub log: crate::plugin_logs::LogSink,
 }
 
@@ -141,6 +151,18 @@ impl vector::VectorView for PluginState {
 impl agents::AgentsView for PluginState {
     fn agents(&mut self) -> &mut agents::AgentsCtx {
         &mut self.agents
+    }
+}
+
+impl events::EventsView for PluginState {
+    fn events(&mut self) -> &mut events::EventsCtx {
+        &mut self.events
+    }
+}
+
+impl workflows::WorkflowsView for PluginState {
+    fn workflows(&mut self) -> &mut workflows::WorkflowsCtx {
+        &mut self.workflows
     }
 }
 

@@ -48,3 +48,27 @@ pub async fn emit(tx: &mut PgConnection, event: NewEvent<'_>) -> sqlx::Result<()
     .await?;
     Ok(())
 }
+
+/// Write a plugin's event (a type outside the catalogue; the `events` capability has
+/// checked it) in the caller's transaction. With `id`, an event already written under
+/// that id is left as it is: a node run that runs again emits nothing new. Returns
+/// whether a row was written.
+pub async fn emit_plugin_event(
+    tx: &mut PgConnection,
+    id: Option<Uuid>,
+    event: NewEvent<'_>,
+) -> sqlx::Result<bool> {
+    let written = sqlx::query(
+        "INSERT INTO events (id, workspace_id, type, subject, payload, actor) \
+         VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(event.workspace)
+    .bind(event.kind)
+    .bind(event.subject)
+    .bind(crate::nul::replace_in_json(event.payload))
+    .bind(event.actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(written.rows_affected() == 1)
+}

@@ -35,9 +35,11 @@ use crate::capabilities::agents::AgentsCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::events::EventsCtx;
 use crate::capabilities::http::{HttpCtx, HttpPolicy};
 use crate::capabilities::llm::LlmCtx;
 use crate::capabilities::vector::VectorCtx;
+use crate::capabilities::workflows::WorkflowsCtx;
 use crate::runtime::bindings::ToolDescriptor;
 use crate::runtime::{Limits, LoadError, LoadedPlugin, PluginKind, WasmEngine};
 use cache::ArtifactCache;
@@ -386,6 +388,19 @@ impl Registry {
             grant: grants.agents.clone(),
             runner: self.services.agents.clone(),
         };
+        let events = EventsCtx {
+            plugin: name.to_string(),
+            grant: grants.events.clone(),
+            pool: Some(self.pool.clone()),
+            node: kind == "node",
+            ..EventsCtx::default()
+        };
+        let workflows = WorkflowsCtx {
+            plugin: name.to_string(),
+            workspace: None,
+            grant: grants.workflows.clone(),
+            starter: self.services.workflows.clone(),
+        };
         let vector = VectorCtx {
             plugin: name.to_string(),
             workspace: None,
@@ -426,6 +441,8 @@ impl Registry {
                 http,
                 vector,
                 agents,
+                events,
+                workflows,
                 log: self.services.plugin_logs.clone(),
             },
             input_validators,

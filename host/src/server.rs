@@ -76,6 +76,11 @@ impl Server {
             config: state.config.clone(),
         };
         let _ = state.registry.services.agents.set(Arc::new(runner));
+        let starter = crate::capabilities::workflows::EngineStarter {
+            engine: Arc::downgrade(&state.workflows),
+            pool: state.pool.clone(),
+        };
+        let _ = state.registry.services.workflows.set(Arc::new(starter));
         state
             .workflows
             .spawn()

@@ -44,12 +44,14 @@ pub mod agents;
 pub mod config;
 pub mod database;
 pub mod email;
+pub mod events;
 pub mod http;
 pub mod llm;
 pub mod log;
 mod plugin;
 pub mod testing;
 pub mod vector;
+pub mod workflows;
 
 pub use plugin::{
     CallContext, Error, NodeOutput, NodePlugin, NodeSpec, ToolPlugin, ToolSpec, typed,

@@ -33,9 +33,15 @@ pub struct TestHost {
     vectors: vectors::Collections,
     vector_embedder: Option<Handler<VectorEmbedFn>>,
     agent: Option<Handler<AgentFn>>,
+    automation: automation::Automation,
 }
 
+mod automation;
 mod vectors;
+
+pub use automation::{StartedWorkflow, emitted_events, started_workflows};
+#[cfg_attr(target_arch = "wasm32", allow(unused_imports))]
+pub(crate) use automation::{record_event, start_workflow};
 
 type VectorEmbedFn = dyn Fn(&str) -> Vec<f32>;
 

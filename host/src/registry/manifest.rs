@@ -61,6 +61,29 @@ pub struct Capabilities {
     /// Turns of the workspace's agents through the `agents` interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agents: Option<AgentsCapability>,
+    /// Events of the plugin's own types through the `events` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsCapability>,
+    /// Executions of the workspace's workflows through the `workflows` interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflows: Option<WorkflowsCapability>,
+}
+
+/// Event types a plugin may emit: a type (`acme.invoice.paid`), a prefix of whole
+/// segments (`acme`, `custom.*`), or `*` for any type. Types in the host's own
+/// namespaces (`ticket.*`, `workflow.*`, ...) are refused whatever the grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsCapability {
+    pub types: Vec<String>,
+}
+
+/// Workflows a plugin may start, by slug (in the calling workspace); `*` is every
+/// workflow of the workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowsCapability {
+    pub workflows: Vec<String>,
 }
 
 /// Agents a plugin may run turns of, by slug (in the calling workspace); `*` is every
@@ -224,6 +247,28 @@ impl Capabilities {
                     .map(|agent| format!("agent {agent:?}")),
             ),
         }
+        match (&self.events, &allowed.events) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("events".into()),
+            (Some(events), Some(allowed)) => beyond.extend(
+                events
+                    .types
+                    .iter()
+                    .filter(|kind| !allowed.covers(kind))
+                    .map(|kind| format!("event type {kind:?}")),
+            ),
+        }
+        match (&self.workflows, &allowed.workflows) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("workflows".into()),
+            (Some(workflows), Some(allowed)) => beyond.extend(
+                workflows
+                    .workflows
+                    .iter()
+                    .filter(|slug| !allowed.allows(slug))
+                    .map(|slug| format!("workflow {slug:?}")),
+            ),
+        }
         match (&self.llm, &allowed.llm) {
             (None, _) => {}
             (Some(_), None) => beyond.push("llm".into()),
@@ -282,6 +327,33 @@ impl Manifest {
         if let Some(http) = &self.capabilities.http {
             http.validate()
                 .map_err(|e| format!("capabilities.http: {e}"))?;
+        }
+        if let Some(events) = &self.capabilities.events {
+            for kind in &events.types {
+                if !crate::capabilities::events::is_type_pattern(kind) {
+                    return Err(format!(
+                        "capabilities.events.types: {kind:?} must be `*`, an event type or a prefix \
+                         (lower-case dotted segments, such as \"acme.invoice\" or \"custom.*\")"
+                    ));
+                }
+                if let Some(root) = crate::capabilities::events::host_namespace(kind) {
+                    return Err(format!(
+                        "capabilities.events.types: {kind:?} is in the host's own namespace {root:?}; \
+                         plugins emit types of their own"
+                    ));
+                }
+            }
+        }
+        if let Some(bad) = self
+            .capabilities
+            .workflows
+            .iter()
+            .flat_map(|w| &w.workflows)
+            .find(|slug| !crate::capabilities::workflows::is_workflow_pattern(slug))
+        {
+            return Err(format!(
+                "capabilities.workflows.workflows: {bad:?} must be `*` or a workflow slug"
+            ));
         }
         let memory_bytes = match self.limits.memory_mb {
             Some(mb) => usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
@@ -385,6 +457,7 @@ mod tests {
             agents: Some(AgentsCapability {
                 agents: vec!["cassie".into()],
             }),
+            ..Capabilities::default()
         };
         let granted = Capabilities {
             secrets: vec!["a".into(), "b".into()],
@@ -405,6 +478,7 @@ mod tests {
             agents: Some(AgentsCapability {
                 agents: vec!["cassie".into(), "dexter".into()],
             }),
+            ..Capabilities::default()
         };
         assert_eq!(
             granted.not_within(&requested),
@@ -437,5 +511,69 @@ mod tests {
             ..requested.clone()
         };
         assert_eq!(requested.not_within(&no_email), ["email"]);
+    }
+
+    #[test]
+    fn event_and_workflow_grants_stay_within_the_request_and_off_the_hosts_types() {
+        let caps = |events: &[&str], workflows: &[&str]| Capabilities {
+            events: Some(EventsCapability {
+                types: events.iter().map(|t| t.to_string()).collect(),
+            }),
+            workflows: Some(WorkflowsCapability {
+                workflows: workflows.iter().map(|t| t.to_string()).collect(),
+            }),
+            ..Capabilities::default()
+        };
+        let requested = caps(&["custom", "acme.invoice.*"], &["billing"]);
+        let narrower = caps(
+            &["custom.*", "custom.a.b", "acme.invoice.paid"],
+            &["billing"],
+        );
+        assert!(narrower.not_within(&requested).is_empty());
+        assert_eq!(
+            caps(&["*", "acme"], &["*", "payroll"]).not_within(&requested),
+            [
+                "event type \"*\"",
+                "event type \"acme\"",
+                "workflow \"*\"",
+                "workflow \"payroll\""
+            ]
+        );
+        assert!(
+            caps(&["acme", "x.y"], &["a", "b"])
+                .not_within(&caps(&["*"], &["*"]))
+                .is_empty()
+        );
+        assert_eq!(
+            caps(&["x"], &["a"]).not_within(&Capabilities::default()),
+            ["events", "workflows"]
+        );
+
+        let check = |capabilities: Value| {
+            manifest(json!({"name": "n", "version": "1.0.0", "kind": "node",
+                            "capabilities": capabilities}))
+            .unwrap()
+            .validate(&Limits::default(), 512 << 20)
+            .map(|_| ())
+        };
+        assert!(check(json!({"events": {"types": ["*", "custom", "acme.invoice.*"]}})).is_ok());
+        for (bad, why) in [
+            ("ticket", "host's own namespace"),
+            ("workflow.execution.*", "host's own namespace"),
+            ("Acme", "must be"),
+            ("acme.*.x", "must be"),
+        ] {
+            let error = check(json!({"events": {"types": [bad]}})).unwrap_err();
+            assert!(
+                error.contains("capabilities.events.types") && error.contains(why),
+                "{bad}: {error}"
+            );
+        }
+        assert!(check(json!({"workflows": {"workflows": ["*", "billing-run"]}})).is_ok());
+        let error = check(json!({"workflows": {"workflows": ["Billing"]}})).unwrap_err();
+        assert!(
+            error.contains("capabilities.workflows.workflows"),
+            "{error}"
+        );
     }
 }

@@ -14,10 +14,12 @@ use crate::capabilities::agents::AgentsCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
+use crate::capabilities::events::EventsCtx;
 use crate::capabilities::http::HttpCtx;
 use crate::capabilities::llm::LlmCtx;
 use crate::capabilities::log::LogCtx;
 use crate::capabilities::vector::VectorCtx;
+use crate::capabilities::workflows::WorkflowsCtx;
 
 pub struct PluginState {
     pub context: CallContext,
@@ -31,6 +33,8 @@ pub struct PluginState {
     pub http: HttpCtx,
     pub vector: VectorCtx,
     pub agents: AgentsCtx,
+    pub events: EventsCtx,
+    pub workflows: WorkflowsCtx,
     /// What the guest writes to stderr during this call (bounded).
     pub stderr: StderrCapture,
     http_wasi: wasmtime_wasi_http::WasiHttpCtx,
@@ -66,6 +70,16 @@ impl PluginState {
             agents: AgentsCtx {
                 workspace,
                 ..grants.agents
+            },
+            events: EventsCtx {
+                workspace,
+                // Node calls only: their request id is the node run's idempotency key.
+                node_run: grants.events.node.then(|| context.request_id.clone()),
+                ..grants.events
+            },
+            workflows: WorkflowsCtx {
+                workspace,
+                ..grants.workflows
             },
             http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,

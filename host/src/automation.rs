@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod event_triggers;
+pub mod hooks;
 pub mod health;
 pub mod outbound;
 pub mod schedules;

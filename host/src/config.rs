@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
 
+    /// The largest body any webhook trigger accepts, in bytes: a trigger's `max_body`
+    /// (default 1 MiB) is capped by it. Larger bodies get 413.
+    #[arg(long, env = "AGENTHOST_WEBHOOK_TRIGGER_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
+    pub webhook_trigger_max_body: usize,
+
     /// Default wall-clock limit of one plugin call (a manifest may ask for another).
     #[arg(long, env = "AGENTHOST_PLUGIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub plugin_timeout: Duration,

@@ -6,6 +6,7 @@ mod data;
 mod events;
 mod extract;
 mod health;
+mod hooks;
 mod kb;
 mod keys;
 mod openai;
@@ -72,6 +73,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(agents::router())
         .merge(data::router())
         .merge(events::router())
+        .merge(hooks::router())
         .merge(kb::router())
         .merge(keys::router())
         .merge(plugin_logs::router())
@@ -90,6 +92,9 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         ));
     OpenApiRouter::new()
         .merge(health::router())
+        // Webhook triggers: the URL's token is the credential; each hook reads its body
+        // under its own limit (`max_body`), not the API's.
+        .merge(hooks::public_router())
         .merge(authenticated)
         .merge(openai::router(state.clone()))
 }

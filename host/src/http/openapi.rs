@@ -76,7 +76,8 @@ pub struct ServerSentEvent {
 }
 
 /// Operations anyone may call; everything else needs a bearer key.
-const PUBLIC: &[&str] = &["/healthz", "/readyz"];
+/// (A webhook trigger's URL carries its own credential, the token in the path.)
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/hooks/{workflow}/{token}"];
 
 /// The errors any authenticated route can answer, besides those a handler documents.
 /// Routes without a body or parameters still get 400/413/415 from the framework

@@ -188,6 +188,7 @@ async fn insert_version(
     .await?;
     let actor = key.map_or("admin".to_string(), |key| format!("key:{key}"));
     crate::automation::schedules::store::sync_triggers(tx, workflow, definition, &actor).await?;
+    crate::automation::hooks::store::on_version_saved(tx, workflow, definition).await?;
     // A version's event triggers fire for events after it was saved: its cursor starts
     // at the feed's head (crate::automation::event_triggers).
     if definition.triggers.is_empty() {

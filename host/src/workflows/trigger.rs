@@ -37,6 +37,9 @@ pub enum TriggerDef {
     /// (crate::automation::schedules). Each tick starts the workflow once across all
     /// hosts.
     Schedule(crate::automation::schedules::ScheduleSpec),
+    /// An execution for each request to the workflow's URL, `POST /hooks/{workflow}/{token}`
+    /// (crate::automation::hooks); the request is the input. At most one per workflow.
+    Webhook(crate::automation::hooks::WebhookTrigger),
 }
 
 impl TriggerDef {
@@ -57,6 +60,7 @@ impl TriggerDef {
                     })
             }
             TriggerDef::Schedule(_) => false,
+            TriggerDef::Webhook(_) => false,
         }
     }
 }
@@ -106,8 +110,10 @@ pub fn check(triggers: &[TriggerDef]) -> Vec<Problem> {
                     problems.extend(found);
                 }
             }
+            TriggerDef::Webhook(hook) => problems.extend(hook.check(&format!("triggers[{i}]"))),
         }
     }
+    problems.extend(crate::automation::hooks::at_most_one(triggers));
     problems
 }
 

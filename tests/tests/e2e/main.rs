@@ -40,6 +40,7 @@ mod support_durability;
 mod tickets;
 mod vector;
 mod ways_in;
+mod webhook_triggers;
 mod workflow_agent;
 mod workflow_commits;
 mod workflow_durability;

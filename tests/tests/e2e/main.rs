@@ -5,6 +5,7 @@ mod agent_health;
 mod ai_sdk;
 mod api_errors;
 mod auth;
+mod automation_nodes;
 mod budgets;
 mod business_data;
 mod cassie;

@@ -8,6 +8,9 @@
 - `schemathesis` checks the server's responses against `/openapi.json`.
 - `openapi-spec-validator` checks that `/openapi.json` is a valid OpenAPI 3.1 document,
   as code generators need it to be (tests/tests/e2e/openapi.rs).
+- `standardwebhooks` (the Standard Webhooks spec's own library) verifies the signatures
+  of our outbound webhooks (tests/python/standardwebhooks_verify.py, run by
+  tests/tests/e2e/outbound_webhooks.rs).
 - `componentize-py` builds the Python example plugin into a component (`make plugins`);
   its wheel carries CPython for wasm, so nothing is downloaded at build time.
 
@@ -29,6 +32,7 @@ PACKAGES = [
     "schemathesis==4.32.5",
     "openapi-spec-validator==0.9.0",
     "componentize-py==0.25.1",
+    "standardwebhooks==1.3.0",
 ]
 MARKER = ".agenthost-pyclients"
 

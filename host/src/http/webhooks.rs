@@ -112,8 +112,9 @@ fn invalid(why: String) -> ApiError {
 }
 
 fn checked_url(state: &AppState, url: &str) -> ApiResult<String> {
+    // Kept as the parser wrote it back: what the API shows is what is dialled.
     target::check_url(url, &state.config.webhook_allow_private_networks)
-        .map(|_| url.to_string())
+        .map(|url| url.to_string())
         .map_err(invalid)
 }
 

@@ -31,6 +31,7 @@ mod metrics;
 mod nul_input;
 mod openai_compat;
 mod openapi;
+mod outbound_webhooks;
 mod plugin_limits;
 mod plugin_logs;
 mod plugins;

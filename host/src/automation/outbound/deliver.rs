@@ -28,6 +28,9 @@ use crate::telemetry::metrics;
 const POLL: Duration = Duration::from_millis(250);
 /// A lease outlives the request's timeout by this much, so it never ends mid-attempt.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// Attempts of one webhook in flight at once, across hosts: a slow or hanging endpoint
+/// holds at most this many of the workers, never all of them.
+const PER_WEBHOOK: i64 = 4;
 /// How much of a response body the log keeps.
 const EXCERPT_BYTES: usize = 1024;
 /// The longest `Retry-After` honoured; a later one is taken as this.
@@ -72,9 +75,12 @@ pub async fn run_forever(pool: PgPool, settings: Arc<Settings>) {
             tracing::warn!(error = %error, "writing webhook deliveries failed");
         }
         let free = slots.available_permits();
+        let mut full_batch = false;
         if free > 0 {
             match claim(&pool, &settings, free).await {
                 Ok((token, claimed)) => {
+                    // More may be due: look again at once rather than after a poll.
+                    full_batch = claimed.len() == free;
                     for delivery in claimed {
                         let Ok(permit) = slots.clone().acquire_owned().await else {
                             return;
@@ -102,11 +108,16 @@ pub async fn run_forever(pool: PgPool, settings: Arc<Settings>) {
                 }
             }
         }
-        tokio::time::sleep(POLL).await;
+        if !full_batch {
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 
-/// Up to `limit` due deliveries of enabled webhooks, leased to this host.
+/// Up to `limit` due deliveries of enabled webhooks, leased to this host, at most
+/// [`PER_WEBHOOK`] of one webhook in flight (counting every host's leases), oldest due
+/// first. Candidates are locked with `SKIP LOCKED`, so two hosts claiming at once take
+/// different rows; the lease keeps them taken after the statement.
 async fn claim(
     pool: &PgPool,
     settings: &Settings,
@@ -114,16 +125,29 @@ async fn claim(
 ) -> sqlx::Result<(Uuid, Vec<Claimed>)> {
     let token = Uuid::new_v4();
     let lease = settings.timeout + LEASE_MARGIN;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let claimed = sqlx::query_as(
-        "WITH due AS ( \
-             SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+        "WITH candidates AS ( \
+             SELECT d.id, d.webhook_id, d.next_attempt_at \
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.enabled \
                AND (d.lease_until IS NULL OR d.lease_until < now()) \
-             ORDER BY d.next_attempt_at LIMIT $3 \
-             FOR UPDATE OF d SKIP LOCKED) \
+             ORDER BY d.next_attempt_at LIMIT $3 * $4 \
+             FOR UPDATE OF d SKIP LOCKED), \
+         busy AS ( \
+             SELECT webhook_id, count(*) AS leased FROM webhook_deliveries \
+             WHERE status = 'pending' AND lease_until >= now() \
+               AND webhook_id IN (SELECT webhook_id FROM candidates) \
+             GROUP BY webhook_id), \
+         chosen AS ( \
+             SELECT id FROM ( \
+                 SELECT c.id, c.next_attempt_at, coalesce(b.leased, 0) + row_number() \
+                     OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS slot \
+                 FROM candidates c LEFT JOIN busy b USING (webhook_id)) ranked \
+             WHERE slot <= $4 ORDER BY next_attempt_at LIMIT $3) \
          UPDATE webhook_deliveries d SET lease_token = $1, \
              lease_until = now() + $2 * interval '1 ms' \
-         FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id \
+         FROM chosen, webhooks w WHERE d.id = chosen.id AND w.id = d.webhook_id \
          RETURNING d.id, d.webhook_id, w.workspace_id, d.event_id, d.event_type, d.body, \
              d.attempts, d.max_attempts, d.manual, w.url, w.secret, \
              CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END \
@@ -131,7 +155,8 @@ async fn claim(
     )
     .bind(token)
     .bind(lease.as_millis() as f64)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(limit)
+    .bind(PER_WEBHOOK)
     .fetch_all(pool)
     .await?;
     Ok((token, claimed))
@@ -262,8 +287,8 @@ async fn send(client: &reqwest13::Client, settings: &Settings, delivery: &Claime
 fn in_words(error: &reqwest13::Error, settings: &Settings) -> String {
     if let Some(why) = refused_address(error) {
         return format!(
-            "refused by the egress policy: {why} is not a public address (the server allows \
-             such networks with --webhook-allow-private-networks)"
+            "refused by the egress policy ({why}); the server allows such networks with \
+             --webhook-allow-private-networks"
         );
     }
     if error.is_timeout() {

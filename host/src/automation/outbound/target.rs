@@ -76,8 +76,8 @@ pub fn check_url(text: &str, networks: &[Network]) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// Every value `event_types` takes: `*`, each type of the catalogue and each prefix of
-/// whole segments of one, each also with `.*` (exactly what [`check_event_types`]
+/// Every value `event_types` takes: `*`, each type of the catalogue, and each prefix of
+/// whole segments of one, bare or with `.*` (exactly what [`check_event_types`]
 /// accepts, so the OpenAPI enum and the server agree).
 pub fn selectors() -> Vec<String> {
     let mut all = BTreeSet::from([ALL.to_string()]);
@@ -88,7 +88,6 @@ pub fn selectors() -> Vec<String> {
             all.insert(format!("{prefix}.*"));
             all.insert(prefix);
         }
-        all.insert(format!("{}.*", event.name));
         all.insert(event.name.to_string());
     }
     all.into_iter().collect()
@@ -96,11 +95,24 @@ pub fn selectors() -> Vec<String> {
 
 /// Whether `selector` names an event type of the catalogue or a prefix of one.
 fn is_known(selector: &str) -> bool {
-    selector == ALL
-        || (types::is_type_or_prefix(selector)
-            && CATALOGUE
-                .iter()
-                .any(|event| types::selects(selector, event.name)))
+    if selector == ALL {
+        return true;
+    }
+    if !types::is_type_or_prefix(selector) {
+        return false;
+    }
+    match selector.strip_suffix(".*") {
+        // `x.*` is a prefix: some type goes on after it.
+        Some(prefix) => CATALOGUE.iter().any(|event| {
+            event
+                .name
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+        }),
+        None => CATALOGUE
+            .iter()
+            .any(|event| types::selects(selector, event.name)),
+    }
 }
 
 /// 1-50 distinct selectors, each known.
@@ -210,6 +222,13 @@ mod tests {
         let unknown = ok(&["ticket.created", "ticket.exploded"]).unwrap_err();
         assert!(unknown.starts_with("event_types[1]: "), "{unknown}");
         assert!(ok(&["tick"]).is_err(), "a prefix is of whole segments");
+        assert!(
+            ok(&["ticket.created.*"]).is_err(),
+            "nothing goes on after a type"
+        );
+        let every = selectors();
+        assert!(every.contains(&"ticket.*".to_string()));
+        assert!(!every.contains(&"ticket.created.*".to_string()));
         assert!(ok(&[]).unwrap_err().starts_with("event_types: "));
         assert!(ok(&["kb", "kb"]).unwrap_err().contains("twice"));
         for selector in selectors() {

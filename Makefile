@@ -26,9 +26,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model vader pyclients nodeclients run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model vader pyclients nodeclients nats run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model vader pyclients nodeclients
+setup: toolchain postgres model vader pyclients nodeclients nats
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -50,6 +50,10 @@ pyclients:
 
 nodeclients:
 	python3 scripts/setup_nodeclients.py $(NODECLIENTS_DIR)
+
+# Debian's nats-server, which the tests start to check event forwarding to JetStream.
+nats:
+	python3 scripts/setup_nats.py
 
 run: setup plugins
 	$(CARGO) run --release --bin agenthost -- $(ARGS)

@@ -214,6 +214,20 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_AGENT_HEALTH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub agent_health_interval: Duration,
 
+    /// Also publish every event to NATS JetStream at this URL (`nats://host:4222`), on
+    /// subject `agenthost.<workspace>.<type>` with the event id as `Nats-Msg-Id`.
+    #[arg(long, env = "AGENTHOST_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream the events go to; created (subjects `agenthost.>`) if missing.
+    #[arg(long, env = "AGENTHOST_NATS_STREAM", default_value = "AGENTHOST")]
+    pub nats_stream: String,
+
+    /// How long JetStream may take to acknowledge a published event before the batch
+    /// is tried again from the first unacknowledged one.
+    #[arg(long, env = "AGENTHOST_NATS_ACK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub nats_ack_timeout: Duration,
+
     /// Networks outbound webhooks may reach besides public addresses, comma-separated
     /// (`10.0.0.0/8,127.0.0.1`). Loopback, private, link-local and cloud metadata
     /// addresses are refused otherwise, in the URL and in what its name resolves to.

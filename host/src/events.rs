@@ -5,6 +5,7 @@
 //! old events are deleted after `--event-retention` (`retention`).
 
 mod feed;
+pub mod nats;
 mod retention;
 pub mod types;
 

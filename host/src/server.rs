@@ -105,6 +105,22 @@ impl Server {
             state.pool.clone(),
             crate::automation::outbound::Settings::from_config(&state.config),
         );
+        let nats = match &state.config.nats_url {
+            Some(url) => {
+                crate::events::nats::check_stream_name(&state.config.nats_stream)
+                    .map_err(anyhow::Error::msg)?;
+                let publisher = crate::events::nats::Publisher::connect(
+                    state.pool.clone(),
+                    url,
+                    state.config.nats_stream.clone(),
+                    state.config.nats_ack_timeout,
+                )
+                .await
+                .context("connecting to NATS (--nats-url)")?;
+                Some(tokio::spawn(publisher.run_forever()))
+            }
+            None => None,
+        };
         // Off (`--agent-health-interval 0`): other hosts still judge.
         let agent_health = (!state.config.agent_health_interval.is_zero()).then(|| {
             tokio::spawn(crate::automation::health::run_forever(
@@ -140,6 +156,9 @@ impl Server {
             event_triggers.abort();
             if let Some(agent_health) = agent_health {
                 agent_health.abort();
+            }
+            if let Some(nats) = nats {
+                nats.abort();
             }
             if let Some(outbound_webhooks) = outbound_webhooks {
                 outbound_webhooks.abort();

@@ -28,6 +28,7 @@ mod lifecycle;
 mod llm;
 mod mcp;
 mod metrics;
+mod nats;
 mod nul_input;
 mod openai_compat;
 mod openapi;

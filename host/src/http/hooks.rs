@@ -340,10 +340,14 @@ struct RotateInput {
     /// A new signing secret (default false).
     #[serde(default)]
     secret: bool,
-    /// How long the replaced token and secret keep working (`10m`, `24h`, at most
-    /// `7d`; default 0: they stop at once). A rotation ends an earlier grace period.
+    /// How long the replaced token and secret keep working (`10m`, `24h`; default 0:
+    /// they stop at once; longer than `7d` is cut to `7d`). A rotation ends an earlier
+    /// grace period, so one that replaces nothing revokes the previous credentials now.
     #[serde(default)]
-    #[schema(max_length = 32, example = "1h")]
+    #[schema(
+        pattern = "^([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ms|s|m|h|d)?$",
+        example = "1h"
+    )]
     grace: Option<String>,
 }
 
@@ -353,7 +357,7 @@ fn yes() -> bool {
 
 /// Admin: issue the webhook's first token, or replace its token and/or signing secret.
 /// The new token (and the URL path with it) and a new secret are shown in this
-/// response only.
+/// response only. Replacing neither ends a grace period at once.
 #[utoipa::path(post, path = "/api/workflows/{workflow}/hook/rotate", tag = "webhooks",
     params(("workflow" = String, Path, description = WORKFLOW)),
     request_body(content = Option<RotateInput>, description = "Optional: no body issues a new token"),
@@ -381,14 +385,10 @@ async fn rotate_hook(
         None => (true, false, None),
     };
     let grace = match grace {
+        // Cut rather than refused, as `?wait=` is: the caller asked for "long".
         Some(text) => crate::config::parse_retention(&text)
-            .ok()
-            .filter(|grace| *grace <= MAX_GRACE)
-            .ok_or_else(|| {
-                ApiError::Invalid(format!(
-                    "grace: {text:?} is not a period like 10m, 24h or 7d (at most 7d)"
-                ))
-            })?,
+            .map_err(|why| ApiError::Invalid(format!("grace: {why}")))?
+            .min(MAX_GRACE),
         None => Duration::ZERO,
     };
     let issued = store::rotate(

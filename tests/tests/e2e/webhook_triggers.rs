@@ -86,6 +86,11 @@ impl Hooks {
         self.server.client.post(self.server.url(url_path))
     }
 
+    /// The status of an empty `POST` to a hook URL.
+    async fn status(&self, url_path: &str) -> StatusCode {
+        self.hook(url_path).send().await.unwrap().status()
+    }
+
     async fn executions(&self, slug: &str) -> Vec<Value> {
         let response = self
             .server
@@ -556,10 +561,7 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         first["secret"].is_string(),
         "the first issue shows the secret"
     );
-    assert_eq!(
-        h.hook(&t1).send().await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
+    assert_eq!(h.status(&t1).await, StatusCode::ACCEPTED);
 
     // Members see the hook without credentials; only admins rotate; viewers see nothing.
     let response = h
@@ -598,14 +600,8 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(
-        h.hook(&t1).send().await.unwrap().status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        h.hook(&t2).send().await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
+    assert_eq!(h.status(&t1).await, StatusCode::NOT_FOUND);
+    assert_eq!(h.status(&t2).await, StatusCode::ACCEPTED);
     // With a grace period both work until it ends.
     let rotated = h.rotate("flow", Some(json!({"grace": "1h"}))).await;
     let t3 = rotated["url_path"].as_str().unwrap().to_string();
@@ -614,23 +610,34 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         rotated.get("secret").is_none(),
         "the secret was not rotated"
     );
-    assert_eq!(
-        h.hook(&t2).send().await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
-    assert_eq!(
-        h.hook(&t3).send().await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
-    // A new secret alone keeps the token (and ends the grace period).
+    assert_eq!(h.status(&t2).await, StatusCode::ACCEPTED);
+    assert_eq!(h.status(&t3).await, StatusCode::ACCEPTED);
+    // Replacing nothing ends the grace period now.
+    let rotated = h
+        .rotate("flow", Some(json!({"token": false, "secret": false})))
+        .await;
+    assert!(rotated.get("token").is_none() && rotated.get("secret").is_none());
+    assert_eq!(h.status(&t2).await, StatusCode::NOT_FOUND);
+    assert_eq!(h.status(&t3).await, StatusCode::ACCEPTED);
+    // A new secret alone keeps the token.
     let rotated = h
         .rotate("flow", Some(json!({"token": false, "secret": true})))
         .await;
     assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
     assert!(rotated.get("token").is_none());
-    assert_eq!(
-        h.hook(&t2).send().await.unwrap().status(),
-        StatusCode::NOT_FOUND
+    assert_eq!(h.status(&t3).await, StatusCode::ACCEPTED);
+    // A grace period is at most 7 days.
+    let rotated = h.rotate("flow", Some(json!({"grace": "30d"}))).await;
+    let t4 = rotated["url_path"].as_str().unwrap().to_string();
+    let until: chrono::DateTime<chrono::Utc> = rotated["previous_valid_until"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let week = chrono::Utc::now() + chrono::Duration::days(7);
+    assert!(
+        until <= week && until > week - chrono::Duration::hours(1),
+        "{until}"
     );
     let response = h
         .server
@@ -638,7 +645,7 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
             &h.admin,
             Method::POST,
             "/api/workflows/flow/hook/rotate",
-            Some(json!({"grace": "8d"})),
+            Some(json!({"grace": "soon"})),
         )
         .await;
     assert_eq!(
@@ -646,7 +653,7 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         "invalid"
     );
     let executions = h.executions("flow").await.len();
-    assert_eq!(executions, 4);
+    assert_eq!(executions, 6);
 
     // A version without the trigger: 404; the trigger back: the same URL works again.
     let plain = json!({"nodes": [{"id": "out", "type": "core/output", "config": {"value": 2}}]});
@@ -654,13 +661,13 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         h.patch("flow", json!({"definition": plain})).await.status(),
         StatusCode::OK
     );
-    let response = h.hook(&t3).send().await.unwrap();
+    let response = h.hook(&t4).send().await.unwrap();
     assert_eq!(code_of(response, StatusCode::NOT_FOUND).await, "not_found");
     let with_trigger = json!({"triggers": [{"type": "webhook"}],
         "nodes": [{"id": "out", "type": "core/output", "config": {"value": 3}}]});
     let response = h.patch("flow", json!({"definition": with_trigger})).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = h.hook(&t3).send().await.unwrap();
+    let response = h.hook(&t4).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let id = json_of(response).await["execution_id"].clone();
     let latest = h.executions("flow").await;
@@ -672,7 +679,7 @@ async fn rotation_versions_and_the_enabled_flag_decide_whether_the_url_answers()
         h.patch("flow", json!({"enabled": false})).await.status(),
         StatusCode::OK
     );
-    let response = h.hook(&t3).send().await.unwrap();
+    let response = h.hook(&t4).send().await.unwrap();
     assert_eq!(
         code_of(response, StatusCode::CONFLICT).await,
         "workflow_disabled"

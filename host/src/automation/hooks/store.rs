@@ -264,7 +264,8 @@ pub struct Issued {
 }
 
 /// Issue the first token, or replace the token and/or secret. The first issue shows the
-/// secret too, since nobody saw it before.
+/// secret too, since nobody saw it before. Every rotation ends an earlier grace period,
+/// so one that replaces nothing revokes the previous token and secret now.
 pub async fn rotate(
     pool: &PgPool,
     workspace: Uuid,
@@ -278,11 +279,6 @@ pub async fn rotate(
     let first = !row.issued;
     // Without a token nothing was shown yet: a new token is the point of the call.
     let issue_token = rotation.token || first;
-    if !issue_token && !rotation.secret {
-        return Err(ApiError::Invalid(
-            "nothing to rotate: set `token` or `secret` to true".into(),
-        ));
-    }
     let token = issue_token.then(new_token);
     // A token may be rotated without the secret; the secret is then shown only on the
     // first issue, when it is new to everyone.
@@ -293,7 +289,8 @@ pub async fn rotate(
              previous_token_sha256 = CASE WHEN $4 > 0 AND $2::bytea IS NOT NULL \
                  THEN token_sha256 END, \
              previous_secret = CASE WHEN $4 > 0 AND $3::text IS NOT NULL THEN secret END, \
-             previous_until = CASE WHEN $4 > 0 THEN now() + $4 * interval '1 ms' END, \
+             previous_until = CASE WHEN $4 > 0 AND ($2::bytea IS NOT NULL OR $3::text IS NOT NULL) \
+                 THEN now() + $4 * interval '1 ms' END, \
              token_sha256 = coalesce($2, token_sha256), \
              secret = coalesce($3, secret), \
              token_issued_at = CASE WHEN $2::bytea IS NOT NULL THEN now() \

@@ -54,6 +54,17 @@ struct Receiver {
     open: Arc<Mutex<HashMap<String, (usize, usize)>>>,
 }
 
+/// A held request, open until dropped.
+struct OpenRequest(Arc<Mutex<HashMap<String, (usize, usize)>>>, String);
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        if let Some((now, _)) = self.0.lock().unwrap().get_mut(&self.1) {
+            *now -= 1;
+        }
+    }
+}
+
 async fn receive(
     State(receiver): State<Receiver>,
     uri: Uri,
@@ -61,23 +72,6 @@ async fn receive(
     body: Bytes,
 ) -> axum::response::Response {
     let path = uri.path().to_string();
-    if receiver.held.lock().unwrap().contains(&path) {
-        {
-            let mut open = receiver.open.lock().unwrap();
-            let (now, most) = open.entry(path.clone()).or_default();
-            *now += 1;
-            *most = (*most).max(*now);
-        }
-        let mut released = receiver.release.subscribe();
-        let _ = released.wait_for(|go| *go).await;
-        receiver
-            .open
-            .lock()
-            .unwrap()
-            .entry(path.clone())
-            .or_default()
-            .0 -= 1;
-    }
     let headers = headers
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_string()))
@@ -87,6 +81,18 @@ async fn receive(
         headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
     });
+    if receiver.held.lock().unwrap().contains(&path) {
+        {
+            let mut open = receiver.open.lock().unwrap();
+            let (now, most) = open.entry(path.clone()).or_default();
+            *now += 1;
+            *most = (*most).max(*now);
+        }
+        // Counted down however the request ends (its sender may hang up first).
+        let _open = OpenRequest(receiver.open.clone(), path.clone());
+        let mut released = receiver.release.subscribe();
+        let _ = released.wait_for(|go| *go).await;
+    }
     let scripted = receiver
         .scripts
         .lock()
@@ -817,4 +823,98 @@ async fn a_hanging_endpoint_holds_at_most_four_workers_and_the_others_go_on() {
         4,
         "never more than four at once"
     );
+}
+
+/// A host SIGKILLed while its attempt waits for an answer: once the lease ends (2 × the
+/// 1 s timeout + 5 s), another host sends the delivery again, with the same
+/// `webhook-id`, and records it.
+#[tokio::test]
+async fn an_attempt_cut_short_by_a_sigkill_is_sent_again_by_another_host() {
+    let database_url = agenthost_tests::fresh_database().await;
+    let data = tempfile::tempdir().unwrap();
+    let admin = "aha_outbound-webhooks-admin";
+    let host = agenthost_tests::HostProcess::start(
+        data.path(),
+        &[
+            ("DATABASE_URL", database_url.as_str()),
+            ("AGENTHOST_ADMIN_TOKEN", admin),
+            ("AGENTHOST_RATE_LIMIT_PER_MINUTE", "0"),
+            (
+                "AGENTHOST_BUNDLED_PLUGINS_DIR",
+                "/nonexistent/agenthost-no-bundled-plugins",
+            ),
+            ("AGENTHOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8"),
+            ("AGENTHOST_WEBHOOK_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let call = |token: &str, path: &str, body: Value| {
+        client
+            .post(host.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let response = call(
+        admin,
+        "/api/admin/workspaces",
+        json!({"slug": "crash", "name": "Crash"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let owner = response.json::<Value>().await.unwrap()["owner_key"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (receiver, base) = Receiver::start().await;
+    receiver.held.lock().unwrap().push("/crash".into());
+    let body = json!({"url": format!("{base}/crash"), "event_types": ["ticket.created"]});
+    let response = call(&owner, "/api/webhooks", body).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let webhook = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ticket = json!({"subject": "Cut short", "requester": {"email": "ada@example.com"}});
+    let response = call(&owner, "/api/tickets", ticket).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    for _ in 0..3000 {
+        if receiver.open("/crash").0 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.open("/crash").0, 1, "the first attempt is waiting");
+    host.crash().await;
+    receiver.release.send_replace(true);
+
+    let url = database_url.clone();
+    let next = TestServer::start_with(move |config| {
+        delivering(config);
+        config.webhook_timeout = Duration::from_secs(1);
+        config.database_url = Some(url);
+    })
+    .await;
+    let path = format!("/api/webhooks/{webhook}/deliveries");
+    let mut delivery = Value::Null;
+    for _ in 0..3000 {
+        let response = next.send(&owner, Method::GET, &path, None).await;
+        delivery = response.json::<Value>().await.unwrap()["deliveries"][0].clone();
+        if delivery["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(delivery["status"], "succeeded", "{delivery}");
+    assert_eq!(
+        delivery["attempts"], 1,
+        "the cut attempt was never recorded"
+    );
+    let sent = receiver.on("/crash");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].header("webhook-id"), sent[1].header("webhook-id"));
+    assert_eq!(sent[0].body, sent[1].body);
+    next.stop().await;
 }

@@ -26,8 +26,9 @@ use crate::telemetry::metrics;
 
 /// How often a host looks for new events and due deliveries.
 const POLL: Duration = Duration::from_millis(250);
-/// A lease outlives the request's timeout by this much, so it never ends mid-attempt.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// A lease is twice the request's timeout plus this: it must outlive the attempt (the
+/// client stops it at the timeout) and its recording, or another host sends it again.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Attempts of one webhook in flight at once, across hosts: a slow or hanging endpoint
 /// holds at most this many of the workers, never all of them.
 const PER_WEBHOOK: i64 = 4;
@@ -124,7 +125,7 @@ async fn claim(
     limit: usize,
 ) -> sqlx::Result<(Uuid, Vec<Claimed>)> {
     let token = Uuid::new_v4();
-    let lease = settings.timeout + LEASE_MARGIN;
+    let lease = settings.timeout * 2 + LEASE_MARGIN;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let claimed = sqlx::query_as(
         "WITH candidates AS ( \

@@ -47,7 +47,9 @@ CREATE TABLE schedule_ticks (
     at           timestamptz NOT NULL,
     kind         text NOT NULL CHECK (kind IN ('scheduled', 'catch_up', 'manual')),
     outcome      text NOT NULL CHECK (outcome IN ('started', 'skipped', 'buffered', 'failed')),
-    execution_id uuid REFERENCES executions (id) ON DELETE SET NULL,
+    -- No foreign key: its check would hold a share lock on the execution's row until
+    -- the tick commits, and the engine locks that row to finish the execution.
+    execution_id uuid,
     -- The execution's end, copied when the ticker sees it (NULL while it runs).
     result       text,
     note         text,

@@ -77,7 +77,10 @@ pub fn compile(
             problems.push(Problem::at(at, "an action is an object with a `type`"));
             continue;
         };
-        let name = fields.get("type").and_then(Value::as_str).unwrap_or_default();
+        let name = fields
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(node) = canonical(name).and_then(node_type) else {
             let known: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
             problems.push(Problem::at(
@@ -174,7 +177,8 @@ mod tests {
         let problems = compile(&actions, "actions", &NodeSettings::default(), &lookup).unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["actions[1].type"]);
-        let problems = compile(&actions[..1], "actions", &NodeSettings::default(), &lookup).unwrap_err();
+        let problems =
+            compile(&actions[..1], "actions", &NodeSettings::default(), &lookup).unwrap_err();
         assert!(problems[0].path.starts_with("actions[0]"), "{problems:?}");
         assert_eq!(canonical("call_url"), Some("call_webhook"));
     }

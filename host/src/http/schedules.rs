@@ -85,7 +85,15 @@ async fn create_task(
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
     let workspace = caller.0.workspace_id;
-    match tasks::create(&state.pool, &state.registry, workspace, &caller.actor(), &input).await {
+    match tasks::create(
+        &state.pool,
+        &state.registry,
+        workspace,
+        &caller.actor(),
+        &input,
+    )
+    .await
+    {
         Ok(created) => Ok((StatusCode::CREATED, Json(created?)).into_response()),
         Err(problems) => Ok(invalid(problems)),
     }
@@ -101,7 +109,9 @@ async fn get_schedule(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Schedule>> {
     caller.require(Role::Viewer)?;
-    Ok(Json(store::get(&state.pool, caller.0.workspace_id, id).await?))
+    Ok(Json(
+        store::get(&state.pool, caller.0.workspace_id, id).await?,
+    ))
 }
 
 /// Admin: change a task's name, description, schedule, action or retry (a workflow's
@@ -157,7 +167,9 @@ async fn pause(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Schedule>> {
     caller.require(Role::Member)?;
-    Ok(Json(store::set_paused(&state.pool, caller.0.workspace_id, id, true).await?))
+    Ok(Json(
+        store::set_paused(&state.pool, caller.0.workspace_id, id, true).await?,
+    ))
 }
 
 /// Member: tick again from now (ticks that passed while paused are not caught up).
@@ -171,7 +183,9 @@ async fn resume(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Schedule>> {
     caller.require(Role::Member)?;
-    Ok(Json(store::set_paused(&state.pool, caller.0.workspace_id, id, false).await?))
+    Ok(Json(
+        store::set_paused(&state.pool, caller.0.workspace_id, id, false).await?,
+    ))
 }
 
 /// Member: run once now, outside the schedule (paused or not).

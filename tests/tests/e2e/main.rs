@@ -38,6 +38,7 @@ mod plugin_logs;
 mod plugins;
 mod python_plugin;
 mod runtime;
+mod schedules;
 mod small_truths;
 mod support_durability;
 mod tickets;

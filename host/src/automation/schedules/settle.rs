@@ -99,7 +99,7 @@ async fn start_buffered(engine: &Workflows, pool: &PgPool) -> anyhow::Result<usi
         // The schedule row is the lock the ticker holds too: one host starts it.
         let target: Option<Target> = sqlx::query_as(
             "SELECT workspace_id, workflow_id, name, input, status FROM schedules \
-             WHERE id = $1 FOR UPDATE SKIP LOCKED",
+             WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
         )
         .bind(buffered.schedule_id)
         .fetch_optional(&mut *tx)

@@ -11,7 +11,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,10 @@ pub enum Overlap {
 /// A checked spec, ready to compute ticks.
 #[derive(Debug, Clone)]
 pub enum Timing {
-    Cron { cron: Box<Cron>, zone: chrono_tz::Tz },
+    Cron {
+        cron: Box<Cron>,
+        zone: chrono_tz::Tz,
+    },
     Every(Duration),
     At(DateTime<Utc>),
 }
@@ -114,7 +117,9 @@ impl ScheduleSpec {
                 Err(_) => {
                     problems.push(Problem::at(
                         at("timezone"),
-                        format!("{name:?} is not an IANA time zone (like `Europe/Berlin` or `UTC`)"),
+                        format!(
+                            "{name:?} is not an IANA time zone (like `Europe/Berlin` or `UTC`)"
+                        ),
                     ));
                     None
                 }
@@ -151,15 +156,13 @@ impl ScheduleSpec {
             }
         }
         if let Some(instant) = self.at {
-            timing = Some(Timing::At(instant));
+            // The database keeps microseconds: a tick must be the same instant there.
+            timing = Some(Timing::At(instant.trunc_subsecs(6)));
         }
         if let Some(text) = &self.catch_up_window {
             match crate::config::parse_retention(text) {
                 Ok(window) if window <= MAX_CATCH_UP_WINDOW => {}
-                Ok(_) => problems.push(Problem::at(
-                    at("catch_up_window"),
-                    "must be at most 366d",
-                )),
+                Ok(_) => problems.push(Problem::at(at("catch_up_window"), "must be at most 366d")),
                 Err(why) => problems.push(Problem::at(at("catch_up_window"), why)),
             }
         }
@@ -198,6 +201,12 @@ fn parse_cron(text: &str) -> Result<Cron, String> {
         .build()
         .parse(text)
         .map_err(|err| format!("{text:?} is not a cron expression: {err}"))
+}
+
+/// Now, as the database stores it (microseconds), so ticks computed from it in Rust
+/// and read back from a row are the same instants.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 impl Timing {
@@ -268,19 +277,31 @@ mod tests {
         let berlin = cron("30 2 * * *", "Europe/Berlin");
         assert_eq!(
             ticks(&berlin, "2026-03-28T12:00:00Z", 3),
-            ["2026-03-29T01:00Z", "2026-03-30T00:30Z", "2026-03-31T00:30Z"]
+            [
+                "2026-03-29T01:00Z",
+                "2026-03-30T00:30Z",
+                "2026-03-31T00:30Z"
+            ]
         );
         // New York: 2026-03-08 02:00 EST → 03:00 EDT.
         let new_york = cron("30 2 * * *", "America/New_York");
         assert_eq!(
             ticks(&new_york, "2026-03-07T12:00:00Z", 3),
-            ["2026-03-08T07:00Z", "2026-03-09T06:30Z", "2026-03-10T06:30Z"]
+            [
+                "2026-03-08T07:00Z",
+                "2026-03-09T06:30Z",
+                "2026-03-10T06:30Z"
+            ]
         );
         // Hourly skips the hour that doesn't exist (no double run at 03:00).
         let hourly = cron("0 * * * *", "Europe/Berlin");
         assert_eq!(
             ticks(&hourly, "2026-03-28T23:30:00Z", 3),
-            ["2026-03-29T00:00Z", "2026-03-29T01:00Z", "2026-03-29T02:00Z"]
+            [
+                "2026-03-29T00:00Z",
+                "2026-03-29T01:00Z",
+                "2026-03-29T02:00Z"
+            ]
         );
     }
 
@@ -301,7 +322,11 @@ mod tests {
         let hourly = cron("0 * * * *", "America/New_York");
         assert_eq!(
             ticks(&hourly, "2026-11-01T04:30:00Z", 3),
-            ["2026-11-01T05:00Z", "2026-11-01T06:00Z", "2026-11-01T07:00Z"]
+            [
+                "2026-11-01T05:00Z",
+                "2026-11-01T06:00Z",
+                "2026-11-01T07:00Z"
+            ]
         );
     }
 
@@ -319,7 +344,10 @@ mod tests {
             every.next_after(after, anchor),
             Some(Utc.with_ymd_and_hms(2026, 1, 1, 1, 0, 7).unwrap())
         );
-        assert_eq!(every.next_after(anchor, anchor), Some(anchor + chrono::Duration::minutes(15)));
+        assert_eq!(
+            every.next_after(anchor, anchor),
+            Some(anchor + chrono::Duration::minutes(15))
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub async fn sync_triggers(
     .bind(&kept)
     .execute(&mut *tx)
     .await?;
-    let now = Utc::now();
+    let now = super::spec::now();
     for (index, spec) in schedules {
         let input = spec.input.clone().unwrap_or_else(|| json!({}));
         sqlx::query(
@@ -153,7 +153,7 @@ pub async fn insert_task(
     input: &Value,
     actor: &str,
 ) -> ApiResult<Uuid> {
-    let now = Utc::now();
+    let now = super::spec::now();
     Ok(sqlx::query_scalar(
         "INSERT INTO schedules (id, workspace_id, workflow_id, name, description, spec, action, \
              input, anchor, next_run_at, status, created_by) \
@@ -179,7 +179,7 @@ pub async fn insert_task(
 /// A new spec for a task: ticks count afresh from now; a completed one-off given a
 /// new time is active again.
 pub async fn respec(tx: &mut PgConnection, id: Uuid, spec: &ScheduleSpec) -> sqlx::Result<()> {
-    let now = Utc::now();
+    let now = super::spec::now();
     sqlx::query(
         "UPDATE schedules SET spec = $2, anchor = $3, next_run_at = $4, \
              status = CASE WHEN $4::timestamptz IS NULL THEN 'completed' \
@@ -195,7 +195,11 @@ pub async fn respec(tx: &mut PgConnection, id: Uuid, spec: &ScheduleSpec) -> sql
     Ok(())
 }
 
-pub async fn list(pool: &PgPool, workspace: Uuid, workflow: Option<Uuid>) -> ApiResult<Vec<Schedule>> {
+pub async fn list(
+    pool: &PgPool,
+    workspace: Uuid,
+    workflow: Option<Uuid>,
+) -> ApiResult<Vec<Schedule>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE s.workspace_id = $1 AND ($2::uuid IS NULL OR s.workflow_id = $2) \
          ORDER BY s.created_at, s.trigger_index"
@@ -210,15 +214,20 @@ pub async fn get(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<Schedule
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE s.workspace_id = $1 AND s.id = $2"
     )))
-        .bind(workspace)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no schedule {id} in this workspace")))
+    .bind(workspace)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("no schedule {id} in this workspace")))
 }
 
 /// Pause, or resume from now: ticks that passed while paused are not caught up.
-pub async fn set_paused(pool: &PgPool, workspace: Uuid, id: Uuid, paused: bool) -> ApiResult<Schedule> {
+pub async fn set_paused(
+    pool: &PgPool,
+    workspace: Uuid,
+    id: Uuid,
+    paused: bool,
+) -> ApiResult<Schedule> {
     let schedule = get(pool, workspace, id).await?;
     if schedule.status == "completed" {
         return Err(ApiError::Conflict(
@@ -233,7 +242,7 @@ pub async fn set_paused(pool: &PgPool, workspace: Uuid, id: Uuid, paused: bool) 
             .schedule
             .check("schedule")
             .ok()
-            .and_then(|timing| timing.next_after(Utc::now(), anchor))
+            .and_then(|timing| timing.next_after(super::spec::now(), anchor))
     };
     sqlx::query(
         "UPDATE schedules SET status = $3, next_run_at = $4, updated_at = now() \
@@ -253,22 +262,27 @@ async fn schedule_anchor(pool: &PgPool, id: Uuid) -> DateTime<Utc> {
         .bind(id)
         .fetch_one(pool)
         .await
-        .unwrap_or_else(|_| Utc::now())
+        .unwrap_or_else(|_| super::spec::now())
 }
 
 /// Run now, outside the schedule (a `manual` tick; the overlap policy doesn't apply).
-pub async fn run_now(engine: &Workflows, pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<Run> {
+pub async fn run_now(
+    engine: &Workflows,
+    pool: &PgPool,
+    workspace: Uuid,
+    id: Uuid,
+) -> ApiResult<Run> {
     let schedule = get(pool, workspace, id).await?;
     let input: Value = sqlx::query_scalar("SELECT input FROM schedules WHERE id = $1")
         .bind(id)
         .fetch_one(pool)
         .await?;
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM schedules WHERE id = $1 FOR NO KEY UPDATE")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let at = Utc::now();
+    let at = super::spec::now();
     let fired = ticker::start(
         engine,
         &mut tx,

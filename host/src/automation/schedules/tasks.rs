@@ -59,15 +59,24 @@ async fn target(
     action: &Value,
     retry: Option<&Value>,
 ) -> Result<Target, Vec<Problem>> {
-    let kind = action.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = action
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if actions::canonical(kind) == Some("trigger_workflow") {
-        let workflow = action.get("workflow").and_then(Value::as_str).unwrap_or_default();
+        let workflow = action
+            .get("workflow")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let input = action.get("input").cloned().unwrap_or_else(|| json!({}));
         if !input.is_object() {
             return Err(vec![Problem::at("action.input", "must be a JSON object")]);
         }
         return match workflows::get_workflow(pool, workspace, workflow).await {
-            Ok(found) => Ok(Target::Workflow { id: found.id, input }),
+            Ok(found) => Ok(Target::Workflow {
+                id: found.id,
+                input,
+            }),
             Err(_) => Err(vec![Problem::at(
                 "action.workflow",
                 format!("no workflow {workflow:?} in this workspace"),
@@ -81,16 +90,20 @@ async fn target(
     let lookup = workflows::node_type_lookup(registry);
     let definition = actions::compile(std::slice::from_ref(action), "action", &settings, &lookup)
         .map_err(|problems| {
-            // One action: `action[0].to` reads better as `action.to`.
-            problems
-                .into_iter()
-                .map(|p| Problem::at(p.path.replacen("action[0]", "action", 1), p.message))
-                .collect::<Vec<_>>()
-        })?;
+        // One action: `action[0].to` reads better as `action.to`.
+        problems
+            .into_iter()
+            .map(|p| Problem::at(p.path.replacen("action[0]", "action", 1), p.message))
+            .collect::<Vec<_>>()
+    })?;
     Ok(Target::Own(definition))
 }
 
-fn required<'a, T>(value: &'a Option<T>, field: &str, problems: &mut Vec<Problem>) -> Option<&'a T> {
+fn required<'a, T>(
+    value: &'a Option<T>,
+    field: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a T> {
     if value.is_none() {
         problems.push(Problem::at(field, "is required"));
     }
@@ -114,7 +127,8 @@ pub async fn create(
         check_spec(spec, &mut problems);
     }
     let target = match action {
-        Some(action) => match target(pool, registry, workspace, action, input.retry.as_ref()).await {
+        Some(action) => match target(pool, registry, workspace, action, input.retry.as_ref()).await
+        {
             Ok(target) => Some(target),
             Err(found) => {
                 problems.extend(found);
@@ -148,13 +162,23 @@ async fn insert(
         Target::Workflow { id, input } => (id, input),
         Target::Own(definition) => {
             let owner = format!("schedule:{id}");
-            let workflow = workflows::save_owned(&mut tx, workspace, &owner, name, &definition).await?;
+            let workflow =
+                workflows::save_owned(&mut tx, workspace, &owner, name, &definition).await?;
             (workflow, json!({}))
         }
     };
     let description = input.description.as_deref().unwrap_or_default();
     store::insert_task(
-        &mut tx, id, workspace, workflow, name, description, spec, action, &run_input, actor,
+        &mut tx,
+        id,
+        workspace,
+        workflow,
+        name,
+        description,
+        spec,
+        action,
+        &run_input,
+        actor,
     )
     .await?;
     tx.commit().await?;
@@ -174,7 +198,10 @@ fn check_text(input: &TaskInput, problems: &mut Vec<Problem>) {
         .as_ref()
         .is_some_and(|d| d.chars().count() > 2000)
     {
-        problems.push(Problem::at("description", "must be at most 2000 characters"));
+        problems.push(Problem::at(
+            "description",
+            "must be at most 2000 characters",
+        ));
     }
 }
 
@@ -212,7 +239,11 @@ pub async fn update(
         check_spec(spec, &mut problems);
     }
     let name = input.name.clone().unwrap_or(current.name.clone());
-    let action = input.action.clone().or(current.action.clone()).unwrap_or_default();
+    let action = input
+        .action
+        .clone()
+        .or(current.action.clone())
+        .unwrap_or_default();
     let target = if input.action.is_some() || input.retry.is_some() {
         match target(pool, registry, workspace, &action, input.retry.as_ref()).await {
             Ok(target) => Some(target),
@@ -231,7 +262,7 @@ pub async fn update(
     let mut tx = pool.begin().await?;
     let owned: Option<Uuid> = sqlx::query_scalar(
         "SELECT w.id FROM schedules s JOIN workflows w ON w.id = s.workflow_id \
-         WHERE s.id = $1 AND w.owner = $2 FOR UPDATE OF s",
+         WHERE s.id = $1 AND w.owner = $2 FOR NO KEY UPDATE OF s",
     )
     .bind(id)
     .bind(&owner)
@@ -245,7 +276,8 @@ pub async fn update(
                 (workflow, json!({}))
             }
             (Target::Own(definition), None) => {
-                let workflow = workflows::save_owned(&mut tx, workspace, &owner, &name, &definition).await?;
+                let workflow =
+                    workflows::save_owned(&mut tx, workspace, &owner, &name, &definition).await?;
                 (workflow, json!({}))
             }
         };
@@ -257,7 +289,10 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
         if let Some(old) = owned.filter(|old| *old != workflow) {
-            sqlx::query("DELETE FROM workflows WHERE id = $1").bind(old).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM workflows WHERE id = $1")
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     if let Some(spec) = &input.schedule {
@@ -286,7 +321,10 @@ pub async fn delete(pool: &PgPool, workspace: Uuid, id: Uuid) -> ApiResult<()> {
         )));
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM schedules WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM schedules WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM workflows WHERE id = $1 AND owner = $2")
         .bind(current.workflow_id)
         .bind(format!("schedule:{id}"))

@@ -1,4 +1,4 @@
-//! The ticker every host runs. A pass locks each due schedule (`FOR UPDATE SKIP
+//! The ticker every host runs. A pass locks each due schedule (`FOR NO KEY UPDATE SKIP
 //! LOCKED`, so one host at a time ticks it), works out the ticks due since
 //! `next_run_at`, applies the catch-up and overlap policies, starts an execution per
 //! tick with the tick's id as its idempotency key, records the tick and moves
@@ -60,7 +60,13 @@ pub async fn pass(engine: &Workflows, pool: &PgPool) -> anyhow::Result<usize> {
     .await?;
     let mut started = 0;
     for id in due {
-        started += tick(engine, pool, id).await?;
+        // One schedule's trouble doesn't hold up the others.
+        match tick(engine, pool, id).await {
+            Ok(n) => started += n,
+            Err(error) => {
+                tracing::warn!(error = %error, schedule = %id, "ticking a schedule failed")
+            }
+        }
     }
     started += super::settle::pass(engine, pool).await?;
     Ok(started)
@@ -135,7 +141,7 @@ async fn tick(engine: &Workflows, pool: &PgPool, id: Uuid) -> anyhow::Result<usi
              s.anchor, s.next_run_at, clock_timestamp() AS now \
          FROM schedules s JOIN workflows w ON w.id = s.workflow_id \
          WHERE s.id = $1 AND s.status = 'active' AND s.next_run_at <= clock_timestamp() \
-         FOR UPDATE OF s SKIP LOCKED",
+         FOR NO KEY UPDATE OF s SKIP LOCKED",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -244,11 +250,31 @@ async fn fire(
             }
         };
         if let Some(outcome) = outcome {
-            record(tx, due.id, at, kind, outcome, None, Some("the previous run is still going")).await?;
+            record(
+                tx,
+                due.id,
+                at,
+                kind,
+                outcome,
+                None,
+                Some("the previous run is still going"),
+            )
+            .await?;
             return Ok(Fired::Recorded);
         }
     }
-    start(engine, tx, due.id, due.workspace_id, due.workflow_id, &due.name, &due.input, at, kind).await
+    start(
+        engine,
+        tx,
+        due.id,
+        due.workspace_id,
+        due.workflow_id,
+        &due.name,
+        &due.input,
+        at,
+        kind,
+    )
+    .await
 }
 
 /// Start a tick's execution and record it (also used for a buffered tick and "run now").
@@ -328,7 +354,8 @@ async fn record(
         "INSERT INTO schedule_ticks (schedule_id, at, kind, outcome, execution_id, note) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (schedule_id, at) DO UPDATE SET outcome = EXCLUDED.outcome, \
-             execution_id = EXCLUDED.execution_id, note = EXCLUDED.note",
+             execution_id = EXCLUDED.execution_id, note = EXCLUDED.note \
+         WHERE schedule_ticks.outcome = 'buffered'",
     )
     .bind(schedule)
     .bind(at)

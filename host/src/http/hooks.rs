@@ -404,3 +404,28 @@ async fn rotate_hook(
     .await?;
     Ok(Json(issued))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_without_a_length_is_cut_at_the_limit() {
+        // Chunked: no Content-Length to refuse it by, so the read itself must stop.
+        let headers = HeaderMap::new();
+        let error = read_body(&headers, Body::from(vec![b'x'; 2000]), 1999)
+            .await
+            .expect_err("over the limit");
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let read = read_body(&headers, Body::from(vec![b'x'; 2000]), 2000)
+            .await
+            .expect("at the limit");
+        assert_eq!(read.len(), 2000);
+        let mut declared = HeaderMap::new();
+        declared.insert(header::CONTENT_LENGTH, HeaderValue::from(5000));
+        let error = read_body(&declared, Body::empty(), 1000)
+            .await
+            .expect_err("declared over the limit");
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -62,6 +62,28 @@ struct SettingsChange {
     monthly_cost_budget_usd: Option<Option<f64>>,
 }
 
+/// A body read only from a JSON object: serde's derive also reads a struct from an array
+/// of its fields in order (`[null, null]`), which the schema does not allow.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
 /// Tells "absent" (outer None) from "null" (Some(None)).
 fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -109,7 +131,7 @@ async fn update_settings(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     request_id: RequestId,
-    Json(change): Json<SettingsChange>,
+    Json(ObjectOnly(change)): Json<ObjectOnly<SettingsChange>>,
 ) -> ApiResult<Json<WorkspaceSettings>> {
     caller.require(Role::Admin)?;
     change.validate()?;

@@ -202,6 +202,7 @@ async fn past_its_budget_a_workspace_gets_429_with_the_figures_and_one_event() {
             "monthly_cost_budget_usd",
         ),
         (json!({"monthly_budget": 5}), "monthly_budget"),
+        (json!([null, null]), "object"),
     ] {
         let (status, body) = settings(&server, &owner, change.clone()).await;
         assert_eq!(

@@ -348,6 +348,23 @@ async fn deliveries_are_signed_as_standard_webhooks_and_verified_by_the_official
         assert!(delivery["next_attempt_at"].is_null());
     }
     assert_eq!(h.receiver.on("/in").len(), 2, "sent once each");
+    // Counted by outcome (process-wide counters: other tests' attempts add up too).
+    let metrics = h
+        .server
+        .send(agenthost_tests::ADMIN_TOKEN, Method::GET, "/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let succeeded: f64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("agenthost_webhook_attempts_total{outcome=\"succeeded\"} ")
+        })
+        .expect("the attempts counter")
+        .parse()
+        .unwrap();
+    assert!(succeeded >= 2.0, "{succeeded}");
 }
 
 #[tokio::test]

@@ -7,4 +7,5 @@ pub mod event_triggers;
 pub mod hooks;
 pub mod health;
 pub mod outbound;
+pub mod rules;
 pub mod schedules;

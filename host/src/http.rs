@@ -13,6 +13,7 @@ mod openai;
 pub mod openapi;
 mod plugin_logs;
 mod plugins;
+mod rules;
 mod settings;
 mod tickets;
 mod schedules;
@@ -78,6 +79,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(plugin_logs::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
+        .merge(rules::router())
         .merge(settings::router())
         .merge(tickets::router())
         .merge(tools::router())

@@ -101,6 +101,10 @@ impl Server {
             state.workflows.clone(),
             state.pool.clone(),
         ));
+        let rule_walker = tokio::spawn(crate::automation::rules::dispatch::run_forever(
+            state.workflows.clone(),
+            state.pool.clone(),
+        ));
         let outbound_webhooks = crate::automation::outbound::spawn(
             state.pool.clone(),
             crate::automation::outbound::Settings::from_config(&state.config),
@@ -164,6 +168,7 @@ impl Server {
                 outbound_webhooks.abort();
             }
             schedule_ticker.abort();
+            rule_walker.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's
             // heartbeat, and other hosts would take the job still in hand.

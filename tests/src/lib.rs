@@ -169,7 +169,13 @@ impl TestServer {
 
     /// A second host on the same database as `self` (a replica).
     pub async fn replica(&self) -> TestServer {
+        self.replica_with(|_| {}).await
+    }
+
+    /// A replica with a changed configuration (the same SMTP server as the first...).
+    pub async fn replica_with(&self, change: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config().await;
+        change(&mut config);
         config.database_url = Some(self.database_url.clone());
         Self::start_config(config).await
     }

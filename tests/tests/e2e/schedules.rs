@@ -185,7 +185,7 @@ async fn overlapping_ticks_follow_the_overlap_policy() {
             executions(f, slug)
                 .await
                 .iter()
-                .filter(|(_, _, status)| status == "running")
+                .filter(|(_, _, status)| status == "running" || status == "waiting")
                 .count()
         }
     };

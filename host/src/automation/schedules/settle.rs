@@ -30,7 +30,7 @@ pub async fn pass(engine: &Workflows, pool: &PgPool) -> anyhow::Result<usize> {
              UPDATE schedule_ticks t SET result = e.status, finished_at = e.finished_at \
              FROM executions e \
              WHERE e.id = t.execution_id AND t.outcome = 'started' AND t.result IS NULL \
-               AND e.status <> 'running' \
+               AND e.status IN ('succeeded', 'failed', 'cancelled') \
              RETURNING t.schedule_id, t.at, t.execution_id, e.status, e.error) \
          SELECT d.schedule_id, s.workspace_id, s.name, d.at, d.execution_id, d.status, d.error \
          FROM done d JOIN schedules s ON s.id = d.schedule_id ORDER BY d.at",
@@ -89,7 +89,7 @@ async fn start_buffered(engine: &Workflows, pool: &PgPool) -> anyhow::Result<usi
     let waiting: Vec<Buffered> = sqlx::query_as(
         "SELECT b.schedule_id, b.at FROM schedule_ticks b WHERE b.outcome = 'buffered' \
          AND NOT EXISTS (SELECT 1 FROM schedule_ticks t JOIN executions e ON e.id = t.execution_id \
-             WHERE t.schedule_id = b.schedule_id AND t.outcome = 'started' AND e.status = 'running')",
+             WHERE t.schedule_id = b.schedule_id AND t.outcome = 'started' AND e.status IN ('running', 'waiting'))",
     )
     .fetch_all(pool)
     .await?;

@@ -229,7 +229,7 @@ async fn fire(
     let running: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM schedule_ticks t JOIN executions e ON e.id = t.execution_id \
          WHERE t.schedule_id = $1 AND t.outcome = 'started' AND t.result IS NULL \
-           AND e.status = 'running')",
+           AND e.status IN ('running', 'waiting'))",
     )
     .bind(due.id)
     .fetch_one(&mut *tx)

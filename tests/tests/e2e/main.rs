@@ -37,6 +37,7 @@ mod plugin_limits;
 mod plugin_logs;
 mod plugins;
 mod python_plugin;
+mod rules;
 mod runtime;
 mod schedules;
 mod small_truths;

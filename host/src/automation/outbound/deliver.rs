@@ -364,6 +364,12 @@ async fn record(
     let response_status = sent.status.map(i32::from);
     let error = sent.error.as_deref().map(crate::nul::replace);
     let mut tx = pool.begin().await?;
+    // The webhook before the delivery, the order every path takes them in
+    // (`store::lock_cursor`).
+    sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(delivery.webhook_id)
+        .execute(&mut *tx)
+        .await?;
     let updated = sqlx::query(
         "UPDATE webhook_deliveries SET status = $3, attempts = $4, \
              next_attempt_at = now() + $5 * interval '1 ms', \

@@ -59,17 +59,8 @@ async fn walk(
     let Some(cursor) = cursor else {
         return Ok(0);
     };
-    // Shares the webhook's row with a concurrent disable: that one waits for this walk
-    // (and then cancels what it wrote), or this walk sees the webhook disabled.
-    let enabled: Option<bool> =
-        sqlx::query_scalar("SELECT enabled FROM webhooks WHERE id = $1 FOR SHARE")
-            .bind(subscriber.webhook_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if enabled != Some(true) {
-        return Ok(0);
-    }
     let after: Cursor = cursor.parse().map_err(anyhow::Error::msg)?;
+    // Read on another connection, before this walk holds anything but its cursor.
     let batch = events::read(
         pool,
         subscriber.workspace_id,
@@ -81,6 +72,17 @@ async fn walk(
     let Some(last) = batch.last().map(|event| event.cursor.clone()) else {
         return Ok(0);
     };
+    // Shares the webhook's row (after the cursor, the order every path takes them in,
+    // `store::lock_cursor`): a concurrent disable waits for this walk and then cancels
+    // what it wrote, or this walk sees the webhook disabled and writes nothing.
+    let enabled: Option<bool> =
+        sqlx::query_scalar("SELECT enabled FROM webhooks WHERE id = $1 FOR SHARE")
+            .bind(subscriber.webhook_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if enabled != Some(true) {
+        return Ok(0);
+    }
     let first_wait = settings.schedule.first().copied().unwrap_or_default();
     let mut written = 0;
     for event in batch.iter().filter(|event| wanted(subscriber, event)) {

@@ -161,6 +161,18 @@ pub async fn get(tx: &mut PgConnection, workspace: Uuid, id: Uuid) -> ApiResult<
     .ok_or_else(|| not_found(id))
 }
 
+/// Every path takes a webhook's rows in one order: its cursor, the webhook, its
+/// deliveries (the feed walk holds the cursor while it reads events, then shares the
+/// webhook; an attempt's record locks the webhook, then the delivery). One order means
+/// no deadlock between them.
+async fn lock_cursor(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1 FROM webhook_cursors WHERE webhook_id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn update(
     tx: &mut PgConnection,
     workspace: Uuid,
@@ -168,6 +180,7 @@ pub async fn update(
     changes: &Changes,
     actor: &str,
 ) -> ApiResult<Webhook> {
+    lock_cursor(tx, id).await?;
     let before: Option<bool> = sqlx::query_scalar(
         "SELECT enabled FROM webhooks WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
     )
@@ -208,6 +221,7 @@ pub async fn update(
 }
 
 pub async fn delete(tx: &mut PgConnection, workspace: Uuid, id: Uuid) -> ApiResult<Webhook> {
+    lock_cursor(tx, id).await?;
     let webhook = get(tx, workspace, id).await?;
     sqlx::query("DELETE FROM webhooks WHERE id = $1")
         .bind(id)
@@ -439,8 +453,15 @@ pub async fn delivery(pool: &PgPool, webhook: Uuid, id: Uuid) -> ApiResult<Deliv
 /// failure is final and disables nothing); a pending one is moved to now.
 pub async fn retry(pool: &PgPool, workspace: Uuid, webhook: Uuid, id: Uuid) -> ApiResult<Delivery> {
     let mut tx = pool.begin().await?;
-    let hook = get(&mut tx, workspace, webhook).await?;
-    if !hook.enabled {
+    // Shared with a concurrent disable, which then cancels this delivery too.
+    let enabled: Option<bool> = sqlx::query_scalar(
+        "SELECT enabled FROM webhooks WHERE workspace_id = $1 AND id = $2 FOR SHARE",
+    )
+    .bind(workspace)
+    .bind(webhook)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if !enabled.ok_or_else(|| not_found(webhook))? {
         return Err(ApiError::Conflict(
             "the webhook is disabled; enable it (PATCH enabled: true) before retrying".into(),
         ));

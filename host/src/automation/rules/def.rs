@@ -68,7 +68,7 @@ pub struct RuleInput {
     /// | "invoke_agent" | "emit_event" | "create_ticket" | "update_ticket", ...}` with the
     /// node's config; templates see `input.event` and `input.rule`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Object>>, min_items = 1, max_items = 20)]
     pub actions: Option<Vec<Value>>,
     /// After a run, matching events within this time are skipped (`10m`, `1h`).
     #[serde(default)]

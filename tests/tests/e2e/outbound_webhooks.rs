@@ -453,6 +453,18 @@ async fn a_410_disables_the_webhook_and_another_webhook_hears_of_it() {
         "the endpoint answered 410 Gone"
     );
     assert_eq!(events[1]["actor"], "system:webhooks");
+    // Each payload matches its type's published schema.
+    let catalogue = h.get("/api/event-types").await;
+    for event in &events {
+        let entry = catalogue["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == event["type"])
+            .unwrap();
+        let validator = jsonschema::validator_for(&entry["payload"]).unwrap();
+        assert!(validator.is_valid(&event["payload"]), "{event}");
+    }
 
     let webhook = h.get(&format!("/api/webhooks/{gone}")).await;
     assert_eq!(webhook["enabled"], false);

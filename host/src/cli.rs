@@ -1,14 +1,18 @@
 //! The `agenthost` command line: the server's own commands, and the client commands
 //! (`plugin`, `agent`, `chat`, `workflow`, `execution`) that talk to a running server over its HTTP API.
 
+mod automation;
 mod chat;
 mod client;
 mod commands;
+mod events;
 mod logs;
 mod out;
 mod plugin;
 mod scaffold;
+mod schedule;
 mod sse;
+mod webhook;
 mod workflow;
 
 use std::process::ExitCode;

@@ -125,6 +125,19 @@ impl Client {
             (Some(code), Some(message)) => format!("{status} {code}: {message}"),
             _ => format!("{status}: {}", text.trim()),
         };
+        // A 422 with every problem at its field (`schedule.cron`, `actions[1].to`): one
+        // line each, the message above only joins them.
+        let problems = error["problems"].as_array().map(Vec::as_slice);
+        if let Some(problems) = problems.filter(|p| !p.is_empty()) {
+            message = format!("{status} {}:", error["code"].as_str().unwrap_or("invalid"));
+            for problem in problems {
+                message.push_str(&format!(
+                    "\n  {}: {}",
+                    problem["path"].as_str().unwrap_or("?"),
+                    problem["message"].as_str().unwrap_or("?")
+                ));
+            }
+        }
         if status == reqwest13::StatusCode::UNAUTHORIZED && self.token.is_none() {
             message.push_str(&format!(
                 " (no token: set AGENTHOST_TOKEN, pass --token, or put it in {})",

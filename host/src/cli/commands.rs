@@ -21,6 +21,12 @@ pub enum ClientCommand {
     Workflow(WorkflowArgs),
     /// Workflow executions: show one, or watch it to the end (workspace API key).
     Execution(ExecutionArgs),
+    /// Scheduled tasks and workflows' schedule triggers (workspace API key).
+    Schedule(super::schedule::ScheduleArgs),
+    /// Outbound webhooks and their delivery logs (admin workspace API key).
+    Webhook(super::webhook::WebhookArgs),
+    /// The workspace's activity feed: `events tail` follows it (workspace API key).
+    Events(super::events::EventsArgs),
 }
 
 /// Where the server is, who we are, and how to print answers. Global: accepted before
@@ -286,5 +292,8 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
             let client = Client::new(&args.connection, Credentials::Workspace)?;
             super::workflow::run_execution(&client, args.command).await
         }
+        ClientCommand::Schedule(args) => super::schedule::run(args).await,
+        ClientCommand::Webhook(args) => super::webhook::run(args).await,
+        ClientCommand::Events(args) => super::events::run(args).await,
     }
 }

@@ -42,6 +42,9 @@ pub const WORKFLOW_QUEUE_LAG: &str = "agenthost_workflow_queue_lag_seconds";
 pub const SUPPORT_JOBS: &str = "agenthost_support_jobs";
 pub const WEBHOOK_ATTEMPTS: &str = "agenthost_webhook_attempts_total";
 pub const WEBHOOK_ATTEMPT_DURATION: &str = "agenthost_webhook_attempt_duration_seconds";
+pub const EVENT_LAG: &str = "agenthost_event_lag_seconds";
+pub const SCHEDULE_TICK_LATENESS: &str = "agenthost_schedule_tick_lateness_seconds";
+pub const RULE_OUTCOMES: &str = "agenthost_rule_outcomes_total";
 
 /// OpenTelemetry's advice for `http.server.request.duration`.
 const HTTP_BUCKETS: &[f64] = &[
@@ -56,6 +59,9 @@ const TOKEN_BUCKETS: &[f64] = &[
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
 ];
 const COST_BUCKETS: &[f64] = &[0.0001, 0.001, 0.01, 0.1, 1.0, 10.0];
+/// A tick is due to start within 100 ms (the benchmark's goal); past 15 s it counts as
+/// missed (schedules::spec::ON_TIME) and is caught up instead.
+const LATENESS_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -100,7 +106,8 @@ fn builder() -> Result<PrometheusBuilder, BuildError> {
         .set_buckets_for_metric(full(PLUGIN_CALL_DURATION), PLUGIN_BUCKETS)?
         .set_buckets_for_metric(full(LLM_TOKENS), TOKEN_BUCKETS)?
         .set_buckets_for_metric(full(LLM_COST), COST_BUCKETS)?
-        .set_buckets_for_metric(full(WEBHOOK_ATTEMPT_DURATION), HTTP_BUCKETS)
+        .set_buckets_for_metric(full(WEBHOOK_ATTEMPT_DURATION), HTTP_BUCKETS)?
+        .set_buckets_for_metric(full(SCHEDULE_TICK_LATENESS), LATENESS_BUCKETS)
 }
 
 fn describe() {
@@ -151,6 +158,22 @@ fn describe() {
         WEBHOOK_ATTEMPT_DURATION,
         Unit::Seconds,
         "Outbound webhook attempts, from sending to the response's excerpt."
+    );
+    describe_gauge!(
+        EVENT_LAG,
+        Unit::Seconds,
+        "Age of the oldest event some subscriber has not passed yet, by subscriber \
+         (event_trigger, webhook, rule, nats); 0 when all are at the feed's head."
+    );
+    describe_histogram!(
+        SCHEDULE_TICK_LATENESS,
+        Unit::Seconds,
+        "From a scheduled tick's time to its execution's start (on-time ticks only)."
+    );
+    describe_counter!(
+        RULE_OUTCOMES,
+        "Automation rules' matches by outcome (started, skipped_cooldown, skipped_limit, \
+         failed)."
     );
 }
 
@@ -230,6 +253,22 @@ pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
     histogram!(WEBHOOK_ATTEMPT_DURATION, "outcome" => outcome).record(elapsed);
 }
 
+/// A schedule's tick started its execution; `kind` is the run's kind (`scheduled`,
+/// `catch_up`, `manual`). Only on-time ticks are measured: a caught-up tick is late by
+/// design and a manual run has no due time.
+pub fn schedule_tick_started(kind: &str, tick: chrono::DateTime<chrono::Utc>) {
+    if kind == "scheduled" {
+        let late = (chrono::Utc::now() - tick).to_std().unwrap_or_default();
+        histogram!(SCHEDULE_TICK_LATENESS).record(late);
+    }
+}
+
+/// An automation rule matched an event; `outcome` is what came of it: `started`,
+/// `skipped_cooldown`, `skipped_limit` or `failed` (rule_runs.outcome).
+pub fn rule_outcome(outcome: &'static str) {
+    counter!(RULE_OUTCOMES, "outcome" => outcome).increment(1);
+}
+
 /// `outcome`: the status a turn ends with (completed, failed, cancelled).
 pub fn chat_turn(outcome: &str) {
     counter!(CHAT_TURNS, "outcome" => outcome.to_string()).increment(1);
@@ -260,6 +299,65 @@ async fn sample(state: &AppState) {
         Ok(queues) => queues.set(),
         // The rest of the exposition is still worth having.
         Err(error) => tracing::warn!(%error, "sampling the queues for /metrics failed"),
+    }
+    sample_event_lag(pool).await;
+}
+
+/// Per kind of subscriber, the cursors walking now (enabled workflows with an event
+/// trigger, enabled webhooks, workspaces with an active rule, the NATS stream) as
+/// `(workspace_id, tx, seq)`, and whether a cursor walks one workspace's feed or all.
+/// Queried one by one, so a table a feature has not created yet costs only its series.
+const EVENT_SUBSCRIBERS: &[(&str, &str, bool)] = &[
+    (
+        "event_trigger",
+        "SELECT w.workspace_id, c.tx, c.seq FROM event_trigger_cursors c \
+         JOIN workflows w ON w.id = c.workflow_id WHERE w.enabled",
+        true,
+    ),
+    (
+        "webhook",
+        "SELECT h.workspace_id, c.tx, c.seq FROM webhook_cursors c \
+         JOIN webhooks h ON h.id = c.webhook_id WHERE h.enabled",
+        true,
+    ),
+    (
+        "rule",
+        "SELECT c.workspace_id, c.tx, c.seq FROM rule_cursors c WHERE EXISTS \
+         (SELECT 1 FROM rules r WHERE r.workspace_id = c.workspace_id AND r.active)",
+        true,
+    ),
+    (
+        "nats",
+        "SELECT NULL::uuid AS workspace_id, tx, seq FROM nats_cursors",
+        false,
+    ),
+];
+
+/// Event lag: per kind of subscriber, the age of the oldest committed event one of its
+/// cursors has not passed (the first event after each cursor, found by the feed's
+/// indexes); 0 when every cursor is at the head. It grows while a subscriber is stuck
+/// or behind, and while an open transaction holds the feed back (readers stop below the
+/// oldest open transaction, docs/decisions.md).
+async fn sample_event_lag(pool: &sqlx::PgPool) {
+    for (subscriber, cursors, per_workspace) in EVENT_SUBSCRIBERS {
+        let scope = if *per_workspace {
+            "e.workspace_id = c.workspace_id AND"
+        } else {
+            ""
+        };
+        let query = format!(
+            "SELECT coalesce(extract(epoch FROM now() - min(first.at)), 0)::float8 \
+             FROM ({cursors}) c CROSS JOIN LATERAL ( \
+                 SELECT e.at FROM events e WHERE {scope} (e.tx, e.seq) > (c.tx, c.seq) \
+                 ORDER BY e.tx, e.seq LIMIT 1) first"
+        );
+        let lag = sqlx::query_scalar::<_, f64>(sqlx::AssertSqlSafe(query))
+            .fetch_one(pool)
+            .await;
+        match lag {
+            Ok(lag) => gauge!(EVENT_LAG, "subscriber" => *subscriber).set(lag.max(0.0)),
+            Err(error) => tracing::debug!(%error, subscriber, "sampling the event lag failed"),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod business_data;
 mod cassie;
 mod chat;
 mod cli;
+mod cli_automation;
 mod cli_pipes;
 mod database;
 mod db_capability;

@@ -3,6 +3,7 @@
 //! tests run in the same process, so counters are compared before and after, by label.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
 use agenthost_tests::{ADMIN_TOKEN, HostProcess, StatusCode, TestServer, plugin_wasm, test_config};
@@ -457,9 +458,13 @@ async fn every_label_comes_from_a_bounded_set() {
                 "fuel_exhausted",
                 "no_capacity",
                 "bad_output",
+                "started",
+                "skipped_cooldown",
+                "skipped_limit",
             ]
             .contains(&value),
             "state" => ["idle", "used"].contains(&value),
+            "subscriber" => ["event_trigger", "webhook", "rule", "nats"].contains(&value),
             "le" | "quantile" => value == "+Inf" || value.parse::<f64>().is_ok(),
             // No plugin was installed here; a new label must say what bounds it.
             _ => false,
@@ -491,4 +496,128 @@ async fn every_label_comes_from_a_bounded_set() {
         assert!(labelled(label, value), "no series with {label}={value:?}");
     }
     host.stop().await;
+}
+
+/// The automation series: event lag per kind of subscriber (held back by an open
+/// transaction, as readers stop below the oldest one, then back to 0 once delivered)
+/// and schedule tick lateness (one sample per on-time tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_lag_and_tick_lateness_follow_the_subscribers_and_schedules() {
+    let f = super::events::Feed::start().await;
+    let server = &f.server;
+    let follow = json!({
+        "triggers": [{"type": "event", "event": "workflow.execution.succeeded",
+                      "filter": "{{ event.payload.workflow == 'quick' }}"}],
+        "nodes": [{"id": "out", "type": "core/output", "config": {"value": 1}}]
+    });
+    f.save("follow", follow).await;
+    let lag = |samples: &[Sample]| {
+        value(
+            samples,
+            "agenthost_event_lag_seconds",
+            &[("subscriber", "event_trigger")],
+        )
+    };
+
+    // An open transaction that has an id holds every reader of the feed below it.
+    let mut held = f.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let response = server
+        .send(
+            &f.member,
+            Method::POST,
+            "/api/workflows/quick/executions",
+            Some(json!({"input": {}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let mut behind = 0.0;
+    for _ in 0..600 {
+        behind = lag(&scrape(server).await);
+        if behind >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(behind >= 1.0, "the lag stayed at {behind}");
+    held.rollback().await.unwrap();
+    // Delivered: `follow` starts, and its cursor passes every event.
+    let mut caught_up = f64::MAX;
+    for _ in 0..1200 {
+        caught_up = lag(&scrape(server).await);
+        if caught_up == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(caught_up, 0.0);
+    let response = server
+        .send(
+            &f.viewer,
+            Method::GET,
+            "/api/executions?workflow=follow",
+            None,
+        )
+        .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["executions"].as_array().unwrap().len(), 1, "{body}");
+
+    // A one-second schedule: each on-time tick adds a lateness sample.
+    let ticks = |samples: &[Sample]| {
+        value(
+            samples,
+            "agenthost_schedule_tick_lateness_seconds_count",
+            &[],
+        )
+    };
+    let before = ticks(&scrape(server).await);
+    let task = json!({"name": "Every second", "schedule": {"every": "1s"},
+        "action": {"type": "run_workflow", "workflow": "quick"}});
+    let response = server
+        .send(&f.member, Method::POST, "/api/schedules", Some(task))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut scheduled = 0;
+    for _ in 0..600 {
+        let response = server
+            .send(
+                &f.viewer,
+                Method::GET,
+                &format!("/api/schedules/{id}/runs"),
+                None,
+            )
+            .await;
+        let runs: serde_json::Value = response.json().await.unwrap();
+        scheduled = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "scheduled" && r["outcome"] == "started")
+            .count();
+        if scheduled >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(scheduled >= 2, "{scheduled} ticks started");
+    let after = ticks(&scrape(server).await);
+    assert!(after >= before + 2.0, "{before} -> {after}");
+    let samples = scrape(server).await;
+    for subscriber in ["event_trigger", "webhook", "nats"] {
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.name == "agenthost_event_lag_seconds"
+                    && s.labels.get("subscriber").map(String::as_str) == Some(subscriber)),
+            "{subscriber}"
+        );
+    }
+    f.server.stop().await;
 }

@@ -306,6 +306,7 @@ pub async fn start(
         .await
     {
         Ok((execution, _)) => {
+            crate::telemetry::metrics::schedule_tick_started(kind.as_str(), at);
             record(tx, schedule, at, kind, "started", Some(execution.id), None).await?;
             sqlx::query(
                 "UPDATE schedules SET runs = runs + 1, last_run_at = $2, last_status = 'running' \

@@ -57,11 +57,13 @@ pub async fn emit(tx: &mut PgConnection, event: NewEvent<'_>) -> sqlx::Result<()
 pub async fn emit_plugin_event(
     tx: &mut PgConnection,
     id: Option<Uuid>,
+    execution: Option<Uuid>,
     event: NewEvent<'_>,
 ) -> sqlx::Result<bool> {
     let written = sqlx::query(
-        "INSERT INTO events (id, workspace_id, type, subject, payload, actor) \
-         VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO events (id, workspace_id, type, subject, payload, actor, execution_id) \
+         VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(event.workspace)
@@ -69,6 +71,7 @@ pub async fn emit_plugin_event(
     .bind(event.subject)
     .bind(crate::nul::replace_in_json(event.payload))
     .bind(event.actor)
+    .bind(execution)
     .execute(&mut *tx)
     .await?;
     Ok(written.rows_affected() == 1)

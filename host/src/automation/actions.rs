@@ -89,11 +89,17 @@ pub fn compile(
             ));
             continue;
         };
-        let config: Map<String, Value> = fields
+        let mut config: Map<String, Value> = fields
             .iter()
             .filter(|(k, _)| k.as_str() != "type")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // `type` names the action, so `emit_event` takes the event's type as `event`.
+        if node == "events/emit"
+            && let Some(event) = config.remove("event")
+        {
+            config.insert("type".into(), event);
+        }
         let mut node = json!({
             "id": format!("action_{}", i + 1),
             "type": node,
@@ -135,6 +141,8 @@ fn rename(node_path: &str, path: &str) -> String {
     };
     let field = field.strip_prefix('.').unwrap_or(field);
     match field.strip_prefix("config") {
+        // `emit_event`'s `event` is the node's `type`.
+        Some(".type") => format!("{path}[{index}].event"),
         Some(config) => format!("{path}[{index}]{config}"),
         None if field.starts_with("retry") || field.starts_with("timeout") => field.to_string(),
         None => format!("{path}[{index}]"),

@@ -88,7 +88,7 @@ async fn deliver(engine: &Workflows, pool: &PgPool, workflow: &Triggered) -> any
     let mut reached = None;
     let mut started = 0;
     for event in batch {
-        let own = event.payload["workflow_id"].as_str() == Some(&workflow.workflow_id.to_string());
+        let own = super::caused_by(pool, &event, workflow.workflow_id).await?;
         let input = serde_json::to_value(&event)?;
         // A workflow is not started by its own executions' events (no loops).
         if !own

@@ -205,6 +205,13 @@ impl wit::Host for EventsCtx {
             .as_deref()
             .map(|key| event_id(workspace, &self.plugin, key, self.emitted));
         self.emitted += 1;
+        // A node run's key is `<execution>/<node>`: the event's cause, so the triggers
+        // and rules that run this execution are not set off by it.
+        let execution = self
+            .node_run
+            .as_deref()
+            .and_then(|key| key.split_once('/'))
+            .and_then(|(execution, _)| Uuid::parse_str(execution).ok());
         let actor = format!("plugin:{}", self.plugin);
         let event = NewEvent {
             workspace,
@@ -215,7 +222,7 @@ impl wit::Host for EventsCtx {
         };
         let written = async {
             let mut tx = pool.begin().await?;
-            let new = events::emit_plugin_event(&mut tx, id, event).await?;
+            let new = events::emit_plugin_event(&mut tx, id, execution, event).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(new)
         }

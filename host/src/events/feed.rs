@@ -65,6 +65,9 @@ pub struct StoredEvent {
     /// Who caused it: `key:<id>`, `admin`, `plugin:<name>` or `system:<what>`.
     pub actor: String,
     pub at: DateTime<Utc>,
+    /// For an event a plugin emitted from a workflow node: that node's execution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<Uuid>,
     /// Where it is in the feed: pass it as `after` (or `Last-Event-ID`) to read on.
     #[sqlx(skip)]
     pub cursor: String,
@@ -87,7 +90,8 @@ pub async fn read(
         .as_deref()
         .map(|k| k.strip_suffix(".*").unwrap_or(k).to_string());
     let mut events: Vec<StoredEvent> = sqlx::query_as(
-        "SELECT id, type, subject, payload, actor, at, tx::text AS tx, seq FROM events \
+        "SELECT id, type, subject, payload, actor, at, execution_id, tx::text AS tx, seq \
+         FROM events \
          WHERE workspace_id = $1 AND (tx, seq) > ($2::text::xid8, $3) \
            AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
            AND ($4::text IS NULL OR type = $4 OR starts_with(type, $4 || '.')) \

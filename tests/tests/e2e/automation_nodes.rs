@@ -441,3 +441,65 @@ async fn a_node_run_that_runs_again_starts_emits_and_creates_once() {
     assert_eq!(tickets, 1);
     assert_eq!(f.events("?type=ticket.created").await.len(), 1);
 }
+
+/// A workflow whose event trigger listens to the type its own node emits, and a rule
+/// whose action emits the event it listens to, each run once per outside event: their
+/// own runs' events (`execution_id` names the emitting execution) don't set them off.
+#[tokio::test]
+async fn a_workflow_or_rule_that_emits_what_it_listens_to_does_not_loop() {
+    let f = Fixture::start(|_| {}).await;
+    f.save(
+        "echo",
+        json!({
+            "triggers": [{"type": "event", "event": "custom.ping"}],
+            "nodes": [{"id": "emit", "type": "events/emit",
+                       "config": {"type": "custom.ping", "payload": {"from": "echo"}}}]
+        }),
+    )
+    .await;
+    let (status, rule) = f
+        .send(
+            Method::POST,
+            "/api/rules",
+            Some(
+                json!({"name": "echo rule", "trigger": {"event": "custom.ping"},
+                        "actions": [{"type": "emit_event", "event": "custom.ping",
+                                     "payload": {"from": "rule"}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+    let rule = rule["id"].as_str().unwrap().to_string();
+    f.run_node(
+        "ping",
+        json!({"id": "emit", "type": "events/emit", "config": {"type": "custom.ping"}}),
+        json!({}),
+    )
+    .await;
+    // The outside ping starts `echo` and the rule. Neither is set off by its own ping,
+    // but each by the other's: a ping-pong, which stops after MAX_CHAIN (8) steps.
+    f.finished("echo", 1).await;
+    let count = || async { f.events("?type=custom.ping&limit=1000").await.len() };
+    let mut seen = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = count().await;
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    let pings = f.events("?type=custom.ping&limit=1000").await;
+    // 1 outside + 2 chains (echo→rule→echo…, rule→echo→rule…) of at most 8 steps each.
+    assert!(pings.len() <= 17, "a loop: {} pings", pings.len());
+    assert!(pings.len() >= 3, "{pings:?}");
+    assert!(
+        pings.iter().skip(1).all(|p| p["execution_id"].is_string()),
+        "{pings:?}"
+    );
+    let runs = f
+        .send(Method::GET, &format!("/api/rules/{rule}"), None)
+        .await
+        .1;
+    assert!(runs["ran"].as_i64().unwrap() <= 9, "{runs}");
+}

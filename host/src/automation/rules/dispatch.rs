@@ -104,7 +104,10 @@ async fn walk(engine: &Workflows, pool: &PgPool, workspace: Uuid) -> anyhow::Res
     'events: for event in &batch {
         let input = serde_json::to_value(event)?;
         for rule in &rules {
-            if !matches(rule, event, &input) {
+            // A rule is not set off by its own runs (no loops through them).
+            if !matches(rule, event, &input)
+                || crate::automation::caused_by(pool, event, rule.workflow_id).await?
+            {
                 continue;
             }
             match act(engine, &mut tx, workspace, rule, event, &input).await? {
@@ -131,14 +134,9 @@ async fn walk(engine: &Workflows, pool: &PgPool, workspace: Uuid) -> anyhow::Res
     Ok(started)
 }
 
-/// Trigger, filter and conditions, for an event after the rule was made that its own
-/// actions didn't cause.
+/// Trigger, filter and conditions, for an event after the rule was made.
 fn matches(rule: &ActiveRule, event: &StoredEvent, input: &Value) -> bool {
     if position(&event.cursor) <= position(&rule.since) {
-        return false;
-    }
-    // A rule is not set off by its own runs' executions (no loops through them).
-    if event.payload["workflow_id"].as_str() == Some(&rule.workflow_id.to_string()) {
         return false;
     }
     if !crate::events::types::selects(&rule.event, &event.kind) {

@@ -99,6 +99,7 @@ bench: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin bench-chat
 	$(CARGO) run --release -p agenthost-tests --bin bench-workflows
 	$(CARGO) run --release -p agenthost-tests --bin bench-webhooks
+	$(CARGO) run --release -p agenthost-tests --bin bench-automation
 	$(CARGO) run --release -p agenthost-tests --bin bench-support
 	$(CARGO) run --release -p agenthost-tests --bin bench-retrieval
 	$(CARGO) run --release -p agenthost-tests --bin bench-sentiment

@@ -298,7 +298,11 @@ pub async fn save_owned(
     name: &str,
     definition: &Definition,
 ) -> ApiResult<Uuid> {
-    let slug = format!("{}-{}", owner.split(':').next().unwrap_or("owned"), Uuid::new_v4().simple());
+    let slug = format!(
+        "{}-{}",
+        owner.split(':').next().unwrap_or("owned"),
+        Uuid::new_v4().simple()
+    );
     let (id, version): (Uuid, i32) = sqlx::query_as(
         "INSERT INTO workflows (workspace_id, slug, name, owner, latest_version) \
          VALUES ($1, $2, $3, $4, 1) RETURNING id, latest_version",

@@ -4,8 +4,8 @@
 
 pub mod actions;
 pub mod event_triggers;
-pub mod hooks;
 pub mod health;
+pub mod hooks;
 pub mod outbound;
 pub mod rules;
 pub mod schedules;

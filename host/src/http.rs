@@ -14,9 +14,9 @@ pub mod openapi;
 mod plugin_logs;
 mod plugins;
 mod rules;
+mod schedules;
 mod settings;
 mod tickets;
-mod schedules;
 mod tools;
 mod webhooks;
 mod workflows;
@@ -80,13 +80,13 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(plugin_logs::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(rules::router())
+        .merge(schedules::router())
         .merge(settings::router())
         .merge(tickets::router())
         .merge(tools::router())
         .merge(webhooks::router())
         .merge(workflows::router())
         .merge(workspace::router())
-        .merge(schedules::router())
         // route_layer: unknown paths get a plain 404, not a demand for credentials.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -105,10 +105,6 @@ impl Server {
             state.workflows.clone(),
             state.pool.clone(),
         ));
-        let outbound_webhooks = crate::automation::outbound::spawn(
-            state.pool.clone(),
-            crate::automation::outbound::Settings::from_config(&state.config),
-        );
         let nats = match &state.config.nats_url {
             Some(url) => {
                 crate::events::nats::check_stream_name(&state.config.nats_stream)
@@ -133,6 +129,10 @@ impl Server {
                 state.config.agent_health_interval,
             ))
         });
+        let outbound_webhooks = crate::automation::outbound::spawn(
+            state.pool.clone(),
+            crate::automation::outbound::Settings::from_config(&state.config),
+        );
         // Nothing to finish on the metrics address: it is stopped with the server.
         let metrics_task = metrics_listener.map(|listener| {
             let app = http::metrics_app(state.clone());
@@ -158,17 +158,17 @@ impl Server {
             }
             event_sweep.abort();
             event_triggers.abort();
+            if let Some(outbound_webhooks) = outbound_webhooks {
+                outbound_webhooks.abort();
+            }
+            schedule_ticker.abort();
+            rule_walker.abort();
             if let Some(agent_health) = agent_health {
                 agent_health.abort();
             }
             if let Some(nats) = nats {
                 nats.abort();
             }
-            if let Some(outbound_webhooks) = outbound_webhooks {
-                outbound_webhooks.abort();
-            }
-            schedule_ticker.abort();
-            rule_walker.abort();
             // Before the pools close: this host's running nodes go back to the queue.
             // The support worker first: stopping the engine removes this host's
             // heartbeat, and other hosts would take the job still in hand.

@@ -51,7 +51,11 @@ pub struct WebhookTrigger {
     /// (`10s`, `500ms`, `2m`; default `30s`, at most `5m`, and never longer than the
     /// server's request timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 32, pattern = "^([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ms|s|m)?$", example = "10s")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ms|s|m)?$",
+        example = "10s"
+    )]
     pub respond_timeout: Option<String>,
     /// Require an HMAC-SHA256 signature with a timestamp; absent, the URL's token is
     /// the only credential.
@@ -93,7 +97,11 @@ pub struct SignatureSpec {
     /// How far the request's timestamp may be from the host's clock (`5m` by default,
     /// at most `1h`); an older request is refused as a replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 32, pattern = "^([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ms|s|m)?$", example = "5m")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ms|s|m)?$",
+        example = "5m"
+    )]
     pub tolerance: Option<String>,
 }
 

@@ -250,6 +250,20 @@ pub static CATALOGUE: LazyLock<Vec<EventType>> = LazyLock::new(|| {
             ),
         },
         EventType {
+            name: "plugin.version.activated",
+            description: "A plugin version became the active one (upload with activation, \
+                          activate, roll back); every workspace gets the event.",
+            subject: "the plugin's name",
+            payload: object(
+                &["plugin", "version"],
+                json!({
+                    "plugin": {"type": "string"},
+                    "version": {"type": "string"},
+                    "previous": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                }),
+            ),
+        },
+        EventType {
             name: "schedule.run.failed",
             description: "A schedule's run failed: its execution failed, or it could not \
                           start (the input no longer fits, the workflow is disabled).",

@@ -22,9 +22,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(get_rule, update_rule, delete_rule))
-        .routes(routes!(pause))
-        .routes(routes!(resume))
-        .routes(routes!(runs))
+        .routes(routes!(pause_rule))
+        .routes(routes!(resume_rule))
+        .routes(routes!(rule_runs))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -132,7 +132,7 @@ async fn delete_rule(
 #[utoipa::path(post, path = "/api/rules/{id}/pause", tag = "rules",
     params(("id" = Uuid, Path, description = RULE)),
     responses((status = 200, body = Rule), (status = 404, description = "No such rule")))]
-async fn pause(
+async fn pause_rule(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -147,7 +147,7 @@ async fn pause(
 #[utoipa::path(post, path = "/api/rules/{id}/resume", tag = "rules",
     params(("id" = Uuid, Path, description = RULE)),
     responses((status = 200, body = Rule), (status = 404, description = "No such rule")))]
-async fn resume(
+async fn resume_rule(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -159,7 +159,7 @@ async fn resume(
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct Runs {
+struct RuleRuns {
     runs: Vec<Run>,
 }
 
@@ -175,15 +175,15 @@ struct RunsQuery {
 /// and its status), skipped by cooldown or the hourly limit, or failed to start.
 #[utoipa::path(get, path = "/api/rules/{id}/runs", tag = "rules",
     params(("id" = Uuid, Path, description = RULE), RunsQuery),
-    responses((status = 200, body = Runs), (status = 404, description = "No such rule")))]
-async fn runs(
+    responses((status = 200, body = RuleRuns), (status = 404, description = "No such rule")))]
+async fn rule_runs(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Query(query): Query<RunsQuery>,
-) -> ApiResult<Json<Runs>> {
+) -> ApiResult<Json<RuleRuns>> {
     caller.require(Role::Viewer)?;
     let limit = super::clamp_limit(query.limit, 50, 500);
     let runs = store::runs(&state.pool, caller.0.workspace_id, id, limit).await?;
-    Ok(Json(Runs { runs }))
+    Ok(Json(RuleRuns { runs }))
 }

@@ -25,10 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_schedules, create_task))
         .routes(routes!(get_schedule, update_task, delete_task))
-        .routes(routes!(pause))
-        .routes(routes!(resume))
-        .routes(routes!(run_now))
-        .routes(routes!(runs))
+        .routes(routes!(pause_schedule))
+        .routes(routes!(resume_schedule))
+        .routes(routes!(run_schedule_now))
+        .routes(routes!(schedule_runs))
 }
 
 /// Every problem with a task at once, like a workflow definition's.
@@ -161,7 +161,7 @@ async fn delete_task(
     params(("id" = Uuid, Path, description = SCHEDULE)),
     responses((status = 200, body = Schedule), (status = 404, description = "No such schedule"),
         (status = 409, description = "Completed")))]
-async fn pause(
+async fn pause_schedule(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -177,7 +177,7 @@ async fn pause(
     params(("id" = Uuid, Path, description = SCHEDULE)),
     responses((status = 200, body = Schedule), (status = 404, description = "No such schedule"),
         (status = 409, description = "Completed")))]
-async fn resume(
+async fn resume_schedule(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -194,7 +194,7 @@ async fn resume(
     responses((status = 202, description = "The run, as its history shows it", body = Run),
         (status = 404, description = "No such schedule"),
         (status = 429, description = "The workspace is at its running cap")))]
-async fn run_now(
+async fn run_schedule_now(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
@@ -205,7 +205,7 @@ async fn run_now(
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct Runs {
+struct ScheduleRuns {
     runs: Vec<Run>,
 }
 
@@ -221,15 +221,15 @@ struct RunsQuery {
 /// status), skipped for overlap, buffered, or failed to start (with why).
 #[utoipa::path(get, path = "/api/schedules/{id}/runs", tag = "schedules",
     params(("id" = Uuid, Path, description = SCHEDULE), RunsQuery),
-    responses((status = 200, body = Runs), (status = 404, description = "No such schedule")))]
-async fn runs(
+    responses((status = 200, body = ScheduleRuns), (status = 404, description = "No such schedule")))]
+async fn schedule_runs(
     caller: WorkspaceCaller,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     Query(query): Query<RunsQuery>,
-) -> ApiResult<Json<Runs>> {
+) -> ApiResult<Json<ScheduleRuns>> {
     caller.require(Role::Viewer)?;
     let limit = super::clamp_limit(query.limit, 50, 500);
     let runs = store::runs(&state.pool, caller.0.workspace_id, id, limit).await?;
-    Ok(Json(Runs { runs }))
+    Ok(Json(ScheduleRuns { runs }))
 }

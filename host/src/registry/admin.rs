@@ -136,6 +136,23 @@ impl Registry {
         .bind(version)
         .execute(&mut *tx)
         .await?;
+        // Plugins are the instance's, so every workspace hears of it (its nodes and
+        // tools change), in the activation's transaction like any domain event.
+        if current.active_version.as_deref() != Some(version) {
+            sqlx::query(
+                "INSERT INTO events (workspace_id, type, subject, payload, actor) \
+                 SELECT id, 'plugin.version.activated', $1, \
+                     jsonb_build_object('plugin', $1::text, 'version', $2::text, \
+                                        'previous', $3::text), $4 \
+                 FROM workspaces",
+            )
+            .bind(name)
+            .bind(version)
+            .bind(&current.active_version)
+            .bind(actor.principal.actor())
+            .execute(&mut *tx)
+            .await?;
+        }
         let event = audit_event(
             actor,
             "plugin.activate",

@@ -33,12 +33,12 @@ pub enum TriggerDef {
         filter: Option<String>,
     },
     /// An execution at each tick of a schedule (cron in a time zone, an interval, or
-    /// once); the input is `input` with `schedule: {id, tick}` added
-    /// (crate::automation::schedules). Each tick starts the workflow once across all
-    /// hosts.
+    /// once); the input is `input` with `schedule: {id, name, tick, kind}` added. Each
+    /// tick starts the workflow once across all hosts.
     Schedule(crate::automation::schedules::ScheduleSpec),
-    /// An execution for each request to the workflow's URL, `POST /hooks/{workflow}/{token}`
-    /// (crate::automation::hooks); the request is the input. At most one per workflow.
+    /// An execution for each request to the workflow's URL,
+    /// `POST /hooks/{workflow}/{token}`; the request is the input. At most one per
+    /// workflow.
     Webhook(crate::automation::hooks::WebhookTrigger),
 }
 

@@ -23,14 +23,16 @@ impl Feed {
     pub(super) async fn start() -> Feed {
         let server = TestServer::start().await;
         let pool = PgPool::connect(&server.database_url).await.unwrap();
-        let (workspace, _) = server.create_workspace("feed").await;
-        let (_, member) = server.create_key(&workspace, "admin").await;
-        let (_, viewer) = server.create_key(&workspace, "viewer").await;
+        // Before the workspace, so its feed starts empty (an activation is an event in
+        // every workspace there is).
         let manifest = json!({"name": "core", "version": "0.1.0", "kind": "node"});
         let response = server
             .upload_plugin(&manifest, plugin_wasm("core"), true)
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
+        let (workspace, _) = server.create_workspace("feed").await;
+        let (_, member) = server.create_key(&workspace, "admin").await;
+        let (_, viewer) = server.create_key(&workspace, "viewer").await;
         let feed = Feed {
             server,
             pool,
@@ -548,4 +550,34 @@ async fn tickets_deals_imports_and_articles_write_their_events() {
     assert_eq!(gaps[0]["payload"]["question"], "Where is locker QX-99?");
 
     assert_schemas(f, &f.events("").await).await;
+}
+
+#[tokio::test]
+async fn a_plugin_activation_is_an_event_in_every_workspace() {
+    let f = Feed::start().await;
+    let (other, _) = f.server.create_workspace("other").await;
+    let manifest = json!({"name": "core", "version": "0.1.1", "kind": "node"});
+    let response = f
+        .server
+        .upload_plugin(&manifest, plugin_wasm("core"), true)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let activated = f.events("?type=plugin.version.activated").await;
+    assert_eq!(activated.len(), 1, "{activated:?}");
+    assert_eq!(activated[0]["subject"], "core");
+    assert_eq!(
+        activated[0]["payload"],
+        json!({"plugin": "core", "version": "0.1.1", "previous": "0.1.0"})
+    );
+    assert_eq!(activated[0]["actor"], "admin");
+    assert_schemas(&f, &activated).await;
+    let elsewhere: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE workspace_id = $1::uuid \
+         AND type = 'plugin.version.activated'",
+    )
+    .bind(&other)
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    assert_eq!(elsewhere, 1);
 }

@@ -59,6 +59,7 @@ const SELECT: &str = "SELECT s.id, s.name, s.description, \
 
 /// One tick in a schedule's history.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = ScheduleRun)]
 pub struct Run {
     /// The tick's time (UTC): with the schedule id, the tick's identity.
     pub at: DateTime<Utc>,

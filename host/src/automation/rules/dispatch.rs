@@ -230,7 +230,7 @@ async fn record(
     tx: &mut PgConnection,
     rule: &ActiveRule,
     event: &StoredEvent,
-    outcome: &str,
+    outcome: &'static str,
     execution: Option<Uuid>,
     note: Option<&str>,
 ) -> sqlx::Result<()> {
@@ -260,5 +260,6 @@ async fn record(
     .bind(outcome)
     .execute(&mut *tx)
     .await?;
+    crate::telemetry::metrics::rule_outcome(outcome);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `agenthost` command line: the server's own commands, and the client commands
-//! (`plugin`, `agent`, `chat`, `workflow`, `execution`) that talk to a running server over its HTTP API.
+//! (`plugin`, `agent`, `chat`, `workflow`, `execution`, `schedule`, `webhook`, `rule`,
+//! `events`) that talk to a running server over its HTTP API.
 
 mod automation;
 mod chat;
@@ -9,6 +10,7 @@ mod events;
 mod logs;
 mod out;
 mod plugin;
+mod rule;
 mod scaffold;
 mod schedule;
 mod sse;

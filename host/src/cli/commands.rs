@@ -25,6 +25,8 @@ pub enum ClientCommand {
     Schedule(super::schedule::ScheduleArgs),
     /// Outbound webhooks and their delivery logs (admin workspace API key).
     Webhook(super::webhook::WebhookArgs),
+    /// Automation rules and their history (workspace API key).
+    Rule(super::rule::RuleArgs),
     /// The workspace's activity feed: `events tail` follows it (workspace API key).
     Events(super::events::EventsArgs),
 }
@@ -294,6 +296,7 @@ pub async fn run(command: ClientCommand, config: &Config) -> anyhow::Result<()> 
         }
         ClientCommand::Schedule(args) => super::schedule::run(args).await,
         ClientCommand::Webhook(args) => super::webhook::run(args).await,
+        ClientCommand::Rule(args) => super::rule::run(args).await,
         ClientCommand::Events(args) => super::events::run(args).await,
     }
 }

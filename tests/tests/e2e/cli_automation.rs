@@ -453,9 +453,19 @@ async fn events_tail_starts_now_filters_and_resumes_after_a_dropped_connection()
     let cli = Cli::new(&feed.server, home.path());
     let key = feed.member.as_str();
     let proxy = Proxy::start(&feed.server.base).await;
-    // Before the tail starts: never printed.
+    // Before the tail starts: never printed. Its `succeeded` event may commit just after
+    // the run answers: wait for it, so everything later sorts after it.
     let before = feed.run("quick").await;
-    feed.settle().await;
+    let succeeded = format!("?type=workflow.execution.succeeded&subject={before}");
+    let mut seen = false;
+    for _ in 0..1000 {
+        seen = !feed.events(&succeeded).await.is_empty();
+        if seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen, "{before} succeeded, but no event says so");
 
     let args = [
         "events",
@@ -573,4 +583,135 @@ async fn events_tail_starts_now_filters_and_resumes_after_a_dropped_connection()
         "{stderr}"
     );
     feed.server.stop().await;
+}
+
+/// The shipped node plugins as `make plugins` bundles them: a rule's actions run as
+/// their nodes (`trigger_workflow` is `workflow/start`).
+fn bundle() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/nodes");
+    for name in ["core", "events", "workflow", "tickets"] {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), plugin_wasm(name)).unwrap();
+        let manifest = std::fs::read(root.join(name).join("manifest.json")).unwrap_or_else(|_| {
+            json!({"name": name, "version": "0.1.0", "kind": "node"})
+                .to_string()
+                .into_bytes()
+        });
+        std::fs::write(dir.path().join(format!("{name}.json")), manifest).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_commands_create_list_pause_resume_and_show_runs() {
+    let plugins = bundle();
+    let bundled = plugins.path().to_path_buf();
+    let server = TestServer::start_with(move |config| config.bundled_plugins_dir = bundled).await;
+    let (_, owner) = server.create_workspace("cli-rules").await;
+    let key = owner.as_str();
+    let one = json!({"nodes": [{"id": "out", "type": "core/output", "config": {"value": 1}}]});
+    for slug in ["source", "sink"] {
+        let response = server
+            .send(
+                key,
+                Method::POST,
+                "/api/workflows",
+                Some(json!({"slug": slug, "name": slug, "definition": one})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new(&server, home.path());
+
+    let rule = json!({"name": "Source done", "priority": 5,
+        "trigger": {"event": "workflow.execution.succeeded",
+                    "filter": "{{ event.payload.workflow == 'source' }}"},
+        "actions": [{"type": "trigger_workflow", "workflow": "sink"}]});
+    let file = home.path().join("rule.json");
+    std::fs::write(&file, rule.to_string()).unwrap();
+    let text = run(
+        &cli,
+        key,
+        &["rule", "create", "--file", file.to_str().unwrap()],
+    )
+    .await;
+    let id = text.split("  ").next().unwrap().to_string();
+    assert!(
+        text.contains(
+            "  Source done  on workflow.execution.succeeded if {{ event.payload.workflow == \
+             'source' }}  active  priority 5  matched 0, ran 0"
+        ),
+        "{text}"
+    );
+
+    // Every problem at its field, from standard input.
+    let bad = json!({"name": "", "trigger": {"event": "Not.A.Type"}, "actions": [],
+        "cooldown": "soon"});
+    let mut child = cli
+        .command(Some(key), &["rule", "create", "--file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(bad.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("422 Unprocessable Entity invalid:"),
+        "{stderr}"
+    );
+    for field in ["name", "trigger.event", "actions", "cooldown"] {
+        assert!(
+            stderr.contains(&format!("\n  {field}: ")),
+            "{field}: {stderr}"
+        );
+    }
+
+    // An event the rule matches: its run, with the execution its actions run as.
+    let response = server
+        .send(
+            key,
+            Method::POST,
+            "/api/workflows/source/executions?wait=20s",
+            Some(json!({"input": {}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut runs = Value::Null;
+    for _ in 0..1500 {
+        runs = json(&cli, key, &["rule", "runs", &id]).await;
+        if !runs["runs"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listed = runs["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{runs}");
+    assert_eq!(listed[0]["outcome"], "started");
+    let execution = listed[0]["execution_id"].as_str().unwrap();
+    let text = run(&cli, key, &["rule", "runs", &id, "--limit", "10"]).await;
+    assert!(
+        text.contains("  workflow.execution.succeeded  event ")
+            && text.contains(&format!("  started  execution {execution} ")),
+        "{text}"
+    );
+    let text = run(&cli, key, &["rule", "list"]).await;
+    assert!(text.contains("  matched 1, ran 1, "), "{text}");
+
+    let paused = json(&cli, key, &["rule", "pause", &id]).await;
+    assert_eq!(paused["active"], false);
+    let text = run(&cli, key, &["rule", "show", &id]).await;
+    assert!(text.contains("  paused  priority 5  "), "{text}");
+    let resumed = json(&cli, key, &["rule", "resume", &id]).await;
+    assert_eq!(resumed["active"], true);
+    run(&cli, key, &["rule", "delete", &id]).await;
+    let text = run(&cli, key, &["rule", "list"]).await;
+    assert_eq!(text, "no rules in this workspace\n");
+    server.stop().await;
+    drop(plugins);
 }

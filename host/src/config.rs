@@ -193,6 +193,31 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_EVENT_RETENTION", default_value = "30d", value_parser = parse_retention)]
     pub event_retention: Duration,
 
+    /// Networks outbound webhooks may reach besides public addresses, comma-separated
+    /// (`10.0.0.0/8,127.0.0.1`). Loopback, private, link-local and cloud metadata
+    /// addresses are refused otherwise, in the URL and in what its name resolves to.
+    #[arg(long, env = "AGENTHOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',',
+        value_parser = crate::capabilities::http::Network::parse)]
+    pub webhook_allow_private_networks: Vec<crate::capabilities::http::Network>,
+
+    /// How long a webhook endpoint has to answer a delivery.
+    #[arg(long, env = "AGENTHOST_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// The wait before each attempt of a webhook delivery, comma-separated: the first
+    /// after the event, each next after a failed attempt (plus up to 10 % jitter).
+    #[arg(long, env = "AGENTHOST_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',',
+        default_value = "0s,5s,5m,30m,2h,5h,10h,10h", value_parser = parse_retention)]
+    pub webhook_retry_schedule: Vec<Duration>,
+
+    /// Disable a webhook after this many deliveries in a row failed every attempt.
+    #[arg(long, env = "AGENTHOST_WEBHOOK_DISABLE_AFTER", default_value_t = 5)]
+    pub webhook_disable_after: u32,
+
+    /// Webhook deliveries one host sends at once; 0 makes a host that sends none.
+    #[arg(long, env = "AGENTHOST_WEBHOOK_WORKERS", default_value_t = 16)]
+    pub webhook_workers: usize,
+
     /// Agent health (alerts): the window of ended turns each agent is judged on.
     #[arg(long, env = "AGENTHOST_AGENT_HEALTH_WINDOW", default_value = "15m", value_parser = parse_duration)]
     pub agent_health_window: Duration,
@@ -227,31 +252,6 @@ pub struct Config {
     /// is tried again from the first unacknowledged one.
     #[arg(long, env = "AGENTHOST_NATS_ACK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub nats_ack_timeout: Duration,
-
-    /// Networks outbound webhooks may reach besides public addresses, comma-separated
-    /// (`10.0.0.0/8,127.0.0.1`). Loopback, private, link-local and cloud metadata
-    /// addresses are refused otherwise, in the URL and in what its name resolves to.
-    #[arg(long, env = "AGENTHOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',',
-        value_parser = crate::capabilities::http::Network::parse)]
-    pub webhook_allow_private_networks: Vec<crate::capabilities::http::Network>,
-
-    /// How long a webhook endpoint has to answer a delivery.
-    #[arg(long, env = "AGENTHOST_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
-    pub webhook_timeout: Duration,
-
-    /// The wait before each attempt of a webhook delivery, comma-separated: the first
-    /// after the event, each next after a failed attempt (plus up to 10 % jitter).
-    #[arg(long, env = "AGENTHOST_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',',
-        default_value = "0s,5s,5m,30m,2h,5h,10h,10h", value_parser = parse_retention)]
-    pub webhook_retry_schedule: Vec<Duration>,
-
-    /// Disable a webhook after this many deliveries in a row failed every attempt.
-    #[arg(long, env = "AGENTHOST_WEBHOOK_DISABLE_AFTER", default_value_t = 5)]
-    pub webhook_disable_after: u32,
-
-    /// Webhook deliveries one host sends at once; 0 makes a host that sends none.
-    #[arg(long, env = "AGENTHOST_WEBHOOK_WORKERS", default_value_t = 16)]
-    pub webhook_workers: usize,
 
     /// Database connections per plugin (each plugin logs in as its own role).
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]

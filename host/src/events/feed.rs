@@ -90,13 +90,15 @@ pub async fn read(
         .as_deref()
         .map(|k| k.strip_suffix(".*").unwrap_or(k).to_string());
     let mut events: Vec<StoredEvent> = sqlx::query_as(
+        // `events.tx` in ORDER BY: the bare name is the text output column, and text
+        // sorts "1000" before "999".
         "SELECT id, type, subject, payload, actor, at, execution_id, tx::text AS tx, seq \
          FROM events \
          WHERE workspace_id = $1 AND (tx, seq) > ($2::text::xid8, $3) \
            AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
            AND ($4::text IS NULL OR type = $4 OR starts_with(type, $4 || '.')) \
            AND ($5::text IS NULL OR subject = $5) \
-         ORDER BY tx, seq LIMIT $6",
+         ORDER BY events.tx, events.seq LIMIT $6",
     )
     .bind(workspace)
     .bind(after.tx.to_string())

@@ -581,3 +581,33 @@ async fn a_plugin_activation_is_an_event_in_every_workspace() {
     .unwrap();
     assert_eq!(elsewhere, 1);
 }
+
+/// Transaction ids gaining a digit (99 → 100): the feed orders them as numbers, not
+/// as text, so a page never ends before a smaller one it hasn't delivered.
+#[tokio::test]
+async fn the_feed_orders_transaction_ids_as_numbers() {
+    let f = Feed::start().await;
+    sqlx::query(
+        "INSERT INTO events (workspace_id, type, subject, payload, actor, tx) \
+         SELECT $1::uuid, 'data.imported', n::text, '{}', 'system:test', n::text::xid8 \
+         FROM generate_series(95, 104) n",
+    )
+    .bind(&f.workspace)
+    .execute(&f.pool)
+    .await
+    .unwrap();
+    let first = f.events("?limit=5").await;
+    let subjects: Vec<&str> = first
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["95", "96", "97", "98", "99"]);
+    let rest = f
+        .events(&format!("?after={}", first[4]["cursor"].as_str().unwrap()))
+        .await;
+    let subjects: Vec<&str> = rest
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["100", "101", "102", "103", "104"]);
+}

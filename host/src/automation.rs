@@ -17,72 +17,79 @@ pub const MAX_CHAIN: u32 = 8;
 
 /// The execution an event came out of: the one whose node emitted it, or the one a
 /// `workflow.execution.*` event is about.
-fn source(event: &crate::events::StoredEvent) -> Option<uuid::Uuid> {
-    event.execution_id.or_else(|| {
-        event
-            .kind
-            .starts_with("workflow.execution.")
-            .then(|| event.payload["execution_id"].as_str())
+fn source(
+    execution: Option<uuid::Uuid>,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Option<uuid::Uuid> {
+    execution.or_else(|| {
+        kind.starts_with("workflow.execution.")
+            .then(|| payload["execution_id"].as_str())
             .flatten()
             .and_then(|id| uuid::Uuid::parse_str(id).ok())
     })
 }
 
-/// Whether `event` came from `workflow`'s own run, or at the end of a chain of
-/// `MAX_CHAIN` events each starting the work that made the next. Triggers and rules
-/// pass over those, so automations can't set themselves (or each other) off forever.
-pub async fn caused_by(
+/// Where an event came from, as triggers and rules judge it.
+pub struct Cause {
+    /// The workflow whose execution made it.
+    workflow: Option<uuid::Uuid>,
+    /// It ends a chain of `MAX_CHAIN` events each starting the work that made the next.
+    too_deep: bool,
+}
+
+impl Cause {
+    /// Whether `workflow`'s trigger or rule passes the event over: its own run's, or
+    /// too deep in a chain, so automations can't set themselves (or each other) off
+    /// forever.
+    pub fn stops(&self, workflow: uuid::Uuid) -> bool {
+        self.too_deep || self.workflow == Some(workflow)
+    }
+}
+
+/// Follow an event back through the executions and events that led to it, up to
+/// `MAX_CHAIN` steps: once per event, whatever number of rules then judge it.
+pub async fn cause_of(
     pool: &sqlx::PgPool,
     event: &crate::events::StoredEvent,
-    workflow: uuid::Uuid,
-) -> sqlx::Result<bool> {
-    let mut execution = source(event);
+) -> sqlx::Result<Cause> {
+    let mut cause = Cause {
+        workflow: None,
+        too_deep: false,
+    };
+    let mut execution = source(event.execution_id, &event.kind, &event.payload);
     let mut depth = 0;
     while let Some(id) = execution {
-        let cause: Option<(uuid::Uuid, Option<String>)> =
+        let found: Option<(uuid::Uuid, Option<String>)> =
             sqlx::query_as("SELECT workflow_id, idempotency_key FROM executions WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
-        let Some((cause_workflow, key)) = cause else {
-            return Ok(false);
+        let Some((workflow, key)) = found else {
+            break;
         };
-        if depth == 0 && cause_workflow == workflow {
-            return Ok(true);
-        }
+        cause.workflow.get_or_insert(workflow);
         depth += 1;
         if depth >= MAX_CHAIN {
             tracing::warn!(event = %event.id, "a chain of automations stopped at {MAX_CHAIN} steps");
-            return Ok(true);
+            cause.too_deep = true;
+            break;
         }
         // Started by an event (`event:<id>`, `rule:<rule>:<id>`): follow it back.
-        let Some(cause_event) = key
+        let Some(previous) = key
             .as_deref()
+            .filter(|k| k.starts_with("event:") || k.starts_with("rule:"))
             .and_then(|k| k.rsplit(':').next())
-            .filter(|_| {
-                key.as_deref()
-                    .is_some_and(|k| k.starts_with("event:") || k.starts_with("rule:"))
-            })
             .and_then(|id| uuid::Uuid::parse_str(id).ok())
         else {
-            return Ok(false);
+            break;
         };
-        let previous: Option<(Option<uuid::Uuid>, String, serde_json::Value)> =
+        let row: Option<(Option<uuid::Uuid>, String, serde_json::Value)> =
             sqlx::query_as("SELECT execution_id, type, payload FROM events WHERE id = $1")
-                .bind(cause_event)
+                .bind(previous)
                 .fetch_optional(pool)
                 .await?;
-        execution = previous.and_then(|(execution, kind, payload)| {
-            execution.or_else(|| {
-                kind.starts_with("workflow.execution.")
-                    .then(|| {
-                        payload["execution_id"]
-                            .as_str()
-                            .and_then(|id| uuid::Uuid::parse_str(id).ok())
-                    })
-                    .flatten()
-            })
-        });
+        execution = row.and_then(|(execution, kind, payload)| source(execution, &kind, &payload));
     }
-    Ok(false)
+    Ok(cause)
 }

@@ -88,7 +88,9 @@ async fn deliver(engine: &Workflows, pool: &PgPool, workflow: &Triggered) -> any
     let mut reached = None;
     let mut started = 0;
     for event in batch {
-        let own = super::caused_by(pool, &event, workflow.workflow_id).await?;
+        let own = super::cause_of(pool, &event)
+            .await?
+            .stops(workflow.workflow_id);
         let input = serde_json::to_value(&event)?;
         // A workflow is not started by its own executions' events (no loops).
         if !own

@@ -103,11 +103,10 @@ async fn walk(engine: &Workflows, pool: &PgPool, workspace: Uuid) -> anyhow::Res
     let mut started = 0;
     'events: for event in &batch {
         let input = serde_json::to_value(event)?;
+        // A rule is not set off by its own runs (no loops through them).
+        let cause = crate::automation::cause_of(pool, event).await?;
         for rule in &rules {
-            // A rule is not set off by its own runs (no loops through them).
-            if !matches(rule, event, &input)
-                || crate::automation::caused_by(pool, event, rule.workflow_id).await?
-            {
+            if cause.stops(rule.workflow_id) || !matches(rule, event, &input) {
                 continue;
             }
             match act(engine, &mut tx, workspace, rule, event, &input).await? {

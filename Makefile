@@ -80,7 +80,7 @@ fmt:
 # with componentize-py (from `make pyclients`) into the same directory; they are not
 # bundled (an 18 MB component costs every start a compile), tests install them.
 GUEST_OUT = $(or $(CARGO_TARGET_DIR),plugins/target)/wasm32-wasip2/wasm-release
-BUNDLED = hello threshold dexter cassie core http email database llm agent events workflow tickets
+BUNDLED = hello threshold dexter cassie aura core http email database llm agent events workflow tickets
 PYTHON_PLUGINS = plugins/examples/python-hello
 plugins: toolchain pyclients
 	$(CARGO) build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile wasm-release

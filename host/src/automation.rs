@@ -3,6 +3,7 @@
 //! webhooks, rules and outbound webhooks come next (issue 20; docs/automation.md).
 
 pub mod actions;
+pub mod builder;
 pub mod event_triggers;
 pub mod health;
 pub mod hooks;

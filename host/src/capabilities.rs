@@ -2,6 +2,7 @@
 //! state (`XCtx`), a view trait saying where the store keeps it, and `add_to_linker`.
 
 pub mod agents;
+pub mod automation;
 pub mod config;
 pub mod database;
 pub mod email;
@@ -30,6 +31,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> anyhow::Result<()> {
     agents::add_to_linker(linker)?;
     events::add_to_linker(linker)?;
     workflows::add_to_linker(linker)?;
+    automation::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
@@ -68,6 +70,8 @@ pub struct Services {
     /// Starts executions for the workflows capability; filled in once the engine
     /// exists (it owns the registry these services belong to).
     pub workflows: workflows::StarterSlot,
+    /// Serves the automation capability (Aura's tools); filled in once the engine exists.
+    pub automation: automation::ServiceSlot,
     /// Where plugins' log lines are stored (`crate::plugin_logs`).
     pub plugin_logs: crate::plugin_logs::LogSink,
 }
@@ -106,6 +110,7 @@ impl Services {
             llm,
             agents: Default::default(),
             workflows: Default::default(),
+            automation: Default::default(),
             plugin_logs: crate::plugin_logs::LogSink::start(pool.clone(), Default::default()),
             http_limits: http::HttpLimits {
                 timeout: config.http_timeout,
@@ -133,6 +138,7 @@ pub struct CallGrants {
     pub agents: agents::AgentsCtx,
     pub events: events::EventsCtx,
     pub workflows: workflows::WorkflowsCtx,
+    pub automation: automation::AutomationCtx,
     pub log: crate::plugin_logs::LogSink,
 }
 
@@ -175,5 +181,11 @@ impl database::DatabaseView for PluginState {
 impl config::ConfigView for PluginState {
     fn config(&mut self) -> &mut config::ConfigCtx {
         &mut self.config
+    }
+}
+
+impl automation::AutomationView for PluginState {
+    fn automation(&mut self) -> &mut automation::AutomationCtx {
+        &mut self.automation
     }
 }

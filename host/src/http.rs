@@ -3,6 +3,7 @@
 mod admin;
 mod agents;
 mod data;
+mod drafts;
 mod events;
 mod extract;
 mod health;
@@ -73,6 +74,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(agents::router())
         .merge(data::router())
+        .merge(drafts::router())
         .merge(events::router())
         .merge(hooks::router())
         .merge(kb::router())

@@ -32,6 +32,7 @@ use crate::auth::Principal;
 use crate::capabilities::CallGrants;
 use crate::capabilities::Services;
 use crate::capabilities::agents::AgentsCtx;
+use crate::capabilities::automation::AutomationCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
@@ -401,6 +402,12 @@ impl Registry {
             grant: grants.workflows.clone(),
             starter: self.services.workflows.clone(),
         };
+        let automation = AutomationCtx {
+            plugin: name.to_string(),
+            grant: grants.automation.clone(),
+            service: self.services.automation.clone(),
+            ..AutomationCtx::default()
+        };
         let vector = VectorCtx {
             plugin: name.to_string(),
             workspace: None,
@@ -443,6 +450,7 @@ impl Registry {
                 agents,
                 events,
                 workflows,
+                automation,
                 log: self.services.plugin_logs.clone(),
             },
             input_validators,

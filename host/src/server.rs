@@ -81,6 +81,11 @@ impl Server {
             pool: state.pool.clone(),
         };
         let _ = state.registry.services.workflows.set(Arc::new(starter));
+        let builder = crate::automation::builder::Builder {
+            engine: Arc::downgrade(&state.workflows),
+            pool: state.pool.clone(),
+        };
+        let _ = state.registry.services.automation.set(Arc::new(builder));
         state
             .workflows
             .spawn()

@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod agents;
+pub mod automation;
 pub mod config;
 pub mod database;
 pub mod email;

@@ -34,6 +34,7 @@ pub struct TestHost {
     vector_embedder: Option<Handler<VectorEmbedFn>>,
     agent: Option<Handler<AgentFn>>,
     automation: automation::Automation,
+    builder: Option<(Vec<String>, Handler<AutomationFn>)>,
 }
 
 mod automation;
@@ -46,6 +47,8 @@ pub(crate) use automation::{record_event, start_workflow};
 type VectorEmbedFn = dyn Fn(&str) -> Vec<f32>;
 
 type AgentFn = dyn Fn(&str, &str, Option<&str>) -> Result<serde_json::Value, Error>;
+
+type AutomationFn = dyn Fn(&str, &serde_json::Value) -> Result<serde_json::Value, Error>;
 
 type HttpFn = dyn Fn(&crate::http::Request) -> Result<crate::http::Response, Error>;
 
@@ -149,6 +152,21 @@ impl TestHost {
         handler: impl Fn(&str, &str, Option<&str>) -> Result<serde_json::Value, Error> + 'static,
     ) -> Self {
         self.agent = Some(Handler(Rc::new(handler)));
+        self
+    }
+
+    /// Grant the `automation` interface with these scopes (`read`, `draft`, `run`,
+    /// `publish`) and answer its calls with `handler` (the WIT function's name, such as
+    /// `save-draft`, and its arguments as JSON -> the host's answer). A call beyond the
+    /// scopes is `denied` before the handler runs, as on the host; without this,
+    /// every call is `denied`.
+    pub fn automation(
+        mut self,
+        scopes: &[&str],
+        handler: impl Fn(&str, &serde_json::Value) -> Result<serde_json::Value, Error> + 'static,
+    ) -> Self {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self.builder = Some((scopes, Handler(Rc::new(handler))));
         self
     }
 
@@ -260,6 +278,27 @@ pub(crate) fn run_agent(
             "the TestHost has no agent handler (TestHost::agent)".into(),
         )),
     }
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn run_automation(
+    function: &str,
+    args: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let builder = HOST.with(|host| host.borrow().as_ref().and_then(|h| h.builder.clone()));
+    let Some((scopes, Handler(handler))) = builder else {
+        return Err(Error::Denied(
+            "the automation capability is not granted (TestHost::automation)".into(),
+        ));
+    };
+    let scope = crate::automation::scope_of(function, args);
+    if !scopes.iter().any(|s| s == scope) {
+        return Err(Error::Denied(format!(
+            "{function} needs the automation scope {scope:?} (granted: {})",
+            scopes.join(", ")
+        )));
+    }
+    handler(function, args)
 }
 
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::approvals::{self, ApprovalAnswer, Decision, PendingApproval};
 use super::stream::ChatEvent;
 use super::{Agent, conversations};
+use crate::capabilities::automation::OnBehalf;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{LlmError, UsageKey};
@@ -48,6 +49,9 @@ pub struct Prepared {
     steps_done: u32,
     /// The answered approvals a resumed turn starts with.
     decisions: Vec<Decision>,
+    /// The person the turn's tool calls act for (the chatting key); none for a turn a
+    /// plugin started, whose tools may then only read (capabilities::automation).
+    pub on_behalf: Option<OnBehalf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,6 +270,7 @@ impl Chat {
                 .map_or(self.config.chat_max_steps, |s| s.max(1) as u32),
             steps_done: 0,
             decisions: Vec::new(),
+            on_behalf: None,
             agent,
         }
     }
@@ -567,13 +572,14 @@ impl Chat {
         let timeout = self.config.chat_tool_timeout;
         let invoked = tokio::time::timeout(
             timeout,
-            self.registry.invoke_tool_at(
+            self.registry.invoke_tool_as(
                 turn.workspace,
                 &turn.turn_id.to_string(),
                 &tool.plugin,
                 Some(&tool.version),
                 name,
                 &record.input,
+                turn.on_behalf.clone(),
             ),
         )
         .await;

@@ -181,7 +181,7 @@ pub struct EngineStarter {
     pub pool: PgPool,
 }
 
-fn from_api(error: ApiError) -> Error {
+pub(crate) fn from_api(error: ApiError) -> Error {
     match error {
         ApiError::NotFound(m) => Error::NotFound(m),
         ApiError::Invalid(m) | ApiError::BadRequest(m) => Error::Invalid(m),

@@ -34,6 +34,7 @@ use crate::agents::openai_compat::seed_history;
 use crate::agents::stream::{ChatEvent, UiMessageEncoder};
 use crate::agents::{self, AgentChanges, conversations, usage};
 use crate::auth::{Role, WorkspaceCaller};
+use crate::capabilities::automation::OnBehalf;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::LlmError;
 use crate::state::AppState;
@@ -281,12 +282,13 @@ async fn chat(
     let workspace = caller.0.workspace_id;
     let ours = match body {
         ChatBody::AiSdk(request) => {
-            let prepared = prepare_ai_sdk(&chat, workspace, &who, &agent, &request).await?;
+            let mut prepared = prepare_ai_sdk(&chat, workspace, &who, &agent, &request).await?;
+            prepared.on_behalf = Some(OnBehalf::key(&caller.0));
             return Ok(ui_stream(&state, chat, prepared));
         }
         ChatBody::Ours(ours) => ours,
     };
-    let prepared = match (ours.message, ours.approvals, ours.conversation_id) {
+    let mut prepared = match (ours.message, ours.approvals, ours.conversation_id) {
         (Some(message), None, conversation_id) => {
             let input = ChatInput {
                 conversation_id,
@@ -310,6 +312,8 @@ async fn chat(
         }
         (None, None, _) => return Err(ApiError::Invalid("message is required".into())),
     };
+    // The turn's tools act for this key (capabilities::automation checks its role).
+    prepared.on_behalf = Some(OnBehalf::key(&caller.0));
     let wants_stream = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -418,6 +422,10 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
         TurnError::Llm(LlmError::BudgetExceeded(_)) => {
             (StatusCode::TOO_MANY_REQUESTS, "budget_exceeded")
         }
+        TurnError::Llm(LlmError::Busy { .. }) => (StatusCode::TOO_MANY_REQUESTS, "llm_busy"),
+        TurnError::Llm(LlmError::TooLong(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "context_length_exceeded")
+        }
         TurnError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     if let TurnError::Database(error) = err {
@@ -441,7 +449,14 @@ fn turn_error(err: &TurnError, conversation_id: Uuid, turn_id: Uuid) -> Response
     if let TurnError::Llm(LlmError::BudgetExceeded(exceeded)) = err {
         body["error"]["budget"] = json!(exceeded);
     }
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    if let TurnError::Llm(LlmError::Busy { retry_after }) = err {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(retry_after.as_secs().max(1)),
+        );
+    }
+    response
 }
 
 /// Run the turn in its own task and stream what `encode` makes of its events as SSE,

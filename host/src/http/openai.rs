@@ -204,7 +204,10 @@ async fn completions(
         message,
     };
     let mut prepared = match chat.prepare(workspace, &who, &slug, input).await {
-        Ok(prepared) => prepared,
+        Ok(mut prepared) => {
+            prepared.on_behalf = Some(crate::capabilities::automation::OnBehalf::key(&caller.0));
+            prepared
+        }
         Err(err) => {
             if let Some(id) = seeded {
                 // Nothing ran: don't keep the history of a turn that never started.
@@ -270,6 +273,14 @@ fn turn_error(err: TurnError) -> ApiError {
             message,
         },
         TurnError::Llm(LlmError::BudgetExceeded(exceeded)) => ApiError::BudgetExceeded(exceeded),
+        TurnError::Llm(LlmError::Busy { retry_after }) => ApiError::RateLimited {
+            retry_after_secs: retry_after.as_secs().max(1),
+        },
+        TurnError::Llm(LlmError::TooLong(message)) => ApiError::Coded {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "context_length_exceeded",
+            message,
+        },
         TurnError::Database(err) => ApiError::Internal(err.into()),
     }
 }

@@ -66,7 +66,15 @@ async fn invoke_tool(
     let request_id = request_id.0.unwrap_or_default();
     let result = state
         .registry
-        .invoke_tool(caller.0.workspace_id, &request_id, &plugin, &tool, &input)
+        .invoke_tool_as(
+            caller.0.workspace_id,
+            &request_id,
+            &plugin,
+            None,
+            &tool,
+            &input,
+            Some(crate::capabilities::automation::OnBehalf::key(&caller.0)),
+        )
         .await
         .map_err(|err| {
             // The registry logged the fault (a rate-limited warning, not an error).

@@ -56,12 +56,14 @@ impl McpServer {
         let called = self
             .state
             .registry
-            .invoke_tool(
+            .invoke_tool_as(
                 caller.workspace_id,
                 request_id,
                 &info.plugin,
+                None,
                 &info.name,
                 &arguments,
+                Some(crate::capabilities::automation::OnBehalf::key(caller)),
             )
             .await;
         match called {
@@ -97,7 +99,10 @@ impl McpServer {
             .prepare(caller.workspace_id, &who, &agent.slug, input)
             .await
         {
-            Ok(prepared) => prepared,
+            Ok(mut prepared) => {
+                prepared.on_behalf = Some(crate::capabilities::automation::OnBehalf::key(caller));
+                prepared
+            }
             Err(err) => return tool_error(err.to_string()),
         };
         let guard = TurnGuard::new(self.state.pool.clone(), prepared.turn_id);

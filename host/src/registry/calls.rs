@@ -147,6 +147,23 @@ impl Registry {
         tool: &str,
         input: &Value,
     ) -> Result<ToolCallResult, ToolCallError> {
+        self.invoke_tool_as(workspace_id, request_id, plugin, version, tool, input, None)
+            .await
+    }
+
+    /// `invoke_tool_at` for a person: the capabilities that act for someone (the
+    /// automation interface) check and record `on_behalf`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn invoke_tool_as(
+        &self,
+        workspace_id: Uuid,
+        request_id: &str,
+        plugin: &str,
+        version: Option<&str>,
+        tool: &str,
+        input: &Value,
+        on_behalf: Option<crate::capabilities::automation::OnBehalf>,
+    ) -> Result<ToolCallResult, ToolCallError> {
         let active = self
             .plugin_at(plugin, version)
             .await
@@ -176,7 +193,11 @@ impl Registry {
             .call_tool_isolated(
                 self.engine.clone(),
                 context,
-                active.grants.clone(),
+                {
+                    let mut grants = active.grants.clone();
+                    grants.automation.on_behalf = on_behalf;
+                    grants
+                },
                 tool.to_string(),
                 input.to_string(),
             )

@@ -67,6 +67,19 @@ pub struct Capabilities {
     /// Executions of the workspace's workflows through the `workflows` interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflows: Option<WorkflowsCapability>,
+    /// Building, testing, running and scheduling workflows through the `automation`
+    /// interface, by scope (`read`, `draft`, `run`, `publish`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<AutomationCapability>,
+}
+
+/// What a plugin may do with the workspace's automation (wit/automation.wit): `read`,
+/// `draft`, `run`, `publish`. Each scope beyond `read` also needs the person behind
+/// the call to hold the role the REST API asks for the same change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationCapability {
+    pub scopes: Vec<String>,
 }
 
 /// Event types a plugin may emit: a type (`acme.invoice.paid`), a prefix of whole
@@ -269,6 +282,17 @@ impl Capabilities {
                     .map(|slug| format!("workflow {slug:?}")),
             ),
         }
+        match (&self.automation, &allowed.automation) {
+            (None, _) => {}
+            (Some(_), None) => beyond.push("automation".into()),
+            (Some(automation), Some(allowed)) => beyond.extend(
+                automation
+                    .scopes
+                    .iter()
+                    .filter(|scope| !allowed.scopes.contains(scope))
+                    .map(|scope| format!("automation scope {scope:?}")),
+            ),
+        }
         match (&self.llm, &allowed.llm) {
             (None, _) => {}
             (Some(_), None) => beyond.push("llm".into()),
@@ -353,6 +377,17 @@ impl Manifest {
         {
             return Err(format!(
                 "capabilities.workflows.workflows: {bad:?} must be `*` or a workflow slug"
+            ));
+        }
+        if let Some(bad) = self
+            .capabilities
+            .automation
+            .iter()
+            .flat_map(|a| &a.scopes)
+            .find(|scope| crate::capabilities::automation::Scope::parse(scope).is_none())
+        {
+            return Err(format!(
+                "capabilities.automation.scopes: {bad:?} is not a scope (read, draft, run, publish)"
             ));
         }
         let memory_bytes = match self.limits.memory_mb {

@@ -11,6 +11,7 @@ use super::bindings::CallContext;
 use super::stderr::StderrCapture;
 use crate::capabilities::CallGrants;
 use crate::capabilities::agents::AgentsCtx;
+use crate::capabilities::automation::AutomationCtx;
 use crate::capabilities::config::ConfigCtx;
 use crate::capabilities::database::DatabaseCtx;
 use crate::capabilities::email::EmailCtx;
@@ -35,6 +36,7 @@ pub struct PluginState {
     pub agents: AgentsCtx,
     pub events: EventsCtx,
     pub workflows: WorkflowsCtx,
+    pub automation: AutomationCtx,
     /// What the guest writes to stderr during this call (bounded).
     pub stderr: StderrCapture,
     http_wasi: wasmtime_wasi_http::WasiHttpCtx,
@@ -80,6 +82,12 @@ impl PluginState {
             workflows: WorkflowsCtx {
                 workspace,
                 ..grants.workflows
+            },
+            automation: AutomationCtx {
+                workspace,
+                request_id: context.request_id.clone(),
+                deadline: Some(deadline),
+                ..grants.automation
             },
             http_wasi: wasmtime_wasi_http::WasiHttpCtx::new(),
             context,

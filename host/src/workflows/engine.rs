@@ -103,6 +103,15 @@ impl Engine {
         &self.worker_id
     }
 
+    /// The registry whose node plugins run this engine's nodes.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn new(pool: PgPool, registry: Arc<Registry>, limits: WorkflowLimits) -> Arc<Engine> {
         Arc::new(Engine {
             pool,

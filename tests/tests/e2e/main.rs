@@ -4,6 +4,7 @@
 mod agent_health;
 mod ai_sdk;
 mod api_errors;
+mod aura;
 mod auth;
 mod automation_nodes;
 mod budgets;

@@ -12,6 +12,11 @@ export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
 # and the reference implementation go.
 VADER_DIR ?= .agenthost/vader
 export AGENTHOST_VADER_DIR := $(abspath $(VADER_DIR))
+# Where the local chat model (Qwen2.5-Coder-1.5B-Instruct GGUF, 1.1 GB from PyPI) goes.
+# `make run` hands it to the host; tests ask for it by name (the rest of the suite
+# scripts a fake LLM).
+LOCAL_MODEL_DIR ?= .agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m
+export AGENTHOST_LOCAL_MODEL_DIR := $(abspath $(LOCAL_MODEL_DIR))
 # Where the official Python clients the tests drive the server with (openai) go.
 PYCLIENTS_DIR ?= .agenthost/pyclients
 export AGENTHOST_PYCLIENTS_DIR := $(abspath $(PYCLIENTS_DIR))
@@ -45,6 +50,11 @@ model:
 vader:
 	python3 scripts/setup_vader.py $(VADER_DIR)
 
+.PHONY: local-model
+setup: local-model
+local-model:
+	python3 scripts/setup_local_model.py $(LOCAL_MODEL_DIR)
+
 pyclients:
 	python3 scripts/setup_pyclients.py $(PYCLIENTS_DIR)
 
@@ -56,7 +66,8 @@ nats:
 	python3 scripts/setup_nats.py
 
 run: setup plugins
-	$(CARGO) run --release --bin agenthost -- $(ARGS)
+	AGENTHOST_LLM_MODEL_FILE="$${AGENTHOST_LLM_MODEL_FILE:-$(AGENTHOST_LOCAL_MODEL_DIR)/model.gguf}" \
+	  $(CARGO) run --release --bin agenthost -- $(ARGS)
 
 test: setup plugins
 	$(CARGO) test --workspace

@@ -29,6 +29,8 @@ pub use commands::ClientCommand;
 /// Parse arguments and environment, run the chosen command, report errors.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: candle reads its thread count from the environment.
+    crate::llm::local::use_threads(cli.config.llm_threads);
     crate::telemetry::init(&cli.config.log, &cli.config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -328,6 +328,37 @@ pub struct Config {
     )]
     pub llm_default_model: String,
 
+    /// Which LLM answers: `auto` (the OpenAI-compatible API when --llm-base-url is set,
+    /// else the local model when its file is there), `local` (the local model even with
+    /// a base URL) or `off` (none: LLM calls are `unavailable`).
+    #[arg(long, env = "AGENTHOST_LLM", default_value = "auto",
+        value_parser = ["auto", "local", "off"])]
+    pub llm: String,
+
+    /// The GGUF model the local provider runs (Qwen2 architecture; `make setup` installs
+    /// Qwen2.5-Coder-1.5B-Instruct here). See docs/local-model.md.
+    #[arg(
+        long,
+        env = "AGENTHOST_LLM_MODEL_FILE",
+        default_value = ".agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m/model.gguf"
+    )]
+    pub llm_model_file: PathBuf,
+
+    /// CPU threads of the in-process models (the local LLM and the embedding model);
+    /// unset: one per physical core.
+    #[arg(long, env = "AGENTHOST_LLM_THREADS")]
+    pub llm_threads: Option<usize>,
+
+    /// Tokens of prompt and answer together for the local model (memory and time grow
+    /// with it); longer conversations lose their oldest messages first.
+    #[arg(long, env = "AGENTHOST_LLM_CONTEXT_TOKENS", default_value_t = 4096)]
+    pub llm_context_tokens: usize,
+
+    /// Calls that may wait for the local model while one runs; more are refused with
+    /// 429 and Retry-After.
+    #[arg(long, env = "AGENTHOST_LLM_QUEUE", default_value_t = 8)]
+    pub llm_queue: usize,
+
     /// Model calls per chat turn (agents may set fewer or more). On the last one the
     /// model is asked to answer without tools.
     #[arg(long, env = "AGENTHOST_CHAT_MAX_STEPS", default_value_t = 8)]

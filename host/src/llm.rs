@@ -3,6 +3,7 @@
 //! cost recorded in `llm_usage`. Used by the `llm` capability and by agents.
 
 pub mod budget;
+pub mod local;
 mod stream;
 
 use std::collections::HashMap;
@@ -54,10 +55,20 @@ pub enum LlmError {
     /// The workspace's monthly budget is spent (`budget`): nothing was sent.
     #[error("{0}")]
     BudgetExceeded(Box<budget::Exceeded>),
+    /// The local model is serving others and its queue is full (429 with Retry-After).
+    #[error("the local model is busy with other conversations: retry in {} s", retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
+    /// The prompt can't fit the local model's context even with the history cut (422).
+    #[error("{0}")]
+    TooLong(String),
 }
 
 pub struct Llm {
     client: Option<Client<OpenAIConfig>>,
+    /// The in-process model, when no OpenAI-compatible API is configured (local.rs).
+    local: Option<std::sync::Arc<local::LocalModel>>,
+    /// Why there is no LLM, for the 503s (the local model file is missing or broken).
+    unavailable: String,
     prices: HashMap<String, Price>,
     max_retries: u32,
     backoff: Duration,
@@ -68,18 +79,27 @@ impl std::fmt::Debug for Llm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Llm")
             .field("configured", &self.client.is_some())
+            .field(
+                "local",
+                &self.local.as_ref().map(|l| l.path().to_path_buf()),
+            )
             .finish()
     }
 }
 
 pub const NOT_CONFIGURED: &str = "no LLM provider is configured: set AGENTHOST_LLM_BASE_URL \
-    (--llm-base-url) to an OpenAI-compatible API, and AGENTHOST_LLM_API_KEY if it needs one";
+    (--llm-base-url) to an OpenAI-compatible API, and AGENTHOST_LLM_API_KEY if it needs one, \
+    or install the local model with `make setup` (--llm-model-file)";
 
 impl Llm {
     pub fn from_config(config: &crate::config::Config, pool: PgPool) -> anyhow::Result<Self> {
         let prices: HashMap<String, Price> = serde_json::from_str(&config.llm_prices)
             .map_err(|e| anyhow::anyhow!("--llm-prices is not a valid price table: {e}"))?;
-        let client = match &config.llm_base_url {
+        let base_url = config
+            .llm_base_url
+            .as_ref()
+            .filter(|_| config.llm == "auto");
+        let client = match base_url {
             None => None,
             Some(base) => {
                 crate::capabilities::http::install_crypto_provider();
@@ -100,8 +120,14 @@ impl Llm {
                 )
             }
         };
+        let (local, unavailable) = match (&client, config.llm.as_str()) {
+            (None, "auto" | "local") => open_local(config),
+            _ => (None, NOT_CONFIGURED.to_string()),
+        };
         Ok(Llm {
             client,
+            local,
+            unavailable,
             prices,
             max_retries: config.llm_max_retries,
             backoff: config.llm_backoff,
@@ -110,17 +136,30 @@ impl Llm {
     }
 
     pub fn is_configured(&self) -> bool {
-        self.client.is_some()
+        self.client.is_some() || self.local.is_some()
+    }
+
+    /// Why LLM calls are unavailable (when `is_configured` is false).
+    pub fn unavailable_reason(&self) -> &str {
+        &self.unavailable
+    }
+
+    /// Some(Retry-After) when the local model would refuse a call now as busy.
+    pub fn busy(&self) -> Option<Duration> {
+        self.local.as_ref().and_then(|local| local.is_full())
     }
 
     fn client(&self) -> Result<&Client<OpenAIConfig>, LlmError> {
         self.client
             .as_ref()
-            .ok_or_else(|| LlmError::Unavailable(NOT_CONFIGURED.into()))
+            .ok_or_else(|| LlmError::Unavailable(self.unavailable.clone()))
     }
 
     /// One chat completion; `request` is an OpenAI chat request body (no streaming).
     pub async fn chat(&self, key: &UsageKey, mut request: Value) -> Result<Value, LlmError> {
+        if let Some(local) = self.local.as_ref().filter(|_| self.client.is_none()) {
+            return self.chat_local(local, key, &request).await;
+        }
         let client = self.client()?;
         self.within_budget(key).await?;
         request["stream"] = Value::Bool(false);
@@ -145,6 +184,41 @@ impl Llm {
         )
         .await;
         Ok(response)
+    }
+
+    /// A non-streamed call answered by the local model, in the API's response shape.
+    async fn chat_local(
+        &self,
+        local: &local::LocalModel,
+        key: &UsageKey,
+        request: &Value,
+    ) -> Result<Value, LlmError> {
+        self.within_budget(key).await?;
+        let completion = local.chat_stream(request, &mut |_| {}).await?;
+        self.record(
+            key,
+            &completion.model,
+            "chat",
+            completion.prompt_tokens,
+            completion.completion_tokens,
+        )
+        .await;
+        let mut message = serde_json::json!({ "role": "assistant",
+            "content": (!completion.text.is_empty()).then_some(&completion.text) });
+        if !completion.tool_calls.is_empty() {
+            message["tool_calls"] = Value::Array(completion.tool_calls.clone());
+        }
+        Ok(serde_json::json!({
+            "id": format!("chatcmpl-{}", Uuid::new_v4().simple()),
+            "object": "chat.completion",
+            "created": chrono::Utc::now().timestamp(),
+            "model": completion.model,
+            "choices": [{ "index": 0, "message": message,
+                "finish_reason": completion.finish_reason.as_deref().unwrap_or("stop") }],
+            "usage": { "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "total_tokens": completion.prompt_tokens + completion.completion_tokens },
+        }))
     }
 
     /// Embeddings of `texts`, in order.
@@ -281,6 +355,39 @@ impl Llm {
         .bind(plugin)
         .fetch_one(&self.pool)
         .await
+    }
+}
+
+/// The local model when its file is there and sound; else why there is no LLM. Said at
+/// start, in the log: a broken file must not go unnoticed until the first chat.
+fn open_local(
+    config: &crate::config::Config,
+) -> (Option<std::sync::Arc<local::LocalModel>>, String) {
+    let options = local::Options {
+        model_file: config.llm_model_file.clone(),
+        context_tokens: config.llm_context_tokens,
+        queue: config.llm_queue,
+    };
+    let path = options.model_file.display().to_string();
+    if config.llm == "auto" && !options.model_file.exists() {
+        tracing::info!(model = %path, "no LLM: no --llm-base-url and no local model file (`make setup` installs it)");
+        return (None, NOT_CONFIGURED.to_string());
+    }
+    match local::LocalModel::open(&options) {
+        Ok(model) => {
+            tracing::info!(model = %path, "LLM calls go to the local model (loaded on first use)");
+            let only_chat = "the local model only chats: embeddings need an OpenAI-compatible \
+                API (--llm-base-url), or --embedding-provider local";
+            (Some(std::sync::Arc::new(model)), only_chat.to_string())
+        }
+        Err(error) => {
+            let why = format!(
+                "the local model can't be used: {error:#}; LLM calls answer \
+                unavailable until it is fixed (`make setup` installs it, --llm-model-file names another)"
+            );
+            tracing::error!(model = %path, "{why}");
+            (None, why)
+        }
     }
 }
 

@@ -198,8 +198,15 @@ impl Chat {
                 agent.slug
             )));
         }
-        if !self.registry.services.llm.is_configured() {
-            return Err(ApiError::Unavailable(crate::llm::NOT_CONFIGURED.into()));
+        let llm = &self.registry.services.llm;
+        if !llm.is_configured() {
+            return Err(ApiError::Unavailable(llm.unavailable_reason().into()));
+        }
+        // The local model's queue is full: a 429 now rather than a failed stream.
+        if let Some(retry_after) = llm.busy() {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: retry_after.as_secs().max(1),
+            });
         }
         // Before the turn starts, so a spent budget is a 429, not a failed stream.
         if let Err(exceeded) = crate::llm::budget::check(&self.pool, workspace).await? {

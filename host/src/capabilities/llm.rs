@@ -89,6 +89,8 @@ fn to_error(error: LlmError) -> Error {
         LlmError::Unavailable(message) => Error::Unavailable(message),
         LlmError::Rejected(message) => Error::Invalid(message),
         LlmError::BudgetExceeded(exceeded) => Error::Denied(exceeded.to_string()),
+        busy @ LlmError::Busy { .. } => Error::Unavailable(busy.to_string()),
+        LlmError::TooLong(message) => Error::Invalid(message),
     }
 }
 

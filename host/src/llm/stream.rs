@@ -27,6 +27,19 @@ impl Llm {
         mut request: Value,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, LlmError> {
+        if let Some(local) = self.local.as_ref().filter(|_| self.client.is_none()) {
+            self.within_budget(key).await?;
+            let completion = local.chat_stream(&request, on_text).await?;
+            self.record(
+                key,
+                &completion.model,
+                "chat",
+                completion.prompt_tokens,
+                completion.completion_tokens,
+            )
+            .await;
+            return Ok(completion);
+        }
         let client = self.client()?;
         self.within_budget(key).await?;
         request["stream"] = Value::Bool(true);

@@ -28,6 +28,7 @@ mod kb_search;
 mod knowledge_base;
 mod lifecycle;
 mod llm;
+mod local_model;
 mod mcp;
 mod metrics;
 mod nats;

@@ -1,0 +1,216 @@
+//! Generation: the prompt's tokens through the model in chunks, then one token at a time
+//! until a stop token, a stop string, `max_tokens` or the reader leaves. CPU-bound and
+//! blocking: runs on a blocking thread, one request at a time (the model has one KV
+//! cache).
+
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::quantized_qwen2::ModelWeights;
+use tokenizers::Tokenizer;
+
+use super::gguf::ModelFile;
+use super::template::ChatTemplate;
+
+/// Prompt tokens per forward pass: bounds the attention scores' memory (heads x chunk x
+/// context floats) while keeping the matrix products wide enough to be fast.
+const PREFILL_CHUNK: usize = 256;
+
+pub struct Engine {
+    weights: ModelWeights,
+    tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    stops: Vec<u32>,
+}
+
+/// How to sample and when to stop.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub max_tokens: usize,
+    /// None or 0: greedy (the same answer every time).
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Finish {
+    Stop,
+    Length,
+    /// The reader went away.
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub struct Generated {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub finish: Finish,
+    pub prompt_seconds: f64,
+    pub generation_seconds: f64,
+}
+
+impl Engine {
+    pub fn load(file: &ModelFile) -> Result<Engine> {
+        let tokenizer = file.tokenizer()?;
+        let stops = file.stop_tokens(&tokenizer);
+        let template = ChatTemplate::new(&file.chat_template)?;
+        let weights = file.weights()?;
+        Ok(Engine {
+            weights,
+            tokenizer,
+            template,
+            stops,
+        })
+    }
+
+    /// A rendered prompt's tokens; the template's special tokens (`<|im_start|>`...)
+    /// are matched as such.
+    pub fn encode(&self, prompt: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .tokenizer
+            .encode(prompt, false)
+            .map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Generates after `prompt`, handing each new piece of text to `on_text`, which
+    /// returns false when nobody reads any more.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: &Params,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generated> {
+        let device = Device::Cpu;
+        let started = Instant::now();
+        let mut logits = None;
+        let mut position = 0;
+        for chunk in prompt.chunks(PREFILL_CHUNK) {
+            let input = Tensor::new(chunk, &device)?.unsqueeze(0)?;
+            logits = Some(self.weights.forward(&input, position)?);
+            position += chunk.len();
+        }
+        let mut logits = logits.ok_or_else(|| anyhow!("the prompt is empty"))?;
+        let prompt_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling(params));
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        let mut sent = 0;
+        let finish = loop {
+            let next = sampler.sample(&logits.squeeze(0)?)?;
+            if self.stops.contains(&next) {
+                break Finish::Stop;
+            }
+            tokens.push(next);
+            text = self
+                .tokenizer
+                .decode(&tokens, true)
+                .map_err(|e| anyhow!("decoding: {e}"))?;
+            if let Some(at) = params
+                .stop
+                .iter()
+                .filter_map(|s| text.find(s.as_str()))
+                .min()
+            {
+                text.truncate(at);
+                break Finish::Stop;
+            }
+            // A character cut between tokens decodes as U+FFFD until its last byte
+            // comes; a stop string may be starting at the end: hold both back.
+            let ready = if text.ends_with('\u{FFFD}') {
+                sent
+            } else {
+                text.len() - stop_prefix(&text, &params.stop)
+            };
+            if ready > sent && text.is_char_boundary(sent) && text.is_char_boundary(ready) {
+                if !on_text(&text[sent..ready]) {
+                    break Finish::Cancelled;
+                }
+                sent = ready;
+            }
+            if tokens.len() >= params.max_tokens {
+                break Finish::Length;
+            }
+            let input = Tensor::new(&[next], &device)?.unsqueeze(0)?;
+            logits = self.weights.forward(&input, position)?;
+            position += 1;
+        };
+        if finish != Finish::Cancelled && text.len() > sent && text.is_char_boundary(sent) {
+            on_text(&text[sent..]);
+        }
+        Ok(Generated {
+            text,
+            prompt_tokens: prompt.len(),
+            completion_tokens: tokens.len(),
+            finish,
+            prompt_seconds,
+            generation_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+fn sampling(params: &Params) -> Sampling {
+    match (params.temperature.filter(|t| *t > 0.0), params.top_p) {
+        (None, _) => Sampling::ArgMax,
+        (Some(temperature), Some(p)) if p > 0.0 && p < 1.0 => Sampling::TopP { p, temperature },
+        (Some(temperature), _) => Sampling::All { temperature },
+    }
+}
+
+/// Bytes at the end of `text` that begin one of the stop strings.
+fn stop_prefix(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .flat_map(|stop| {
+            (1..stop.len())
+                .filter(|&n| stop.is_char_boundary(n))
+                .map(move |n| &stop[..n])
+        })
+        .filter(|prefix| text.ends_with(prefix))
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_unless_a_temperature_is_given() {
+        let params = |temperature, top_p| Params {
+            max_tokens: 1,
+            temperature,
+            top_p,
+            seed: 1,
+            stop: vec![],
+        };
+        assert!(matches!(sampling(&params(None, None)), Sampling::ArgMax));
+        assert!(matches!(
+            sampling(&params(Some(0.0), Some(0.9))),
+            Sampling::ArgMax
+        ));
+        assert!(matches!(
+            sampling(&params(Some(0.7), Some(0.9))),
+            Sampling::TopP { .. }
+        ));
+        assert!(matches!(
+            sampling(&params(Some(0.7), Some(1.0))),
+            Sampling::All { .. }
+        ));
+    }
+
+    #[test]
+    fn the_start_of_a_stop_string_is_held_back() {
+        let stops = vec!["END".to_string(), "\n\n".to_string()];
+        assert_eq!(stop_prefix("total 12 EN", &stops), 2);
+        assert_eq!(stop_prefix("total 12\n", &stops), 1);
+        assert_eq!(stop_prefix("total 12", &stops), 0);
+    }
+}

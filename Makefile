@@ -31,9 +31,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model vader pyclients nodeclients nats run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model vader pyclients nodeclients nats console run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model vader pyclients nodeclients nats
+setup: toolchain postgres model vader pyclients nodeclients nats console
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -64,6 +64,11 @@ nodeclients:
 # Debian's nats-server, which the tests start to check event forwarding to JetStream.
 nats:
 	python3 scripts/setup_nats.py
+
+# The web console served at / (console/ -> console/dist, embedded by host/build.rs), and
+# Debian's chromium for its browser tests.
+console:
+	python3 scripts/setup_console.py
 
 run: setup plugins
 	AGENTHOST_LLM_MODEL_FILE="$${AGENTHOST_LLM_MODEL_FILE:-$(AGENTHOST_LOCAL_MODEL_DIR)/model.gguf}" \

@@ -2,6 +2,7 @@
 
 mod admin;
 mod agents;
+mod console;
 mod data;
 mod drafts;
 mod events;
@@ -10,6 +11,7 @@ mod health;
 mod hooks;
 mod kb;
 mod keys;
+mod node_types;
 mod openai;
 pub mod openapi;
 mod plugin_logs;
@@ -57,7 +59,8 @@ pub fn app(state: AppState) -> Router {
     let routes = routes
         .merge(openapi::router(openapi::finish(api)))
         .merge(crate::mcp::router(state.clone()))
-        .fallback(unknown_route);
+        // The web console: any GET the API doesn't serve (its 404s stay JSON).
+        .fallback(console::fallback);
     with_middleware(routes, &state.config).with_state(state)
 }
 
@@ -79,6 +82,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(hooks::router())
         .merge(kb::router())
         .merge(keys::router())
+        .merge(node_types::router())
         .merge(plugin_logs::router())
         .merge(plugins::router(state.config.plugin_upload_limit))
         .merge(rules::router())

@@ -14,6 +14,7 @@ mod chat;
 mod cli;
 mod cli_automation;
 mod cli_pipes;
+mod console;
 mod database;
 mod db_capability;
 mod db_hardening;

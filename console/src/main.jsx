@@ -1,0 +1,116 @@
+import { StrictMode, Suspense, lazy, useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+import "./style.css";
+import { loadSession, saveSession } from "./api.js";
+import { Link, match, navigate, usePath } from "./router.jsx";
+import SignIn from "./pages/signin.jsx";
+import Chat from "./pages/chat.jsx";
+import Workflows from "./pages/workflows.jsx";
+import { Executions, Execution } from "./pages/executions.jsx";
+import Approvals from "./pages/approvals.jsx";
+import Plugins from "./pages/plugins.jsx";
+
+// The graph editor (React Flow, dagre) is most of the bundle: loaded when needed.
+const Workflow = lazy(() => import("./pages/workflow.jsx"));
+
+const KEY_PAGES = [
+  { path: "/chat", label: "Chat" },
+  { path: "/workflows", label: "Workflows" },
+  { path: "/executions", label: "Executions" },
+  { path: "/approvals", label: "Approvals" },
+];
+const ADMIN_PAGES = [{ path: "/plugins", label: "Plugins" }];
+
+function routes(session) {
+  if (session.kind === "admin") {
+    return [
+      ["/plugins", () => <Plugins />],
+      ["/plugins/:name", (p) => <Plugins name={p.name} />],
+    ];
+  }
+  return [
+    ["/chat", () => <Chat session={session} />],
+    ["/chat/:conversation", (p) => <Chat session={session} conversation={p.conversation} />],
+    ["/workflows", () => <Workflows session={session} />],
+    ["/workflows/new", () => <Workflow session={session} />],
+    ["/workflows/:slug", (p) => <Workflow session={session} slug={p.slug} />],
+    ["/executions", () => <Executions />],
+    ["/executions/:id", (p) => <Execution session={session} id={p.id} />],
+    ["/approvals", () => <Approvals session={session} />],
+  ];
+}
+
+function App() {
+  const [session, setSession] = useState(loadSession);
+  const path = usePath();
+  const pages = session && session.kind === "admin" ? ADMIN_PAGES : KEY_PAGES;
+
+  useEffect(() => {
+    if (session && (path === "/" || path === "/signin")) navigate(pages[0].path);
+  }, [session, path]);
+
+  // Move focus to the new page's heading, so keyboard and screen-reader users land
+  // where the page starts.
+  useEffect(() => {
+    const heading = document.querySelector("main h1");
+    if (heading) heading.focus({ preventScroll: true });
+  }, [path]);
+
+  if (!session) {
+    return <SignIn onSignedIn={(s) => { saveSession(s); setSession(s); }} />;
+  }
+  const signOut = () => {
+    saveSession(null);
+    setSession(null);
+    navigate("/");
+  };
+  let page = null;
+  for (const [pattern, render] of routes(session)) {
+    const params = match(pattern, path);
+    if (params) {
+      page = render(params);
+      break;
+    }
+  }
+  if (!page) {
+    page = (
+      <>
+        <h1 tabIndex={-1}>Not found</h1>
+        <p>There is no page at {path}.</p>
+      </>
+    );
+  }
+  const who =
+    session.kind === "admin" ? "instance admin" : `${session.workspace.name} · ${session.role}`;
+  return (
+    <>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <span className="brand">Agenthost</span>
+        <nav aria-label="Main">
+          <ul>
+            {pages.map((p) => (
+              <li key={p.path}>
+                <Link to={p.path} aria-current={path.startsWith(p.path) ? "page" : undefined}>
+                  {p.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span className="who">{who}</span>
+        <button type="button" className="link" onClick={signOut}>Sign out</button>
+      </header>
+      <main id="main">
+        {/* Keyed by path: a new page starts with fresh state, even on the same component. */}
+        <Suspense key={path} fallback={<p role="status">Loading…</p>}>{page}</Suspense>
+      </main>
+    </>
+  );
+}
+
+createRoot(document.getElementById("root")).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

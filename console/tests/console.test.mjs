@@ -1,0 +1,245 @@
+// The console in a real browser: Debian's Chromium, headless, driven by playwright-core
+// (Playwright's own browser download is not reachable here, so `executablePath`).
+// Started by tests/tests/e2e/console.rs, which runs the real server with the fake LLM
+// and prepares what the steps below expect (Dexter with data and a gated tool, the
+// `core` node plugin, a workflow `gate` with an approval node, `hello` 1.0.0 active and
+// 2.0.0 installed).
+//
+// Every page visited is checked with axe-core (no critical or serious violations), at
+// 1280×800 and at a 390-px phone width (the page must not scroll sideways), and for a
+// visible keyboard focus; screenshots of both widths go to ARTIFACTS.
+//
+// Environment: BASE_URL, KEY (an owner key), ADMIN_TOKEN, CHROMIUM, ARTIFACTS.
+// Prints one line per step; exits 1 with the reason on the first failure.
+
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+// Evaluated through the DevTools protocol: the console's Content-Security-Policy
+// (script-src 'self') stays on and would refuse an injected script tag.
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const BASE = env("BASE_URL");
+const KEY = env("KEY");
+const ADMIN = env("ADMIN_TOKEN");
+const ARTIFACTS = env("ARTIFACTS");
+rmSync(ARTIFACTS, { recursive: true, force: true });
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const checked = [];
+
+function fail(message) {
+  throw new Error(message);
+}
+
+/** axe-core, both widths, focus ring; screenshots. */
+async function check(page, name) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    // color-contrast is checked too; only the rules' impact decides.
+    window.axe.run(document, { resultTypes: ["violations"] }),
+  );
+  const bad = result.violations.filter((v) => v.impact === "critical" || v.impact === "serious");
+  if (bad.length) {
+    const details = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    fail(`axe on ${name}: ${details.join("; ")}`);
+  }
+  await page.screenshot({ path: join(ARTIFACTS, `${name}-1280.png`), fullPage: true });
+
+  // Keyboard focus is visible: from the page's heading, tab to the next control and
+  // read its outline.
+  await page.locator("h1").first().focus();
+  await page.keyboard.press("Tab");
+  const ring = await page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return "nothing focused";
+    const style = getComputedStyle(el);
+    const visible = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+    return visible ? "ok" : `${el.tagName} has outline ${style.outlineStyle} ${style.outlineWidth}`;
+  });
+  if (ring !== "ok") fail(`focus on ${name}: ${ring}`);
+
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(100); // one layout pass after the resize (not a threshold)
+  const overflow = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && r.right > width + 1 && !el.closest(".table-wrap, .graph, pre");
+      })
+      .slice(0, 3)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}`);
+    return { scroll: document.documentElement.scrollWidth, width, wide };
+  });
+  if (overflow.scroll > overflow.width || overflow.wide.length) {
+    fail(`${name} overflows at 390 px: scrollWidth ${overflow.scroll}, wide: ${overflow.wide.join(", ")}`);
+  }
+  await page.screenshot({ path: join(ARTIFACTS, `${name}-390.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+  checked.push(name);
+  console.log(`checked ${name}`);
+}
+
+async function signIn(page, secret) {
+  await page.goto(`${BASE}/`);
+  await page.getByRole("heading", { name: "Sign in to Agenthost" }).waitFor();
+  await page.getByLabel("Workspace API key or instance admin token").fill(secret);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function chat(page) {
+  await page.getByRole("heading", { name: "Chat" }).waitFor();
+  await page.getByLabel("Agent").selectOption("dexter");
+  await page.getByLabel("Message").fill("What was our revenue in Q4 2025?");
+  await page.getByRole("button", { name: "Send" }).click();
+  const log = page.getByRole("log");
+  await log.getByText("Q4 2025 revenue was 30000 USD.").waitFor();
+  const tool = log.locator("details.tool", { hasText: "revenue_analysis" });
+  await tool.locator("summary").click();
+  await tool.getByText("total_revenue").first().waitFor();
+  await log.getByText(/prompt \+ \d+ completion tokens/).first().waitFor();
+  console.log("ok chat: streamed answer and the revenue_analysis call with its output");
+
+  // A gated tool: the turn pauses, the approval is answered inline, the turn goes on.
+  await page.getByLabel("Message").fill("And the operating income?");
+  await page.getByRole("button", { name: "Send" }).click();
+  const gated = log.locator("details.tool", { hasText: "waiting for your approval" });
+  await gated.waitFor();
+  await gated.getByLabel("Reason (optional)").fill("fine");
+  await check(page, "chat-approval");
+  await gated.getByRole("button", { name: "Approve" }).click();
+  await log.getByText("Q4 2025 operating income was 13500 USD.").waitFor();
+  await log.locator("details.tool", { hasText: "profit_and_loss — done" }).waitFor();
+  console.log("ok chat: approved profit_and_loss inline and got the answer");
+
+  // The conversation is listed, and opening it draws the same history.
+  const link = page.getByRole("complementary", { name: "Conversations" }).getByRole("link").first();
+  await link.click();
+  await log.getByText("Q4 2025 operating income was 13500 USD.").waitFor();
+  await check(page, "chat");
+}
+
+async function buildWorkflow(page) {
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.getByRole("heading", { name: "Workflows" }).waitFor();
+  await check(page, "workflows");
+  await page.getByRole("link", { name: "New workflow" }).click();
+  await page.getByRole("heading", { name: "New workflow" }).waitFor();
+  await page.getByLabel("Name").fill("Doubler");
+  await page.getByLabel("Search node types").fill("transform");
+  await page.getByRole("button", { name: "Add core/transform" }).click();
+  await page.getByLabel("Search node types").fill("output");
+  await page.getByRole("button", { name: "Add core/output" }).click();
+  // output_1 is selected: its value reads the transform's output.
+  await page.getByLabel(/^value/).fill("{{ nodes.transform_1.output }}");
+  await page.getByLabel("From").selectOption("transform_1");
+  await page.getByLabel("To").selectOption("output_1");
+  await page.getByRole("button", { name: "Connect" }).click();
+  // transform_1 has no value: the server's 422 names it, and it shows on that node.
+  await page.getByRole("button", { name: "Create workflow" }).click();
+  await page.getByRole("alert").getByText(/Not saved: 1 problem/).waitFor();
+  const bad = page.locator('.step[data-node-id="transform_1"] .problem');
+  await bad.getByText(/"value" is a required property/).waitFor();
+  if (await page.locator('.step[data-node-id="output_1"] .problem').count()) fail("output_1 shows a problem");
+  await page.getByLabel("Selected node").selectOption("transform_1");
+  const field = page.getByLabel(/^value/);
+  if ((await field.getAttribute("aria-invalid")) !== "true") fail("the value field is not marked invalid");
+  await check(page, "workflow-editor-problem");
+  console.log("ok workflow: the 422 problem is on transform_1 and its value field");
+  await field.fill("{{ input.n * 2 }}");
+  await page.getByRole("button", { name: "Create workflow" }).click();
+  await page.getByRole("heading", { name: "Doubler" }).waitFor();
+  await page.locator('.step[data-node-id="output_1"]').waitFor();
+  await check(page, "workflow");
+  await page.getByLabel("Input (JSON)").fill('{"n": 21}');
+  await page.getByRole("button", { name: "Run workflow" }).click();
+  await page.getByRole("heading", { name: /Execution/ }).waitFor();
+  await page.locator("dl.facts .badge", { hasText: "succeeded" }).waitFor();
+  await page.getByText("Output", { exact: true }).click();
+  await page.locator("pre.json", { hasText: "42" }).first().waitFor();
+  await check(page, "execution");
+  console.log("ok workflow: saved, ran, output 42");
+}
+
+async function approve(page) {
+  await page.goto(`${BASE}/workflows/gate`);
+  await page.getByRole("heading", { name: "Gate" }).waitFor();
+  await page.getByLabel("Input (JSON)").fill('{"n": 3}');
+  await page.getByRole("button", { name: "Run workflow" }).click();
+  await page.locator("dl.facts .badge", { hasText: "waiting" }).waitFor();
+  const execution = page.url().split("/").pop();
+  await page.getByRole("link", { name: "Approvals", exact: true }).click();
+  await page.getByRole("heading", { name: "Approvals" }).waitFor();
+  const card = page.locator(".card", { hasText: execution.slice(0, 8) });
+  await card.getByLabel("Comment (optional)").fill("looks right");
+  await check(page, "approvals");
+  await card.getByRole("button", { name: "Approve" }).click();
+  await page.getByRole("status").getByText(/You chose to approve/).waitFor();
+  await page.goto(`${BASE}/executions/${execution}`);
+  await page.locator("dl.facts .badge", { hasText: "succeeded" }).waitFor();
+  console.log("ok approvals: approved from the inbox, the execution finished");
+  await page.getByRole("link", { name: "Executions" }).click();
+  await page.getByLabel("Status").selectOption("succeeded");
+  await page.locator("tbody tr").nth(1).waitFor();
+  await check(page, "executions");
+}
+
+async function plugins(page) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, ADMIN);
+  await page.getByRole("heading", { name: "Plugins" }).waitFor();
+  await check(page, "plugins");
+  await page.getByRole("link", { name: "hello" }).click();
+  await page.getByRole("heading", { name: "Plugin hello" }).waitFor();
+  await page.getByRole("button", { name: "Activate 2.0.0" }).click();
+  await page.getByRole("status").getByText("Activated 2.0.0.").waitFor();
+  const active = (version) => page.locator('[data-testid="active-version"]', { hasText: new RegExp(`^${version}$`) });
+  await active("2.0.0").waitFor();
+  await check(page, "plugin");
+  await page.getByRole("button", { name: "Roll back to 1.0.0" }).click();
+  await page.getByRole("status").getByText("Rolled back to 1.0.0.").waitFor();
+  await active("1.0.0").waitFor();
+  console.log("ok plugins: activated 2.0.0, rolled back to 1.0.0");
+}
+
+const browser = await chromium.launch({ executablePath: env("CHROMIUM") });
+let page;
+try {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  context.setDefaultTimeout(15000);
+  page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  await signIn(page, "ahk_not-a-key");
+  await page.getByRole("alert").getByText("This key or token is not valid.").waitFor();
+  await check(page, "signin");
+  await signIn(page, KEY);
+  await chat(page);
+  await buildWorkflow(page);
+  await approve(page);
+  await plugins(page);
+  // Chromium logs the answers the steps asked for as failed resources: the wrong key
+  // (401), the admin token tried as a workspace key at sign-in (403), the 422. Any
+  // other error (a script error, a CSP refusal) fails the test.
+  const unexpected = errors.filter((e) => !/status of (401|403|422)/.test(e));
+  if (unexpected.length) fail(`errors in the page: ${unexpected.join(" | ")}`);
+  console.log(`passed: ${checked.length} pages checked (${checked.join(", ")})`);
+} catch (error) {
+  if (page) await page.screenshot({ path: join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
+  console.error(`FAILED: ${error.message}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -107,6 +107,11 @@ plugins: toolchain pyclients
 	  cp $$(ls plugins/$$p/manifest.json plugins/examples/$$p/manifest.json plugins/nodes/$$p/manifest.json 2>/dev/null | head -1) .agenthost/bundled/$$p.json; \
 	done
 
+# Aura's twenty-request evaluation on a real OpenAI-compatible model (docs/aura.md):
+# `make eval-aura LLM_BASE_URL=http://host:port/v1 LLM_MODEL=name` (key in OPENAI_API_KEY).
+.PHONY: eval-aura
+eval-aura: setup plugins
+	$(CARGO) run --release -p agenthost-tests --bin eval-aura -- --llm-base-url "$(LLM_BASE_URL)" --model "$(LLM_MODEL)"
 # Criterion micro-benchmarks, the capability benchmarks (database, vector, embeddings),
 # then the startup and REST load scripts (need wrk).
 bench: setup plugins

@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+pub mod aura_eval;
 pub mod fake_openai;
 pub mod smtp;
 

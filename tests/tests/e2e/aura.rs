@@ -529,6 +529,11 @@ async fn every_wrong_argument_is_an_answer_to_fix_and_nothing_half_made_stays() 
             "{name}: {output}"
         );
     }
+    // 10 MB of config: the REST body limit refuses it before the plugin sees it.
+    let huge = json!({"workflow": "w", "name": "W", "definition": {"nodes": [{"id": "x",
+        "type": "core/output", "config": {"value": "x".repeat(10 << 20)}}]}});
+    let (status, _) = tool("save_draft", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Test-running or publishing a draft that does not exist: not found, in words.
     let (status, answer) = tool("test_draft", json!({"workflow": "w"})).await;
     assert!(status.is_client_error(), "{answer}");

@@ -5,6 +5,7 @@ mod agent_health;
 mod ai_sdk;
 mod api_errors;
 mod aura;
+mod aura_eval;
 mod auth;
 mod automation_nodes;
 mod budgets;

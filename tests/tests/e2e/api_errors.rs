@@ -128,16 +128,18 @@ async fn rule_violations_get_422_and_duplicates_409() {
 #[tokio::test]
 async fn unknown_routes_methods_and_ids_get_json_errors() {
     let server = TestServer::start().await;
+    // Under the API's prefixes an unknown path is a JSON 404; elsewhere a GET is the
+    // web console's page (its client-side routes), tested in `console`.
     let response = server
         .client
-        .get(server.url("/no/such/route"))
+        .get(server.url("/api/no/such/route"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let (code, message) = error_of(response).await;
     assert_eq!(code, "not_found");
-    assert!(message.contains("/no/such/route"), "{message}");
+    assert!(message.contains("/api/no/such/route"), "{message}");
 
     let response = server
         .client

@@ -12,6 +12,7 @@
 mod engine;
 mod gguf;
 mod queue;
+mod qwen2;
 mod template;
 mod toolcall;
 
@@ -114,8 +115,9 @@ impl LocalModel {
                 let path = self.file.path.display().to_string();
                 let started = Instant::now();
                 let file = self.file.clone();
+                let context = self.context;
                 // Reads a GB from disk and builds the tokenizer: seconds of blocking work.
-                let result = tokio::task::spawn_blocking(move || Engine::load(&file))
+                let result = tokio::task::spawn_blocking(move || Engine::load(&file, context))
                     .await
                     .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading task failed: {e}")));
                 match result {
@@ -165,8 +167,10 @@ impl LocalModel {
                 generate(engine.clone(), prompt, limited, !tools.is_empty(), on_text).await?;
             tracing::info!(
                 prompt_tokens = generated.prompt_tokens,
+                cached_tokens = generated.cached_tokens,
                 prompt_seconds = generated.prompt_seconds,
-                prompt_per_second = generated.prompt_tokens as f64 / generated.prompt_seconds,
+                prompt_per_second = (generated.prompt_tokens - generated.cached_tokens) as f64
+                    / generated.prompt_seconds,
                 completion_tokens = generated.completion_tokens,
                 generation_seconds = generated.generation_seconds,
                 completion_per_second =

@@ -39,8 +39,10 @@ async fn dexter_answers_a_revenue_question_with_the_local_model() {
     let f = fixture_with(move |config| {
         config.llm = "local".into();
         config.llm_model_file = file;
-        // A turn on 2 shared cores takes longer than the usual request limit.
-        config.request_timeout = std::time::Duration::from_secs(600);
+        // A turn takes tens of seconds on 2 idle cores, minutes on busy ones: no time
+        // limit of the usual size may cut it.
+        config.request_timeout = std::time::Duration::from_secs(1800);
+        config.chat_turn_timeout = std::time::Duration::from_secs(1800);
     })
     .await;
     // The model loads on the first call, not at start.

@@ -6,12 +6,11 @@
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
-use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_qwen2::ModelWeights;
 use tokenizers::Tokenizer;
 
 use super::gguf::ModelFile;
+use super::qwen2::Model;
 use super::template::ChatTemplate;
 
 /// Prompt tokens per forward pass: bounds the attention scores' memory (heads x chunk x
@@ -19,7 +18,7 @@ use super::template::ChatTemplate;
 const PREFILL_CHUNK: usize = 256;
 
 pub struct Engine {
-    weights: ModelWeights,
+    model: Model,
     tokenizer: Tokenizer,
     pub template: ChatTemplate,
     stops: Vec<u32>,
@@ -48,6 +47,8 @@ pub enum Finish {
 pub struct Generated {
     pub text: String,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were still in the cache from the last call.
+    pub cached_tokens: usize,
     pub completion_tokens: usize,
     pub finish: Finish,
     pub prompt_seconds: f64,
@@ -55,13 +56,13 @@ pub struct Generated {
 }
 
 impl Engine {
-    pub fn load(file: &ModelFile) -> Result<Engine> {
+    pub fn load(file: &ModelFile, context: usize) -> Result<Engine> {
         let tokenizer = file.tokenizer()?;
         let stops = file.stop_tokens(&tokenizer);
         let template = ChatTemplate::new(&file.chat_template)?;
-        let weights = file.weights()?;
+        let model = file.weights(context)?;
         Ok(Engine {
-            weights,
+            model,
             tokenizer,
             template,
             stops,
@@ -86,14 +87,11 @@ impl Engine {
         params: &Params,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generated> {
-        let device = Device::Cpu;
         let started = Instant::now();
+        let cached_tokens = self.model.reuse(prompt);
         let mut logits = None;
-        let mut position = 0;
-        for chunk in prompt.chunks(PREFILL_CHUNK) {
-            let input = Tensor::new(chunk, &device)?.unsqueeze(0)?;
-            logits = Some(self.weights.forward(&input, position)?);
-            position += chunk.len();
+        for chunk in prompt[cached_tokens..].chunks(PREFILL_CHUNK) {
+            logits = Some(self.model.forward(chunk)?);
         }
         let mut logits = logits.ok_or_else(|| anyhow!("the prompt is empty"))?;
         let prompt_seconds = started.elapsed().as_secs_f64();
@@ -137,9 +135,7 @@ impl Engine {
             if tokens.len() >= params.max_tokens {
                 break Finish::Length;
             }
-            let input = Tensor::new(&[next], &device)?.unsqueeze(0)?;
-            logits = self.weights.forward(&input, position)?;
-            position += 1;
+            logits = self.model.forward(&[next])?;
         };
         if finish != Finish::Cancelled && text.len() > sent && text.is_char_boundary(sent) {
             on_text(&text[sent..]);
@@ -147,6 +143,7 @@ impl Engine {
         Ok(Generated {
             text,
             prompt_tokens: prompt.len(),
+            cached_tokens,
             completion_tokens: tokens.len(),
             finish,
             prompt_seconds,
@@ -212,5 +209,59 @@ mod tests {
         assert_eq!(stop_prefix("total 12 EN", &stops), 2);
         assert_eq!(stop_prefix("total 12\n", &stops), 1);
         assert_eq!(stop_prefix("total 12", &stops), 0);
+    }
+}
+
+/// Speed of the installed model (`cargo test -p agenthost --lib local_model_speed --
+/// --ignored --nocapture`): load time, prompt and generation tokens/s, and the same
+/// prompt again with its prefix cached.
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs the model from `make setup`; prints figures"]
+    fn local_model_speed() {
+        let dir = std::env::var("AGENTHOST_LOCAL_MODEL_DIR")
+            .unwrap_or_else(|_| "../.agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m".into());
+        let started = Instant::now();
+        let file = ModelFile::open(&std::path::Path::new(&dir).join("model.gguf")).unwrap();
+        let mut engine = Engine::load(&file, 4096).unwrap();
+        println!("load: {:.2} s", started.elapsed().as_secs_f64());
+        let prompt = engine
+            .template
+            .render(
+                &[serde_json::json!({"role": "user",
+                    "content": "Write a short story about a lighthouse keeper. ".repeat(20)})],
+                &[],
+            )
+            .unwrap();
+        let tokens = engine.encode(&prompt).unwrap();
+        let params = Params {
+            max_tokens: 32,
+            temperature: None,
+            top_p: None,
+            seed: 1,
+            stop: vec![],
+        };
+        for run in ["cold", "prefix cached"] {
+            let generated = engine.generate(&tokens, &params, &mut |_| true).unwrap();
+            println!(
+                "{run}: prompt {} tokens ({} cached) {:.1} tok/s, generation {} tokens {:.1} tok/s",
+                generated.prompt_tokens,
+                generated.cached_tokens,
+                (generated.prompt_tokens - generated.cached_tokens) as f64
+                    / generated.prompt_seconds,
+                generated.completion_tokens,
+                generated.completion_tokens as f64 / generated.generation_seconds
+            );
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+        {
+            println!("{line}");
+        }
     }
 }

@@ -5,9 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use candle_core::Device;
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_transformers::models::quantized_qwen2::ModelWeights;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -168,12 +166,11 @@ impl ModelFile {
         Ok(tokenizer)
     }
 
-    /// The weights, read from the file (seconds; a few GB of memory: candle keeps the
-    /// token embedding as f32).
-    pub fn weights(&self) -> Result<ModelWeights> {
+    /// The weights, read from the file (seconds; about 2 GB of memory), with a KV cache
+    /// for `context` tokens.
+    pub fn weights(&self, context: usize) -> Result<super::qwen2::Model> {
         let mut file = File::open(&self.path)?;
-        let content = Content::read(&mut file)?;
-        ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+        super::qwen2::Model::load(&self.content, &mut file, context)
             .with_context(|| format!("loading the weights of {}", self.path.display()))
     }
 }

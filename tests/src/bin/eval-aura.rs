@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo run --release -p agenthost-tests --bin eval-aura -- --llm-base-url
 //! http://host:port/v1 --model NAME` (the key, if the endpoint needs one, in
-//! `OPENAI_API_KEY`); `make eval-aura LLM_BASE_URL=... LLM_MODEL=...`.
+//! `OPENAI_API_KEY`); `make eval-aura LLM_BASE_URL=... LLM_MODEL=...`. With
+//! `--llm-base-url local` the embedded local model answers (docs/local-model.md; the
+//! GGUF file from `make setup`, or `--model-file PATH`). `--only N` runs the first N.
 #![allow(clippy::unwrap_used)]
 
 use agenthost_tests::TestServer;
@@ -32,15 +34,31 @@ async fn main() {
         .or_else(|| std::env::var("LLM_MODEL").ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "gpt-4o-mini".into());
     let api_key = std::env::var("OPENAI_API_KEY").ok();
-    let shown = model.clone();
+    let model_file = flag(&args, "--model-file");
+    let only: usize = flag(&args, "--only")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    let shown = if base == "local" {
+        "the local model".to_string()
+    } else {
+        model.clone()
+    };
     let server = TestServer::start_with(move |config| {
-        config.llm_base_url = Some(base);
-        config.llm_default_model = model;
-        config.llm_api_key = api_key;
+        if base == "local" {
+            config.llm = "local".into();
+            config.llm_base_url = None;
+            if let Some(file) = model_file {
+                config.llm_model_file = file.into();
+            }
+        } else {
+            config.llm_base_url = Some(base);
+            config.llm_default_model = model;
+            config.llm_api_key = api_key;
+        }
     })
     .await;
     let key = prepare(&server).await;
-    let cases = cases();
+    let cases: Vec<_> = cases().into_iter().take(only).collect();
     let mut passed = 0;
     println!("Aura evaluation on {shown}: {} requests", cases.len());
     for case in &cases {

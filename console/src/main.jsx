@@ -1,7 +1,7 @@
 import { StrictMode, Suspense, lazy, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import "./style.css";
-import { loadSession, saveSession } from "./api.js";
+import { can, loadSession, saveSession } from "./api.js";
 import { Link, match, navigate, usePath } from "./router.jsx";
 import SignIn from "./pages/signin.jsx";
 import Chat from "./pages/chat.jsx";
@@ -9,6 +9,10 @@ import Workflows from "./pages/workflows.jsx";
 import { Executions, Execution } from "./pages/executions.jsx";
 import Approvals from "./pages/approvals.jsx";
 import Plugins from "./pages/plugins.jsx";
+import { Activity, Rules, Schedules } from "./pages/automation.jsx";
+import { Ticket, Tickets } from "./pages/tickets.jsx";
+import { Article, Articles } from "./pages/kb.jsx";
+import { Agent, Agents, Keys, Usage } from "./pages/admin.jsx";
 
 // The graph editor (React Flow, dagre) is most of the bundle: loaded when needed.
 const Workflow = lazy(() => import("./pages/workflow.jsx"));
@@ -18,6 +22,14 @@ const KEY_PAGES = [
   { path: "/workflows", label: "Workflows" },
   { path: "/executions", label: "Executions" },
   { path: "/approvals", label: "Approvals" },
+  { path: "/schedules", label: "Schedules" },
+  { path: "/rules", label: "Rules" },
+  { path: "/activity", label: "Activity" },
+  { path: "/tickets", label: "Tickets" },
+  { path: "/kb", label: "Knowledge base" },
+  { path: "/agents", label: "Agents" },
+  { path: "/usage", label: "Usage" },
+  { path: "/keys", label: "Keys", role: "admin" },
 ];
 const ADMIN_PAGES = [{ path: "/plugins", label: "Plugins" }];
 
@@ -37,13 +49,27 @@ function routes(session) {
     ["/executions", () => <Executions />],
     ["/executions/:id", (p) => <Execution session={session} id={p.id} />],
     ["/approvals", () => <Approvals session={session} />],
+    ["/schedules", () => <Schedules session={session} />],
+    ["/rules", () => <Rules session={session} />],
+    ["/activity", () => <Activity />],
+    ["/tickets", () => <Tickets />],
+    ["/tickets/:number", (p) => <Ticket session={session} number={p.number} />],
+    ["/kb", () => <Articles />],
+    ["/kb/:slug", (p) => <Article session={session} slug={p.slug} />],
+    ["/agents", () => <Agents />],
+    ["/agents/:slug", (p) => <Agent session={session} slug={p.slug} />],
+    ["/usage", () => <Usage />],
+    ["/keys", () => <Keys session={session} />],
   ];
 }
 
 function App() {
   const [session, setSession] = useState(loadSession);
   const path = usePath();
-  const pages = session && session.kind === "admin" ? ADMIN_PAGES : KEY_PAGES;
+  const pages =
+    session && session.kind === "admin"
+      ? ADMIN_PAGES
+      : KEY_PAGES.filter((p) => !p.role || can(session, p.role));
 
   useEffect(() => {
     if (session && (path === "/" || path === "/signin")) navigate(pages[0].path);
@@ -91,7 +117,7 @@ function App() {
           <ul>
             {pages.map((p) => (
               <li key={p.path}>
-                <Link to={p.path} aria-current={path.startsWith(p.path) ? "page" : undefined}>
+                <Link to={p.path} aria-current={path === p.path || path.startsWith(`${p.path}/`) ? "page" : undefined}>
                   {p.label}
                 </Link>
               </li>

@@ -195,6 +195,73 @@ async function approve(page) {
   await check(page, "executions");
 }
 
+async function automation(page) {
+  await page.getByRole("link", { name: "Schedules" }).click();
+  await page.getByRole("heading", { name: "Schedules" }).waitFor();
+  await page.getByRole("button", { name: "Run now: Morning report (trigger 0)" }).click();
+  await page.getByRole("status").getByText("Morning report (trigger 0): started now.").waitFor();
+  await page.getByRole("button", { name: "History of Morning report (trigger 0)" }).click();
+  await page.getByRole("cell", { name: "manual" }).waitFor();
+  await check(page, "schedules");
+  await page.getByRole("link", { name: "Rules" }).click();
+  await page.getByRole("heading", { name: "Rules" }).waitFor();
+  await check(page, "rules");
+  await page.getByRole("link", { name: "Activity" }).click();
+  const feed = page.getByRole("list", { name: "Events" });
+  await feed.getByText("ticket.created").first().waitFor();
+  await feed.getByText("approval.decided").first().waitFor();
+  await check(page, "activity");
+  console.log("ok automation: ran a schedule now and saw its run; the live feed shows the events");
+}
+
+async function support(page) {
+  await page.getByRole("link", { name: "Tickets" }).click();
+  await page.getByRole("heading", { name: "Tickets" }).waitFor();
+  await check(page, "tickets");
+  await page.getByRole("link", { name: "Charged twice, I want a refund" }).click();
+  const enrichment = page.getByRole("region", { name: "Enrichment" });
+  await enrichment.getByText(/^negative/).waitFor();
+  await enrichment.getByText(/^(billing|refund) \(confidence/).waitFor();
+  await enrichment.getByRole("link", { name: /How refunds work/ }).first().waitFor();
+  // With the fake LLM configured the reply is the model's (an echo of its prompt), with
+  // the citations the server numbered.
+  await enrichment.getByRole("heading", { name: /Suggested reply \(llm/ }).waitFor();
+  await enrichment.locator("ol.citations li").first().waitFor();
+  await page.getByLabel("Status").selectOption("pending");
+  await page.getByRole("status").getByText("Status set to pending.").waitFor();
+  await check(page, "ticket");
+  console.log("ok support: the ticket's enrichment (sentiment, intent, related article, reply); status moved");
+  await page.getByRole("link", { name: "Knowledge base" }).click();
+  await page.getByLabel("Question or words").fill("refund for a duplicate charge");
+  await page.getByLabel("Mode").selectOption("full_text");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("status").getByText(/passages? for .* in full_text mode/).waitFor();
+  await page.locator("ol li a", { hasText: "How refunds work" }).first().waitFor();
+  await check(page, "kb");
+  await page.getByRole("table").getByRole("link", { name: "How refunds work", exact: true }).click();
+  await page.getByRole("heading", { name: "How refunds work" }).waitFor();
+  await check(page, "article");
+  console.log("ok support: knowledge-base search shows the matching passages and mode");
+}
+
+async function admin(page) {
+  await page.getByRole("link", { name: "Agents" }).click();
+  await page.getByRole("link", { name: "Dexter" }).click();
+  await page.getByRole("heading", { name: "Dexter" }).waitFor();
+  await page.getByRole("region", { name: /Health/ }).getByText(/^2 \(2 completed/).waitFor();
+  await check(page, "agent");
+  await page.getByRole("link", { name: "Usage" }).click();
+  await page.getByRole("img", { name: /^Tokens per agent:.* dexter [\d,]+/ }).waitFor();
+  await check(page, "usage");
+  await page.getByRole("link", { name: "Keys" }).click();
+  await page.getByLabel("Name").fill("ci robot");
+  await page.getByLabel("Role").selectOption("member");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByLabel("New key's secret").getByText(/^ahk_/).waitFor();
+  await check(page, "keys");
+  console.log("ok admin: agent health, usage charts, a new key with its secret shown once");
+}
+
 async function plugins(page) {
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, ADMIN);
@@ -229,6 +296,9 @@ try {
   await chat(page);
   await buildWorkflow(page);
   await approve(page);
+  await automation(page);
+  await support(page);
+  await admin(page);
   await plugins(page);
   // Chromium logs the answers the steps asked for as failed resources: the wrong key
   // (401), the admin token tried as a workspace key at sign-in (403), the 422. Any

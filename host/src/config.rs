@@ -257,18 +257,17 @@ pub struct Config {
     #[arg(long, env = "AGENTHOST_PLUGIN_DB_CONNECTIONS", default_value_t = 4)]
     pub plugin_db_connections: u32,
 
-    /// Who embeds text for the vector capability: `local` (all-MiniLM-L6-v2 in-process,
+    /// Who embeds text for the vector capability: `local` (a model run in-process,
     /// the offline default) or `openai` (the LLM provider's embeddings endpoint).
     #[arg(long, env = "AGENTHOST_EMBEDDING_PROVIDER", default_value = "local")]
     pub embedding_provider: String,
 
-    /// The embedding model for `--embedding-provider openai`.
-    #[arg(
-        long,
-        env = "AGENTHOST_EMBEDDING_MODEL",
-        default_value = "text-embedding-3-small"
-    )]
-    pub embedding_model: String,
+    /// The embedding model. `local`: `multilingual-e5-small` (the default; about 100
+    /// languages) or `all-MiniLM-L6-v2` (English). `openai`: the provider's model
+    /// (default `text-embedding-3-small`). Stored vectors of another model are not
+    /// searched: see docs/multilingual.md for switching.
+    #[arg(long, env = "AGENTHOST_EMBEDDING_MODEL")]
+    pub embedding_model: Option<String>,
 
     /// Where `make setup` puts all-MiniLM-L6-v2 (config.json, tokenizer.json,
     /// model.safetensors).
@@ -278,6 +277,15 @@ pub struct Config {
         default_value = ".agenthost/models/all-MiniLM-L6-v2"
     )]
     pub embedding_model_dir: PathBuf,
+
+    /// Where `make setup` puts multilingual-e5-small (config.json, tokenizer.json,
+    /// model.q4.bin).
+    #[arg(
+        long,
+        env = "AGENTHOST_MULTILINGUAL_MODEL_DIR",
+        default_value = ".agenthost/models/multilingual-e5-small"
+    )]
+    pub multilingual_model_dir: PathBuf,
 
     /// Timeout of one plugin HTTP request, from connecting to the last body byte.
     #[arg(long, env = "AGENTHOST_HTTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]

@@ -1,7 +1,10 @@
-//! Text embeddings for the vector capability: the local all-MiniLM-L6-v2 (the offline
-//! default) or any OpenAI-compatible embeddings endpoint, behind a cache keyed by model
-//! and text hash, so re-indexing unchanged text costs nothing.
+//! Text embeddings for the vector capability: a local model run in-process
+//! (multilingual-e5-small, the default, or the English all-MiniLM-L6-v2) or any
+//! OpenAI-compatible embeddings endpoint, behind a cache keyed by model and the hash
+//! of the text the model reads, so re-indexing unchanged text costs nothing.
 
+pub mod bert;
+pub mod e5;
 pub mod minilm;
 
 use std::collections::HashMap;
@@ -12,12 +15,88 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::llm::{Llm, LlmError, UsageKey};
-use minilm::MiniLm;
+use bert::BertEncoder;
+
+/// The models the host runs itself (`--embedding-model` with `--embedding-provider local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocalModel {
+    /// multilingual-e5-small, 4-bit: about 100 languages, 512 positions (the default).
+    MultilingualE5Small,
+    /// all-MiniLM-L6-v2: English only, 256 positions, half the cost.
+    MiniLm,
+}
+
+impl LocalModel {
+    pub const DEFAULT: LocalModel = LocalModel::MultilingualE5Small;
+    pub const ALL: [LocalModel; 2] = [LocalModel::MultilingualE5Small, LocalModel::MiniLm];
+
+    /// The name collections record, and `--embedding-model` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalModel::MultilingualE5Small => e5::MODEL_NAME,
+            LocalModel::MiniLm => minilm::MODEL_NAME,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<LocalModel> {
+        Self::ALL.into_iter().find(|model| model.name() == name)
+    }
+
+    /// Tokens the model reads, its special tokens included.
+    pub fn max_tokens(self) -> usize {
+        match self {
+            LocalModel::MultilingualE5Small => e5::MAX_TOKENS,
+            LocalModel::MiniLm => minilm::MAX_TOKENS,
+        }
+    }
+
+    /// What goes before a text: e5 was trained with "query: " before questions and
+    /// "passage: " before the texts that answer them, and is worse without (its
+    /// model card); MiniLM takes the text as it is.
+    pub fn prefix(self, role: Role) -> &'static str {
+        match (self, role) {
+            (LocalModel::MultilingualE5Small, Role::Query) => "query: ",
+            (LocalModel::MultilingualE5Small, Role::Passage) => "passage: ",
+            (LocalModel::MiniLm, _) => "",
+        }
+    }
+
+    /// The cosine similarity unrelated texts have: e5 was trained with a low
+    /// temperature, so its similarities lie between about 0.7 and 1 (its model card);
+    /// MiniLM's spread from 0. Similarities the host reports and compares with its
+    /// thresholds are rescaled from this floor ([`calibrated`]), so one threshold
+    /// means the same for both models (an unrelated question scored 0.77 with e5).
+    pub fn similarity_floor(self) -> f32 {
+        match self {
+            LocalModel::MultilingualE5Small => 0.7,
+            LocalModel::MiniLm => 0.0,
+        }
+    }
+
+    /// Load the model's files from `dir`. Slow (a second for e5): the process keeps
+    /// loaded models (see `load_shared`).
+    pub fn load(self, dir: &Path) -> anyhow::Result<BertEncoder> {
+        match self {
+            LocalModel::MultilingualE5Small => e5::load(dir),
+            LocalModel::MiniLm => minilm::load(dir),
+        }
+    }
+}
+
+/// What a text is to the model: a question looking for texts, or a text to be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Query,
+    Passage,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
-    /// all-MiniLM-L6-v2 from this directory, run in-process.
-    Local { model_dir: PathBuf },
+    /// A local model from this directory, run in-process.
+    Local {
+        model: LocalModel,
+        model_dir: PathBuf,
+    },
     /// The configured LLM provider's embeddings endpoint with this model.
     OpenAi { model: String },
 }
@@ -39,21 +118,25 @@ pub struct Embeddings {
     local_gate: tokio::sync::Semaphore,
 }
 
-/// Loaded models by directory, shared by every server in the process (tests start
-/// many), since one model is ~90 MB of weights.
-static LOADED: Mutex<Option<HashMap<PathBuf, Arc<MiniLm>>>> = Mutex::new(None);
+type Loaded = HashMap<(LocalModel, PathBuf), Arc<BertEncoder>>;
 
-fn load_shared(dir: &Path) -> anyhow::Result<Arc<MiniLm>> {
+/// Loaded models by model and directory, shared by every server in the process (tests
+/// start many), since a model is 90 MB (MiniLM) to 500 MB (e5, dequantised) of weights.
+static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
+
+/// The model, loaded on first use in this process.
+pub fn load_shared(model: LocalModel, dir: &Path) -> anyhow::Result<Arc<BertEncoder>> {
     let mut loaded = LOADED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let models = loaded.get_or_insert_with(HashMap::new);
-    if let Some(model) = models.get(dir) {
-        return Ok(model.clone());
+    let key = (model, dir.to_path_buf());
+    if let Some(encoder) = models.get(&key) {
+        return Ok(encoder.clone());
     }
-    let model = Arc::new(MiniLm::load(dir)?);
-    models.insert(dir.to_path_buf(), model.clone());
-    Ok(model)
+    let encoder = Arc::new(model.load(dir)?);
+    models.insert(key, encoder.clone());
+    Ok(encoder)
 }
 
 impl Embeddings {
@@ -69,20 +152,38 @@ impl Embeddings {
     /// The model name collections record (and the cache is keyed by).
     pub fn model(&self) -> &str {
         match &self.provider {
-            Provider::Local { .. } => minilm::MODEL_NAME,
+            Provider::Local { model, .. } => model.name(),
             Provider::OpenAi { model } => model,
         }
     }
 
-    /// One vector per text, from the cache where possible.
+    /// The local model, if the host runs one.
+    pub fn local(&self) -> Option<(LocalModel, &Path)> {
+        match &self.provider {
+            Provider::Local { model, model_dir } => Some((*model, model_dir)),
+            Provider::OpenAi { .. } => None,
+        }
+    }
+
+    /// One vector per text, from the cache where possible. `role` chooses the prefix a
+    /// local model expects (the cache is keyed by the prefixed text).
     pub async fn embed(
         &self,
         key: &UsageKey,
+        role: Role,
         texts: &[String],
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.iter().any(|text| text.trim().is_empty()) {
             return Err(EmbedError::Invalid("cannot embed an empty text".into()));
         }
+        let prefix = self.local().map_or("", |(model, _)| model.prefix(role));
+        let prefixed: Vec<String>;
+        let texts = if prefix.is_empty() {
+            texts
+        } else {
+            prefixed = texts.iter().map(|text| format!("{prefix}{text}")).collect();
+            &prefixed
+        };
         let model = self.model().to_string();
         let hashes: Vec<Vec<u8>> = texts
             .iter()
@@ -128,7 +229,8 @@ impl Embeddings {
 
     async fn compute(&self, key: &UsageKey, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         match &self.provider {
-            Provider::Local { model_dir } => {
+            Provider::Local { model, model_dir } => {
+                let model = *model;
                 let _turn = self
                     .local_gate
                     .acquire()
@@ -137,13 +239,18 @@ impl Embeddings {
                 let dir = model_dir.clone();
                 let texts = texts.to_vec();
                 tokio::task::spawn_blocking(move || {
-                    let model = load_shared(&dir).map_err(|e| {
+                    let encoder = load_shared(model, &dir).map_err(|e| {
                         EmbedError::Unavailable(format!(
-                            "the local embedding model is not usable at {} ({e:#}); run `make setup` or set AGENTHOST_EMBEDDING_MODEL_DIR",
-                            dir.display()
+                            "the local embedding model {} is not usable at {} ({e:#}); run `make setup` or set {}",
+                            model.name(),
+                            dir.display(),
+                            match model {
+                                LocalModel::MultilingualE5Small => "AGENTHOST_MULTILINGUAL_MODEL_DIR",
+                                LocalModel::MiniLm => "AGENTHOST_EMBEDDING_MODEL_DIR",
+                            }
                         ))
                     })?;
-                    model
+                    encoder
                         .embed(&texts)
                         .map_err(|e| EmbedError::Unavailable(format!("embedding failed: {e:#}")))
                 })
@@ -183,4 +290,45 @@ impl Embeddings {
             tracing::warn!(%error, "could not write the embedding cache");
         }
     }
+}
+
+impl Provider {
+    /// `--embedding-provider`, `--embedding-model` and the model directories.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Provider> {
+        let named = config.embedding_model.as_deref();
+        match config.embedding_provider.as_str() {
+            "local" => {
+                let model = match named {
+                    None => LocalModel::DEFAULT,
+                    Some(name) => LocalModel::from_name(name).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--embedding-model {name:?} is not a local model; use {}",
+                            LocalModel::ALL.map(LocalModel::name).join(" or ")
+                        )
+                    })?,
+                };
+                let model_dir = match model {
+                    LocalModel::MultilingualE5Small => config.multilingual_model_dir.clone(),
+                    LocalModel::MiniLm => config.embedding_model_dir.clone(),
+                };
+                Ok(Provider::Local { model, model_dir })
+            }
+            "openai" => Ok(Provider::OpenAi {
+                model: named.unwrap_or("text-embedding-3-small").to_string(),
+            }),
+            other => {
+                anyhow::bail!("--embedding-provider must be `local` or `openai`, not {other:?}")
+            }
+        }
+    }
+}
+
+/// The similarity floor of the model a collection records (0 for other models).
+pub fn similarity_floor(model: &str) -> f32 {
+    LocalModel::from_name(model).map_or(0.0, LocalModel::similarity_floor)
+}
+
+/// A cosine similarity rescaled so that the model's floor is 0 and 1 stays 1.
+pub fn calibrated(cosine: f32, floor: f32) -> f32 {
+    (cosine - floor) / (1.0 - floor)
 }

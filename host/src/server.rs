@@ -92,6 +92,12 @@ impl Server {
             .await
             .context("starting the workflow engine")?;
         let workflows = state.workflows.clone();
+        crate::support::kb::reembed::after_model_switch(
+            &state.pool,
+            state.registry.services.vectors.model(),
+        )
+        .await
+        .context("queueing the knowledge base's re-embedding")?;
         let support_jobs = crate::support::jobs::Worker::spawn(crate::support::services(&state));
         let event_sweep = tokio::spawn(crate::events::sweep_forever(
             state.pool.clone(),

@@ -8,6 +8,7 @@ pub mod chunking;
 pub mod enrichment;
 pub mod jobs;
 pub mod kb;
+pub mod sentiment;
 pub mod tickets;
 
 use crate::error::ApiError;
@@ -37,7 +38,7 @@ pub fn services(state: &crate::state::AppState) -> jobs::Support {
         vectors: services.vectors.clone(),
         llm: services.llm.clone(),
         model: state.config.llm_default_model.clone(),
-        tokens: chunking::TokenCounter::for_model_dir(&state.config.embedding_model_dir),
+        tokens: services.vectors.token_counter(),
         worker: state.workflows.worker_id().to_string(),
         // As the workflow engine judges a host gone: five missed heartbeats.
         stale_after: state.workflows.limits.heartbeat * 5,

@@ -2,6 +2,7 @@
 //! metadata filter and a minimum score, delete. Used by the vector capability; every
 //! call names the workspace and namespace, so nothing here can cross tenants.
 
+mod language;
 mod query_words;
 mod replace;
 mod text_search;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::embeddings::{EmbedError, Embeddings};
+use crate::embeddings::{EmbedError, Embeddings, Role};
 use crate::llm::UsageKey;
 
 pub use text_search::{MAX_TERMS, SearchMode, TextMatch, TextQuery};
@@ -22,6 +23,16 @@ pub const MAX_K: u32 = 100;
 const MAX_ID_LENGTH: usize = 256;
 const MAX_TEXT_BYTES: usize = 64 << 10;
 const MAX_METADATA_BYTES: usize = 16 << 10;
+/// Writes documents (`$1` collection, `$2` dimension, then arrays of ids, texts,
+/// metadata, vectors and languages): new ones are inserted, existing ones replaced.
+const INSERT: &str =
+    "INSERT INTO vector_documents (collection_id, id, text, metadata, dims, embedding, language)
+     SELECT $1, id, text, metadata, $2, embedding, language
+       FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::vector[], $7::text[])
+         AS input(id, text, metadata, embedding, language)
+     ON CONFLICT (collection_id, id) DO UPDATE
+       SET text = excluded.text, metadata = excluded.metadata, embedding = excluded.embedding,
+           language = excluded.language, updated_at = now()";
 /// The model name recorded for a collection filled with caller-supplied vectors.
 const EXTERNAL_MODEL: &str = "external";
 
@@ -102,6 +113,20 @@ impl VectorStore {
         VectorStore { pool, embeddings }
     }
 
+    /// Counts tokens with the local model's tokenizer (an estimate for a remote model),
+    /// so chunks fit the model that embeds them.
+    pub fn token_counter(&self) -> crate::support::chunking::TokenCounter {
+        match self.embeddings.local() {
+            Some((_, dir)) => crate::support::chunking::TokenCounter::for_model_dir(dir),
+            None => crate::support::chunking::TokenCounter::estimate(),
+        }
+    }
+
+    /// The name of the model that embeds texts (collections record it).
+    pub fn model(&self) -> &str {
+        self.embeddings.model()
+    }
+
     pub async fn upsert(
         &self,
         usage: &UsageKey,
@@ -121,7 +146,9 @@ impl VectorStore {
         let mut embedded = if to_embed.is_empty() {
             Vec::new()
         } else {
-            self.embeddings.embed(usage, &to_embed).await?
+            self.embeddings
+                .embed(usage, Role::Passage, &to_embed)
+                .await?
         }
         .into_iter();
         let model = if to_embed.is_empty() {
@@ -167,24 +194,18 @@ impl VectorStore {
             .collect();
         let embeddings: Vec<pgvector::Vector> =
             vectors.into_iter().map(pgvector::Vector::from).collect();
-        let stored = sqlx::query(
-            "INSERT INTO vector_documents (collection_id, id, text, metadata, dims, embedding)
-             SELECT $1, id, text, metadata, $2, embedding
-               FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::vector[])
-                 AS input(id, text, metadata, embedding)
-             ON CONFLICT (collection_id, id) DO UPDATE
-               SET text = excluded.text, metadata = excluded.metadata,
-                   embedding = excluded.embedding, updated_at = now()",
-        )
-        .bind(collection.id)
-        .bind(dims as i32)
-        .bind(&ids)
-        .bind(&texts)
-        .bind(&metadata)
-        .bind(&embeddings)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let languages = language::languages(&documents);
+        let stored = sqlx::query(INSERT)
+            .bind(collection.id)
+            .bind(dims as i32)
+            .bind(&ids)
+            .bind(&texts)
+            .bind(&metadata)
+            .bind(&embeddings)
+            .bind(&languages)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(stored as u32)
     }
 
@@ -239,8 +260,10 @@ impl VectorStore {
         // The dimension is part of the indexed expression, so it is spelled out (it
         // is an integer we stored, never caller text).
         let dims = collection.dims;
+        // Rescaled from the model's floor, so min_score means the same for every model.
+        let floor = crate::embeddings::similarity_floor(&collection.model);
         let sql = format!(
-            "SELECT id, text, metadata, (1 - (embedding::vector({dims}) <=> $2::vector({dims})))::real
+            "SELECT id, text, metadata, ((1 - (embedding::vector({dims}) <=> $2::vector({dims})) - {floor:.4}) / (1 - {floor:.4}))::real
                FROM vector_documents
               WHERE collection_id = $1 AND dims = {dims} AND ($3::jsonb IS NULL OR metadata @> $3)
               ORDER BY embedding::vector({dims}) <=> $2::vector({dims})
@@ -284,7 +307,7 @@ impl VectorStore {
                 self.embeddings.model()
             )));
         }
-        let mut vectors = self.embeddings.embed(usage, &[text]).await?;
+        let mut vectors = self.embeddings.embed(usage, Role::Query, &[text]).await?;
         Ok(vectors.pop().unwrap_or_default())
     }
 
@@ -412,6 +435,7 @@ fn validate_documents(documents: &[Document]) -> Result<(), VectorError> {
         if !document.metadata.is_object() {
             return invalid(format!("{at}: metadata must be a JSON object"));
         }
+        language::check_declared(index, document)?;
         if document.metadata.to_string().len() > MAX_METADATA_BYTES {
             return invalid(format!("{at}: metadata is over {MAX_METADATA_BYTES} bytes"));
         }

@@ -4,6 +4,8 @@
 //! host and for wasm32-wasip2.
 
 pub mod answer;
+#[cfg(feature = "language")]
+pub mod language;
 pub mod sentiment;
 pub mod tickets;
 pub mod triage;

@@ -16,6 +16,7 @@
 
 use serde::Serialize;
 
+pub mod anchors;
 mod lexicon;
 mod text;
 mod vader;
@@ -56,6 +57,9 @@ pub enum Method {
     Lexicon,
     /// VADER combined with an LLM's score.
     Hybrid,
+    /// Similarity to labelled anchor sentences with the multilingual embedding model,
+    /// for a text in a language other than English ([`from_anchors`]).
+    Anchors,
 }
 
 /// The sentiment of a text as the API and the plugin report it.
@@ -72,6 +76,10 @@ pub struct Sentiment {
     pub lexicon: Scores,
     /// The LLM's score as used (clamped to -1..1), if one was given.
     pub llm: Option<f64>,
+    /// The detected language (ISO 639-1) when it is not English, which is when the
+    /// host scores by anchors instead of VADER.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<&'static str>,
 }
 
 /// Scores a text with VADER.
@@ -133,6 +141,7 @@ pub fn analyze(text: &str, llm: Option<f64>) -> Sentiment {
             method: Method::Lexicon,
             lexicon,
             llm: None,
+            language: None,
         },
         Some(llm) => {
             let score = (1.0 - LLM_WEIGHT) * compound + LLM_WEIGHT * llm;
@@ -149,6 +158,52 @@ pub fn analyze(text: &str, llm: Option<f64>) -> Sentiment {
                 method: Method::Hybrid,
                 lexicon,
                 llm: Some(llm),
+                language: None,
+            }
+        }
+    }
+}
+
+/// The sentiment of a text in `language` (not English) from its [`anchors::score`],
+/// combined with an LLM's score like VADER's compound in [`analyze`]. VADER's scores
+/// are still reported (an emoji or an English word in the text moves them).
+///
+/// ```
+/// use agenthost_support::sentiment::{Label, Method, from_anchors};
+///
+/// let s = from_anchors("Ich bin total enttäuscht. 😡", "de", -0.7, None);
+/// assert_eq!((s.label, s.method, s.language), (Label::Negative, Method::Anchors, Some("de")));
+/// ```
+pub fn from_anchors(text: &str, language: &'static str, score: f64, llm: Option<f64>) -> Sentiment {
+    let lexicon = self::score(text);
+    let score = score.clamp(-1.0, 1.0);
+    let by_anchors = Sentiment {
+        score,
+        label: label(score),
+        confidence: score.abs(),
+        method: Method::Anchors,
+        lexicon,
+        llm: None,
+        language: Some(language),
+    };
+    match llm.filter(|v| !v.is_nan()).map(|v| v.clamp(-1.0, 1.0)) {
+        None => by_anchors,
+        Some(llm) => {
+            // The same weights and agreement as [`analyze`], the anchors in VADER's place.
+            let combined = (1.0 - LLM_WEIGHT) * score + LLM_WEIGHT * llm;
+            let agreement = 1.0 - (score - llm).abs() / 2.0;
+            let confidence = if label(score) == label(llm) {
+                agreement
+            } else {
+                agreement / 2.0
+            };
+            Sentiment {
+                score: combined,
+                label: label(combined),
+                confidence: confidence.clamp(0.0, 1.0),
+                method: Method::Hybrid,
+                llm: Some(llm),
+                ..by_anchors
             }
         }
     }

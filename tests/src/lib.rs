@@ -46,6 +46,16 @@ pub fn model_dir() -> PathBuf {
         })
 }
 
+/// Where `make setup` installs multilingual-e5-small, the default embedding model;
+/// `AGENTHOST_MULTILINGUAL_MODEL_DIR` overrides it.
+pub fn multilingual_model_dir() -> PathBuf {
+    std::env::var_os("AGENTHOST_MULTILINGUAL_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.agenthost/models/multilingual-e5-small")
+        })
+}
+
 /// Where `make pyclients` installs the official Python clients (openai, mcp,
 /// schemathesis, componentize-py); `AGENTHOST_PYCLIENTS_DIR` overrides it.
 pub fn pyclients_dir() -> PathBuf {
@@ -142,6 +152,7 @@ pub async fn test_config() -> Config {
     config.plugin_timeout = Duration::from_secs(5);
     config.bundled_plugins_dir = std::env::temp_dir().join("agenthost-no-bundled-plugins");
     config.embedding_model_dir = model_dir();
+    config.multilingual_model_dir = multilingual_model_dir();
     // No outbound webhooks: a test that creates webhooks with public URLs (schemathesis
     // does) must send nothing off this machine. Tests of webhooks turn them on.
     config.webhook_workers = 0;
@@ -425,6 +436,7 @@ impl HostProcess {
             .env_remove("AGENTHOST_ADMIN_TOKEN")
             .env("AGENTHOST_DATA_DIR", data_dir)
             .env("AGENTHOST_PG_DIR", pg_dir())
+            .env("AGENTHOST_MULTILINGUAL_MODEL_DIR", multilingual_model_dir())
             .env("AGENTHOST_PG_UNSAFE_FAST", "true")
             .env("AGENTHOST_LISTEN", "127.0.0.1:0")
             .env("AGENTHOST_LOG", "warn")

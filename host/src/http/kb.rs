@@ -167,6 +167,7 @@ mod schema {
     pub enum Method {
         Lexicon,
         Hybrid,
+        Anchors,
     }
 
     /// VADER's scores.
@@ -192,6 +193,8 @@ mod schema {
         pub lexicon: Scores,
         /// The LLM's score as used, if one was given.
         pub llm: Option<f64>,
+        /// The detected language when not English (the score is then by anchors).
+        pub language: Option<String>,
     }
 }
 
@@ -739,10 +742,12 @@ struct SentimentInput {
     text: String,
 }
 
-/// Any role: the lexicon's verdict on a text (offline, VADER).
+/// Any role: the sentiment of a text, offline: VADER for English, similarity to
+/// labelled anchor sentences with the multilingual embedding model for other languages.
 #[utoipa::path(post, path = "/api/sentiment", tag = "support", request_body = SentimentInput,
     responses((status = 200, body = Sentiment)))]
 async fn analyse_sentiment(
+    State(state): State<AppState>,
     caller: WorkspaceCaller,
     Json(input): Json<SentimentInput>,
 ) -> ApiResult<Json<sentiment::Sentiment>> {
@@ -750,7 +755,10 @@ async fn analyse_sentiment(
     if input.text.len() > agenthost_support::triage::MAX_SENTIMENT_BYTES {
         return Err(ApiError::Invalid("text is over 64 KiB".into()));
     }
-    Ok(Json(sentiment::analyze(&input.text, None)))
+    let vectors = &state.registry.services.vectors;
+    Ok(Json(
+        crate::support::sentiment::analyze(vectors, caller.0.workspace_id, &input.text, None).await,
+    ))
 }
 
 /// A ticket by id or number, in the caller's workspace (the tickets API's rule).

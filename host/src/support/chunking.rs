@@ -4,8 +4,9 @@
 //! Every chunk carries its heading path (title > section > subsection), which is
 //! prepended to the embedded text so a chunk keeps its context.
 
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter};
 use tokenizers::Tokenizer;
@@ -13,7 +14,8 @@ use tokenizers::Tokenizer;
 use crate::embeddings::minilm::MAX_TOKENS;
 
 /// Word pieces of a chunk's embedded text (heading line + body) at most, leaving room
-/// for [CLS] and [SEP] within the model's 256.
+/// for [CLS] and [SEP] within MiniLM's 256 (multilingual-e5-small reads 512: room for
+/// its "passage: " prefix too; smaller chunks also cite more precisely).
 pub const CHUNK_TOKENS: usize = MAX_TOKENS - 2;
 /// Word pieces repeated from the end of one chunk at the start of the next.
 pub const OVERLAP_TOKENS: usize = 32;
@@ -56,10 +58,15 @@ impl std::fmt::Debug for TokenCounter {
 }
 
 impl TokenCounter {
-    /// The tokenizer of the model in `dir` (loaded once per process).
+    /// The tokenizer of the model in `dir` (loaded once per process and directory:
+    /// servers of one process may run different models).
     pub fn for_model_dir(dir: &Path) -> TokenCounter {
-        static LOADED: OnceLock<Option<Arc<Tokenizer>>> = OnceLock::new();
-        let tokenizer = LOADED.get_or_init(|| {
+        static LOADED: Mutex<BTreeMap<PathBuf, Option<Arc<Tokenizer>>>> =
+            Mutex::new(BTreeMap::new());
+        let mut loaded = LOADED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tokenizer = loaded.entry(dir.to_path_buf()).or_insert_with(|| {
             let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).ok()?;
             // Count everything: no truncation, no padding.
             tokenizer.with_padding(None);
@@ -67,6 +74,11 @@ impl TokenCounter {
             Some(Arc::new(tokenizer))
         });
         TokenCounter(tokenizer.clone())
+    }
+
+    /// Four characters per piece, for a model whose tokenizer the host lacks.
+    pub fn estimate() -> TokenCounter {
+        TokenCounter(None)
     }
 
     pub fn count(&self, text: &str) -> usize {

@@ -7,7 +7,6 @@
 //! A person's overrides live in `tickets.overrides`, which enrichment never writes.
 
 use agenthost_support::answer::{self, Passage};
-use agenthost_support::sentiment;
 use agenthost_support::tickets::{searched_text, ticket_text};
 use agenthost_support::triage::{self, Intent, Priority};
 use serde_json::{Value, json};
@@ -15,6 +14,7 @@ use uuid::Uuid;
 
 use super::jobs::Support;
 use super::kb::search::{self, chat_text};
+use crate::embeddings::Role;
 use crate::llm::UsageKey;
 use crate::vector::SearchMode;
 
@@ -63,10 +63,12 @@ async fn classify_intent(
     texts.extend(intents.iter().flat_map(|i| i.examples.iter().cloned()));
     let vectors = support
         .vectors
-        .embed_texts(&usage, &texts)
+        .embed_texts(&usage, Role::Query, &texts)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (query, examples) = vectors.split_first().expect("the ticket text is first");
+    // triage::classify's thresholds are on MiniLM's scale (crate::embeddings::calibrated).
+    let floor = crate::embeddings::similarity_floor(support.vectors.model());
     let mut next = examples.iter();
     let best: Vec<(String, f32)> = intents
         .iter()
@@ -76,7 +78,10 @@ async fn classify_intent(
                 .take(intent.examples.len())
                 .map(|example| example.iter().zip(query).map(|(a, b)| a * b).sum::<f32>())
                 .fold(f32::MIN, f32::max);
-            (intent.name.clone(), best)
+            (
+                intent.name.clone(),
+                crate::embeddings::calibrated(best, floor),
+            )
         })
         .collect();
     Ok(triage::classify(&best))
@@ -155,7 +160,13 @@ pub async fn enrich(support: &Support, workspace: Uuid, ticket: Uuid) -> anyhow:
         None
     };
 
-    let sentiment = sentiment::analyze(&full, labels.as_ref().and_then(|l| l.sentiment));
+    let sentiment = super::sentiment::analyze(
+        &support.vectors,
+        workspace,
+        &full,
+        labels.as_ref().and_then(|l| l.sentiment),
+    )
+    .await;
     let intent = match (&by_examples, labels.as_ref().and_then(|l| l.intent.clone())) {
         (Some((name, confidence)), Some(llm)) if *name == llm => {
             json!({ "name": name, "confidence": confidence.max(0.8), "method": "hybrid" })

@@ -6,6 +6,7 @@
 
 mod gap_names;
 pub mod index;
+pub mod reembed;
 pub mod search;
 
 use serde::{Deserialize, Serialize};

@@ -7,16 +7,19 @@ use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
 use super::{CollectionKey, Document, VectorError, VectorStore, validate_documents};
+use crate::embeddings::Role;
 use crate::llm::UsageKey;
 
 impl VectorStore {
-    /// Embeddings of texts with the host's model (cached like every embedding).
+    /// Embeddings of texts with the host's model (cached like every embedding): texts
+    /// to be found are `Passage`s; questions, and texts compared with each other, `Query`s.
     pub async fn embed_texts(
         &self,
         usage: &UsageKey,
+        role: Role,
         texts: &[String],
     ) -> Result<Vec<Vec<f32>>, VectorError> {
-        Ok(self.embeddings.embed(usage, texts).await?)
+        Ok(self.embeddings.embed(usage, role, texts).await?)
     }
 
     /// The collection `key` for the host's model with vectors of `dims` dimensions,
@@ -81,24 +84,18 @@ impl VectorStore {
             .iter()
             .map(|d| pgvector::Vector::from(d.vector.clone().unwrap_or_default()))
             .collect();
-        let stored = sqlx::query(
-            "INSERT INTO vector_documents (collection_id, id, text, metadata, dims, embedding)
-             SELECT $1, id, text, metadata, $2, embedding
-               FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::vector[])
-                 AS input(id, text, metadata, embedding)
-             ON CONFLICT (collection_id, id) DO UPDATE
-               SET text = excluded.text, metadata = excluded.metadata,
-                   embedding = excluded.embedding, updated_at = now()",
-        )
-        .bind(collection)
-        .bind(dims as i32)
-        .bind(&ids)
-        .bind(&texts)
-        .bind(&metadata)
-        .bind(&embeddings)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let languages = super::language::languages(documents);
+        let stored = sqlx::query(super::INSERT)
+            .bind(collection)
+            .bind(dims as i32)
+            .bind(&ids)
+            .bind(&texts)
+            .bind(&metadata)
+            .bind(&embeddings)
+            .bind(&languages)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         Ok(stored as u32)
     }
 

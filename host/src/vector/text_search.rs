@@ -1,6 +1,7 @@
 //! Text search over a collection by vector, by full text, or both fused (`hybrid`,
 //! a weighted sum of the arms' normalised scores). Full text uses the generated `tsv` column (migration 0012: the
-//! metadata `heading` and the text, English stemming) and ranks by BM25 with the
+//! metadata `heading` and the text, stemmed in the document's language since
+//! migration 20261207000120, whose every language a query is read in) and ranks by BM25 with the
 //! collection's term statistics (migration 0020, kept by triggers as documents are
 //! written): a rare word counts more than a common one, and a long document's many
 //! words count less per word.
@@ -49,7 +50,7 @@ const TERMS: &str = r#"terms AS (
     ), excluded AS (
         SELECT string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''',
                           ' | ')::tsquery AS matches
-          FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', $X))) words
+          FROM vector_query_lexemes($1, $X) AS words (lexeme)
     )"#;
 /// Document `d`'s BM25 score for the terms; NULL when it holds none of them.
 const BM25: &str = "(SELECT vector_bm25(d.tsv, t.lexemes, t.idfs, t.avg_length) FROM terms t)";
@@ -92,8 +93,12 @@ type Row = (String, Option<String>, Value, f64, Option<f32>, Option<f32>);
 /// The SQL of a mode. `$1` collection, `$2` query vector (NULL in full-text mode), `$3`
 /// filter, `$4` limit, `$5` candidates per arm, `$6` the words, `$7` the excluded words.
 /// The dimension is an integer we stored, never caller text.
-fn search_sql(mode: SearchMode, dims: usize) -> String {
-    let similarity = format!("(1 - (d.embedding::vector({dims}) <=> $2::vector({dims})))::real");
+fn search_sql(mode: SearchMode, dims: usize, floor: f32) -> String {
+    // Rescaled from the model's floor (crate::embeddings::calibrated); a number we
+    // chose, never caller text.
+    let similarity = format!(
+        "((1 - (d.embedding::vector({dims}) <=> $2::vector({dims})) - {floor:.4}) / (1 - {floor:.4}))::real"
+    );
     let filter = "($3::jsonb IS NULL OR d.metadata @> $3)";
     let sql = match mode {
         SearchMode::Vector => format!(
@@ -116,7 +121,7 @@ fn search_sql(mode: SearchMode, dims: usize) -> String {
         ),
         SearchMode::Hybrid => format!(
             "WITH {TERMS}, by_vector AS (
-                 SELECT id, 1 - distance AS similarity
+                 SELECT id, (1 - distance - {floor:.4}) / (1 - {floor:.4}) AS similarity
                    FROM (SELECT d.id, d.embedding::vector({dims}) <=> $2::vector({dims}) AS distance
                            FROM vector_documents d
                           WHERE d.collection_id = $1 AND d.dims = {dims} AND {filter}
@@ -184,7 +189,8 @@ impl VectorStore {
             ),
         };
         let candidates = query.k.max(CANDIDATES);
-        let sql = search_sql(query.mode, collection.dims);
+        let floor = crate::embeddings::similarity_floor(&collection.model);
+        let sql = search_sql(query.mode, collection.dims, floor);
         let mut tx = self.pool.begin().await?;
         // Keep scanning the HNSW graph until enough rows pass the filter (pgvector's
         // iterative scan), looking at least `candidates` per layer.

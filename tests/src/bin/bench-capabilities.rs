@@ -188,6 +188,7 @@ async fn vector() {
     );
     let embeddings = Arc::new(Embeddings::new(
         Provider::Local {
+            model: agenthost::embeddings::LocalModel::MiniLm,
             model_dir: model_dir(),
         },
         llm,

@@ -33,6 +33,7 @@ mod llm;
 mod local_model;
 mod mcp;
 mod metrics;
+mod multilingual;
 mod nats;
 mod nul_input;
 mod openai_compat;

@@ -114,7 +114,12 @@ async fn the_local_model_ranks_by_meaning() {
 
 #[tokio::test]
 async fn filters_min_score_k_delete_and_drop() {
-    let (server, key) = setup(|_| {}).await;
+    // MiniLM: an identical text scores ~1 (e5 reads "query: " and "passage: " before
+    // the same words, so they are not identical to it).
+    let (server, key) = setup(|config| {
+        config.embedding_model = Some("all-MiniLM-L6-v2".into());
+    })
+    .await;
     install(&server, "vecprobe", &[]).await;
     let documents = json!([
         { "id": "en-refund", "text": "how do I get a refund", "metadata": { "lang": "en", "tier": 1 } },
@@ -352,7 +357,10 @@ async fn raw_vectors_limits_and_grants() {
 
 #[tokio::test]
 async fn embeddings_are_cached_by_model_and_text() {
-    let (server, key) = setup(|_| {}).await;
+    let (server, key) = setup(|config| {
+        config.embedding_model = Some("all-MiniLM-L6-v2".into());
+    })
+    .await;
     install(&server, "vecprobe", &[]).await;
     let documents = json!([
         { "id": "1", "text": "late delivery" },

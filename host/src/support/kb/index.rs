@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::collection;
+use crate::embeddings::Role;
 use crate::llm::UsageKey;
 use crate::support::chunking::{TokenCounter, chunk_article};
 use crate::vector::{Document, VectorStore};
@@ -32,6 +33,8 @@ struct Source {
     body: String,
     slug: String,
     category: Option<String>,
+    /// Declared by the article's editor; None: detected from the whole article.
+    language: Option<String>,
     live: bool,
 }
 
@@ -44,7 +47,7 @@ pub async fn index_revision(
     progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> anyhow::Result<Indexed> {
     let Some(source) = sqlx::query_as::<_, Source>(
-        "SELECT r.article_id, r.version, r.title, r.body, a.slug, a.category,
+        "SELECT r.article_id, r.version, r.title, r.body, a.slug, a.category, a.language,
                 (a.live_revision_id = r.id AND a.status = 'published') AS live
            FROM data.kb_revisions r JOIN data.kb_articles a ON a.id = r.article_id
           WHERE r.workspace_id = $1 AND r.id = $2",
@@ -67,10 +70,20 @@ pub async fn index_revision(
         plugin: None,
         agent: None,
     };
+    // The whole article tells its language better than a chunk; every chunk is
+    // indexed in it (full-text stemming, stop words).
+    let language = source
+        .language
+        .clone()
+        .or_else(|| {
+            agenthost_support::language::detect(&format!("{}\n{}", source.title, source.body))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "en".to_string());
     let texts: Vec<String> = chunks.iter().map(|c| c.embedded_text()).collect();
     let mut embeddings = Vec::with_capacity(texts.len());
     for batch in texts.chunks(BATCH) {
-        embeddings.extend(vectors.embed_texts(&usage, batch).await?);
+        embeddings.extend(vectors.embed_texts(&usage, Role::Passage, batch).await?);
         progress(embeddings.len(), texts.len());
     }
     let documents: Vec<Document> = chunks
@@ -92,6 +105,7 @@ pub async fn index_revision(
                 "heading": chunk.heading(),
                 "heading_path": chunk.heading_path,
                 "chunk": n,
+                "language": language,
             }),
         })
         .collect();

@@ -37,6 +37,9 @@ pub struct Cause {
     workflow: Option<uuid::Uuid>,
     /// It ends a chain of `MAX_CHAIN` events each starting the work that made the next.
     too_deep: bool,
+    /// It came out of a test run of a draft (crate::automation::builder::drafts), which
+    /// must not set anything live off.
+    test_run: bool,
 }
 
 impl Cause {
@@ -44,7 +47,7 @@ impl Cause {
     /// too deep in a chain, so automations can't set themselves (or each other) off
     /// forever.
     pub fn stops(&self, workflow: uuid::Uuid) -> bool {
-        self.too_deep || self.workflow == Some(workflow)
+        self.too_deep || self.test_run || self.workflow == Some(workflow)
     }
 }
 
@@ -57,19 +60,23 @@ pub async fn cause_of(
     let mut cause = Cause {
         workflow: None,
         too_deep: false,
+        test_run: false,
     };
     let mut execution = source(event.execution_id, &event.kind, &event.payload);
     let mut depth = 0;
     while let Some(id) = execution {
-        let found: Option<(uuid::Uuid, Option<String>)> =
-            sqlx::query_as("SELECT workflow_id, idempotency_key FROM executions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-        let Some((workflow, key)) = found else {
+        let found: Option<(uuid::Uuid, Option<String>, bool)> = sqlx::query_as(
+            "SELECT e.workflow_id, e.idempotency_key, coalesce(w.owner LIKE 'draft:%', false) \
+             FROM executions e JOIN workflows w ON w.id = e.workflow_id WHERE e.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        let Some((workflow, key, test_run)) = found else {
             break;
         };
         cause.workflow.get_or_insert(workflow);
+        cause.test_run |= test_run;
         depth += 1;
         if depth >= MAX_CHAIN {
             tracing::warn!(event = %event.id, "a chain of automations stopped at {MAX_CHAIN} steps");

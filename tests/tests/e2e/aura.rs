@@ -570,3 +570,70 @@ async fn every_wrong_argument_is_an_answer_to_fix_and_nothing_half_made_stays() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_test_run_sets_off_no_rule_and_the_published_run_does() {
+    let f = fixture(true).await;
+    let watch = "watch@acme.test";
+    let rule = json!({"name": "Runs", "trigger": {"event": "workflow.execution.succeeded"},
+        "actions": [{"type": "send_email", "from": SENDER, "to": watch,
+                     "subject": "A run succeeded", "text": "{{ input.event.payload.workflow }}"}]});
+    let response = f
+        .server
+        .send(&f.admin_key, Method::POST, "/api/rules", Some(rule))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let tool = |name: &'static str, input: Value| {
+        let f = &f;
+        async move {
+            let response = f
+                .server
+                .send(
+                    &f.admin_key,
+                    Method::POST,
+                    &format!("/api/tools/aura/{name}"),
+                    Some(input),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            response.json::<Value>().await.unwrap()["output"].clone()
+        }
+    };
+    let definition =
+        json!({"nodes": [{"id": "out", "type": "core/output", "config": {"value": 1}}]});
+    let saved = tool(
+        "save_draft",
+        json!({"workflow": "tiny", "name": "Tiny", "definition": definition}),
+    )
+    .await;
+    assert_eq!(saved["ok"], true, "{saved}");
+    let tested = tool("test_draft", json!({"workflow": "tiny"})).await;
+    assert_eq!(
+        (tested["status"].as_str(), tested["test"].as_bool()),
+        (Some("succeeded"), Some(true))
+    );
+    assert_eq!(
+        tool("publish_workflow", json!({"workflow": "tiny"})).await["version"],
+        1
+    );
+    let ran = tool("run_workflow", json!({"workflow": "tiny"})).await;
+    assert_eq!(
+        (ran["status"].as_str(), ran["test"].as_bool()),
+        (Some("succeeded"), Some(false))
+    );
+    // The rule walks events in order: once the published run's email is out, the test
+    // run's earlier event has been judged, and passed over.
+    let mut waited = 0;
+    while f.smtp.messages().is_empty() {
+        assert!(
+            waited < 300,
+            "the rule sent nothing for the published run in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = f.smtp.messages();
+    assert_eq!(mails.len(), 1, "only the published run set the rule off");
+    assert!(mails[0].data.contains("tiny"), "{}", mails[0].data);
+}

@@ -1,7 +1,7 @@
 import { StrictMode, Suspense, lazy, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import "./style.css";
-import { can, loadSession, saveSession } from "./api.js";
+import { api, can, loadSession, saveSession } from "./api.js";
 import { Link, match, navigate, usePath } from "./router.jsx";
 import SignIn from "./pages/signin.jsx";
 import Chat from "./pages/chat.jsx";
@@ -9,6 +9,7 @@ import Workflows from "./pages/workflows.jsx";
 import { Executions, Execution } from "./pages/executions.jsx";
 import Approvals from "./pages/approvals.jsx";
 import Plugins from "./pages/plugins.jsx";
+import Workspaces from "./pages/workspaces.jsx";
 import { Activity, Rules, Schedules } from "./pages/automation.jsx";
 import { Ticket, Tickets } from "./pages/tickets.jsx";
 import { Article, Articles } from "./pages/kb.jsx";
@@ -31,11 +32,15 @@ const KEY_PAGES = [
   { path: "/usage", label: "Usage" },
   { path: "/keys", label: "Keys", role: "admin" },
 ];
-const ADMIN_PAGES = [{ path: "/plugins", label: "Plugins" }];
+const ADMIN_PAGES = [
+  { path: "/workspaces", label: "Workspaces" },
+  { path: "/plugins", label: "Plugins" },
+];
 
-function routes(session) {
+function routes(session, signInWith) {
   if (session.kind === "admin") {
     return [
+      ["/workspaces", () => <Workspaces onUseKey={signInWith} />],
       ["/plugins", () => <Plugins />],
       ["/plugins/:name", (p) => <Plugins name={p.name} />],
     ];
@@ -85,13 +90,21 @@ function App() {
   if (!session) {
     return <SignIn onSignedIn={(s) => { saveSession(s); setSession(s); }} />;
   }
+  // The admin token's new workspace: sign in with its owner key.
+  const signInWith = async (secret) => {
+    const me = await api("/api/me", { token: secret });
+    const next = { kind: "key", token: secret, role: me.role, workspace: me.workspace };
+    saveSession(next);
+    setSession(next);
+    navigate("/chat");
+  };
   const signOut = () => {
     saveSession(null);
     setSession(null);
     navigate("/");
   };
   let page = null;
-  for (const [pattern, render] of routes(session)) {
+  for (const [pattern, render] of routes(session, signInWith)) {
     const params = match(pattern, path);
     if (params) {
       page = render(params);

@@ -265,6 +265,8 @@ async function admin(page) {
 async function plugins(page) {
   await page.getByRole("button", { name: "Sign out" }).click();
   await signIn(page, ADMIN);
+  await page.getByRole("heading", { name: "Workspaces" }).waitFor();
+  await page.getByRole("link", { name: "Plugins" }).click();
   await page.getByRole("heading", { name: "Plugins" }).waitFor();
   await check(page, "plugins");
   await page.getByRole("link", { name: "hello" }).click();
@@ -278,6 +280,19 @@ async function plugins(page) {
   await page.getByRole("status").getByText("Rolled back to 1.0.0.").waitFor();
   await active("1.0.0").waitFor();
   console.log("ok plugins: activated 2.0.0, rolled back to 1.0.0");
+
+  // A newcomer with only the admin token makes a workspace and signs in to it.
+  await page.getByRole("link", { name: "Workspaces" }).click();
+  await page.getByRole("heading", { name: "Workspaces" }).waitFor();
+  await page.getByLabel("Name").fill("Newcomer");
+  await page.getByLabel("Slug").fill("newcomer");
+  await page.getByRole("button", { name: "Create workspace" }).click();
+  await page.getByLabel("Owner key").getByText(/^ahk_/).waitFor();
+  await check(page, "workspaces");
+  await page.getByRole("button", { name: "Sign in to Newcomer with it" }).click();
+  await page.getByText("Newcomer · owner").waitFor();
+  await page.getByRole("heading", { name: "Chat" }).waitFor();
+  console.log("ok workspaces: created one with the admin token and signed in with its owner key");
 }
 
 const browser = await chromium.launch({ executablePath: env("CHROMIUM") });

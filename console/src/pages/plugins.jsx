@@ -46,6 +46,41 @@ function Upload({ onDone }) {
   );
 }
 
+/** A version's grants as JSON (what the manifest asked for is only a request). */
+function Grants({ name, version, onSaved }) {
+  const [text, setText] = useState(JSON.stringify(version.grants || {}, null, 2));
+  const [error, setError] = useState(null);
+  const save = async (event) => {
+    event.preventDefault();
+    setError(null);
+    let grants;
+    try {
+      grants = JSON.parse(text);
+    } catch {
+      setError("The grants are not JSON.");
+      return;
+    }
+    try {
+      await api(`/api/admin/plugins/${encodeURIComponent(name)}/versions/${encodeURIComponent(version.version)}/grants`, {
+        method: "PUT",
+        body: grants,
+      });
+      onSaved(`Grants of ${version.version} saved.`);
+    } catch (e) {
+      setError(e.message);
+    }
+  };
+  const id = `grants-${version.version}`;
+  return (
+    <form onSubmit={save}>
+      <label htmlFor={id}>Grants of {version.version} (JSON)</label>
+      <textarea id={id} rows={4} value={text} onChange={(e) => setText(e.target.value)} />
+      {error && <p role="alert" className="error">{error}</p>}
+      <button type="submit" className="small">Save grants</button>
+    </form>
+  );
+}
+
 function PluginDetail({ name }) {
   const [plugin, setPlugin] = useState(null);
   const [logs, setLogs] = useState([]);
@@ -58,7 +93,7 @@ function PluginDetail({ name }) {
   useEffect(() => {
     load();
     api(`/api/admin/plugins/${encodeURIComponent(name)}/logs?limit=20`)
-      .then((r) => setLogs(Array.isArray(r) ? r : r.logs || []))
+      .then((r) => setLogs(r.lines || []))
       .catch(() => setLogs([]));
   }, [name]);
   const act = async (path, words) => {
@@ -133,12 +168,16 @@ function PluginDetail({ name }) {
           </tbody>
         </table>
       </div>
+      <h2>Grants</h2>
+      {plugin.versions.map((v) => (
+        <Grants key={v.version} name={name} version={v} onSaved={(words) => { load(); setNotice(words); }} />
+      ))}
       <h2>Recent logs</h2>
       {logs.length === 0 ? (
         <p className="hint">No log lines.</p>
       ) : (
         <pre className="json" tabIndex={0} aria-label="Plugin logs">
-          {logs.map((l) => `${l.at || l.created_at || ""} ${l.level || ""} ${l.message || JSON.stringify(l)}`).join("\n")}
+          {logs.map((l) => `${l.logged_at} ${l.level} ${l.version} ${l.message}`).join("\n")}
         </pre>
       )}
     </>

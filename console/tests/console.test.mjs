@@ -189,6 +189,18 @@ async function approve(page) {
   await page.goto(`${BASE}/executions/${execution}`);
   await page.locator("dl.facts .badge", { hasText: "succeeded" }).waitFor();
   console.log("ok approvals: approved from the inbox, the execution finished");
+
+  // Cancel a waiting run, then retry it: the retry waits again, and says what it retried.
+  await page.goto(`${BASE}/workflows/gate`);
+  await page.getByLabel("Input (JSON)").fill('{"n": 4}');
+  await page.getByRole("button", { name: "Run workflow" }).click();
+  await page.locator("dl.facts .badge", { hasText: "waiting" }).waitFor();
+  await page.getByRole("button", { name: "Cancel execution" }).click();
+  await page.locator("dl.facts .badge", { hasText: "cancelled" }).waitFor();
+  await page.getByRole("button", { name: "Retry execution" }).click();
+  await page.locator("dl.facts dt", { hasText: "Retry of" }).waitFor();
+  await page.locator("dl.facts .badge", { hasText: "waiting" }).waitFor();
+  console.log("ok executions: cancelled a waiting run and retried it");
   await page.getByRole("link", { name: "Executions" }).click();
   await page.getByLabel("Status").selectOption("succeeded");
   await page.locator("tbody tr").nth(1).waitFor();

@@ -385,10 +385,13 @@ mod tests {
     async fn unknown_routes_and_methods_get_json_errors() {
         let state = state_without_database(Config::for_data_dir("unused".into()));
         let app = app(state);
-        let request = Request::get("/nope").body(Body::empty()).expect("request");
+        // Under the API's prefixes; other GETs are the web console's pages.
+        let request = Request::get("/api/nope")
+            .body(Body::empty())
+            .expect("request");
         let (status, body) = send(app.clone(), request).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["error"]["message"], "no route for GET /nope");
+        assert_eq!(body["error"]["message"], "no route for GET /api/nope");
 
         let request = Request::delete("/healthz")
             .body(Body::empty())

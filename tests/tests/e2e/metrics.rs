@@ -124,7 +124,7 @@ async fn requests_and_plugin_calls_move_their_series() {
             .status();
     }
     let unknown = server
-        .send(&member, Method::GET, "/no/such/route", None)
+        .send(&member, Method::GET, "/api/no/such/route", None)
         .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     for _ in 0..2 {

@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
+use agenthost_tests::aura_eval::install;
 use agenthost_tests::fake_openai::{FakeOpenAi, Reply};
 use agenthost_tests::smtp::SmtpSink;
-use agenthost_tests::{StatusCode, TestServer, plugin_wasm};
+use agenthost_tests::{StatusCode, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use super::plugins::admin;
 
 const SENDER: &str = "reports@acme.test";
 const ME: &str = "ada@acme.test";
@@ -25,46 +24,6 @@ struct Fixture {
     smtp: SmtpSink,
     admin_key: String,
     workspace: String,
-}
-
-/// Upload and activate a plugin from its manifest in `plugins/`, granted what it asks
-/// plus `extra` (merged into its capabilities), unless `grant` is false.
-async fn install(server: &TestServer, dir: &str, name: &str, extra: Value, grant: bool) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../plugins/{dir}/manifest.json"));
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    if manifest.get("capabilities").is_none() {
-        manifest["capabilities"] = json!({});
-    }
-    if let (Some(caps), Some(extra)) = (manifest["capabilities"].as_object_mut(), extra.as_object())
-    {
-        caps.extend(extra.clone());
-    }
-    let response = server
-        .upload_plugin(&manifest, plugin_wasm(name), true)
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{name}: {}",
-        response.text().await.unwrap()
-    );
-    if grant {
-        let version = manifest["version"].as_str().unwrap();
-        let response = admin(
-            server,
-            Method::PUT,
-            &format!("/api/admin/plugins/{name}/versions/{version}/grants"),
-            Some(manifest["capabilities"].clone()),
-        )
-        .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await.unwrap()
-        );
-    }
 }
 
 async fn fixture(grant_aura: bool) -> Fixture {

@@ -19,6 +19,7 @@ mod plugins;
 mod rules;
 mod schedules;
 mod settings;
+mod ticket_enrichment;
 mod tickets;
 mod tools;
 mod webhooks;
@@ -89,6 +90,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(settings::router())
         .merge(tickets::router())
+        .merge(ticket_enrichment::router())
         .merge(tools::router())
         .merge(webhooks::router())
         .merge(workflows::router())

@@ -32,6 +32,8 @@ struct Script {
     auto_tool: Option<(String, Value)>,
     embeddings: VecDeque<Reply>,
     requests: Vec<(String, Value)>,
+    /// A pause before every chat reply (a slow model).
+    chat_delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -68,6 +70,11 @@ impl FakeOpenAi {
         self.script.lock().unwrap().auto_tool = Some((tool.to_string(), arguments));
     }
 
+    /// From now on, every chat reply comes after `pause` (a slow or busy model).
+    pub fn delay_chat(&self, pause: std::time::Duration) {
+        self.script.lock().unwrap().chat_delay = pause;
+    }
+
     /// Queue a failure for the next embeddings request.
     pub fn fail_embeddings(&self, status: u16, message: &str) {
         let reply = Reply::Status(status, message.into());
@@ -89,7 +96,7 @@ fn error(status: u16, message: &str) -> Response {
 }
 
 async fn chat(State(script): Shared, axum::Json(request): axum::Json<Value>) -> Response {
-    let (reply, auto_tool) = {
+    let (reply, auto_tool, delay) = {
         let mut script = script.lock().unwrap();
         // Keep memory flat under load: only the last 1000 requests are kept.
         if script.requests.len() >= 1000 {
@@ -98,8 +105,13 @@ async fn chat(State(script): Shared, axum::Json(request): axum::Json<Value>) -> 
         script
             .requests
             .push(("/chat/completions".into(), request.clone()));
-        (script.chat.pop_front(), script.auto_tool.clone())
+        (
+            script.chat.pop_front(),
+            script.auto_tool.clone(),
+            script.chat_delay,
+        )
     };
+    tokio::time::sleep(delay).await;
     let last_role = request["messages"]
         .as_array()
         .and_then(|m| m.last())

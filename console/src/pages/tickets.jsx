@@ -168,9 +168,9 @@ export function Ticket({ session, number }) {
     setError(null);
     setNotice(null);
     try {
-      await fn();
+      const result = await fn();
       await load();
-      setNotice(words);
+      setNotice(typeof words === "function" ? words(result) : words);
     } catch (e) {
       setError(e.message);
     }
@@ -247,7 +247,16 @@ export function Ticket({ session, number }) {
       <Enrichment
         ticket={ticket}
         mayEnrich={member}
-        onEnrich={() => run(() => api(`/api/tickets/${number}/enrich`, { method: "POST" }), "Enriched again.")}
+        onEnrich={() =>
+          run(
+            () => api(`/api/tickets/${number}/enrich`, { method: "POST" }),
+            // A 202 (slow model) answers with what was stored before; the work goes on.
+            (r) =>
+              r && ticket.enriched_at && Date.parse(r.enriched_at) === Date.parse(ticket.enriched_at)
+                ? "Still enriching: reload in a moment to see the result."
+                : "Enriched again.",
+          )
+        }
       />
       <h2>History</h2>
       <ol className="plain">

@@ -112,6 +112,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = body_bytes(request, state).await?;
         reject_nul_in_json(&bytes, "")?;
+        if starts_with_array(&bytes) && wants_an_object::<T>() {
+            return Err(ApiError::Invalid(
+                "the body must be a JSON object, not an array".into(),
+            ));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
             Err(rejection) if rejection.status() == StatusCode::UNPROCESSABLE_ENTITY => {
@@ -123,6 +128,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Err(rejection) => Err(rejection.into()),
         }
     }
+}
+
+pub fn starts_with_array(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// Whether `T` is read from a JSON object (a struct or a map). serde's derived structs
+/// also accept an array of their fields in order, so `[]` would be a struct whose fields
+/// all have defaults: a request body in an undocumented shape, which we refuse.
+pub fn wants_an_object<T: DeserializeOwned>() -> bool {
+    use serde::de::{Deserializer, Error, Visitor, value};
+
+    /// Answers every question with which kind of value was asked for.
+    struct Probe;
+    impl<'de> Deserializer<'de> for Probe {
+        type Error = value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, value::Error> {
+            Err(value::Error::custom("other"))
+        }
+        fn deserialize_map<V: Visitor<'de>>(self, _: V) -> Result<V::Value, value::Error> {
+            Err(value::Error::custom("object"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            _: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, value::Error> {
+            Err(value::Error::custom("object"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct enum
+            identifier ignored_any
+        }
+    }
+    T::deserialize(Probe).is_err_and(|e| e.to_string() == "object")
 }
 
 /// JSON Schema counts `36.0` as an integer, so a client, or a generator working from
@@ -358,6 +400,24 @@ mod tests {
             Some(("[1].x.k\\u0000".into(), true))
         );
         assert_eq!(crate::nul::path_of_first(&json!({ "a": [1, "b"] })), None);
+    }
+
+    #[test]
+    fn structs_and_maps_want_an_object_and_lists_do_not() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Publish {
+            #[serde(default)]
+            version: Option<i32>,
+        }
+        // serde would read `[]` as a `Publish` with no version.
+        assert!(serde_json::from_slice::<Publish>(b"[]").is_ok());
+        assert!(wants_an_object::<Publish>());
+        assert!(wants_an_object::<std::collections::HashMap<String, i32>>());
+        assert!(!wants_an_object::<Vec<Publish>>());
+        assert!(!wants_an_object::<Value>());
+        assert!(starts_with_array(b" \n [1]"));
+        assert!(!starts_with_array(b"{}"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The knowledge base, answers, gaps, intents, sentiment and ticket enrichment
-//! (docs/cassie.md).
+//! The knowledge base, answers, gaps, intents and sentiment (docs/cassie.md); ticket
+//! enrichment is in `ticket_enrichment`.
 //!
 //! Roles: reading and searching need any key; writing articles, asking for answers
 //! (they record gaps), enriching and overriding need `member`; publishing, archiving,
@@ -15,7 +15,6 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Json, Path, Query, TextBody};
-use super::tickets::schema::TicketPriority;
 use crate::auth::{Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -24,7 +23,7 @@ use crate::support::kb::{
     self, ArticleChange, ArticleFilter, ArticleInput, ArticleView, ImportSummary, RevisionInput,
     RevisionView,
 };
-use crate::support::{enrichment, rule_violation, services};
+use crate::support::{enrichment, rule_violation};
 use crate::vector::SearchMode;
 use schema::{Answer, Intent, SearchHit, SearchModeName, Sentiment};
 
@@ -42,8 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(gaps))
         .routes(routes!(get_intents, put_intents))
         .routes(routes!(analyse_sentiment))
-        .routes(routes!(enrich_ticket))
-        .routes(routes!(set_overrides))
 }
 
 /// Types of the `agenthost-support` crate (and the vector store) as the API shows them,
@@ -388,6 +385,10 @@ async fn publish(
     // The body is optional: none publishes the latest revision.
     let version = if body.iter().all(u8::is_ascii_whitespace) {
         None
+    } else if super::extract::starts_with_array(&body) {
+        return Err(ApiError::Invalid(
+            "the body must be a JSON object (or null), not an array".into(),
+        ));
     } else {
         // `null` is no request too, as the document says. As the `Json` extractor
         // answers: 400 for JSON that doesn't parse, 422 for JSON of the wrong shape.
@@ -759,142 +760,4 @@ async fn analyse_sentiment(
     Ok(Json(
         crate::support::sentiment::analyze(vectors, caller.0.workspace_id, &input.text, None).await,
     ))
-}
-
-/// A ticket by id or number, in the caller's workspace (the tickets API's rule).
-async fn ticket_id(state: &AppState, workspace: Uuid, ticket: &str) -> ApiResult<Uuid> {
-    crate::support::tickets::find_id(
-        &state.pool,
-        workspace,
-        &crate::support::tickets::TicketRef::parse(ticket),
-    )
-    .await
-}
-
-/// A ticket's enrichment and a person's corrections of it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct TicketEnrichment {
-    /// Sentiment, intent, suggested priority, related articles, summary and suggested
-    /// reply, each with how it was found; null until enriched.
-    enrichment: Option<Value>,
-    /// `sentiment`, `intent` and `priority` a person set; they win over `enrichment`.
-    #[schema(value_type = Object)]
-    overrides: Value,
-    enriched_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-async fn enrichment_of(state: &AppState, workspace: Uuid, id: Uuid) -> ApiResult<TicketEnrichment> {
-    let (enrichment, overrides, enriched_at): (
-        Option<Value>,
-        Value,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ) = sqlx::query_as(
-        "SELECT enrichment, overrides, enriched_at FROM data.tickets
-              WHERE workspace_id = $1 AND id = $2",
-    )
-    .bind(workspace)
-    .bind(id)
-    .fetch_one(&state.pool)
-    .await
-    .map_err(anyhow::Error::from)?;
-    Ok(TicketEnrichment {
-        enrichment,
-        overrides,
-        enriched_at,
-    })
-}
-
-/// Member: enrich a ticket now (the same work the background job does).
-#[utoipa::path(post, path = "/api/tickets/{id}/enrich", tag = "tickets",
-    params(("id" = String, Path, description = "The ticket's id, or its number (`42` or `#42`)")),
-    responses(
-        (status = 200, body = TicketEnrichment),
-        (status = 503, description = "Enrichment failed (the embedding model or the LLM)", body = super::openapi::ErrorBody),
-    ))]
-async fn enrich_ticket(
-    caller: WorkspaceCaller,
-    State(state): State<AppState>,
-    Path(ticket): Path<String>,
-) -> ApiResult<Json<TicketEnrichment>> {
-    caller.require(Role::Member)?;
-    let workspace = caller.0.workspace_id;
-    let id = ticket_id(&state, workspace, &ticket).await?;
-    enrichment::enrich(&services(&state), workspace, id)
-        .await
-        .map_err(|e| crate::error::unavailable("enrichment failed", e))?;
-    Ok(Json(enrichment_of(&state, workspace, id).await?))
-}
-
-/// A person's corrections of a ticket's enrichment.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = TicketOverrides)]
-struct Overrides {
-    sentiment: Option<OverriddenSentiment>,
-    /// One of the workspace's intents.
-    intent: Option<String>,
-    #[schema(value_type = Option<TicketPriority>)]
-    priority: Option<agenthost_support::triage::Priority>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[schema(as = SentimentLabel)]
-enum OverriddenSentiment {
-    Negative,
-    Neutral,
-    Positive,
-}
-
-/// Member: a person's corrections of enrichment, kept when the ticket is enriched again.
-/// The body replaces every override: leave a field out (or null) to drop its override.
-#[utoipa::path(put, path = "/api/tickets/{id}/overrides", tag = "tickets",
-    params(("id" = String, Path, description = "The ticket's id, or its number (`42` or `#42`)")),
-    request_body = Overrides,
-    responses((status = 200, body = TicketEnrichment)))]
-async fn set_overrides(
-    caller: WorkspaceCaller,
-    State(state): State<AppState>,
-    Path(ticket): Path<String>,
-    Json(overrides): Json<Overrides>,
-) -> ApiResult<Json<TicketEnrichment>> {
-    caller.require(Role::Member)?;
-    let workspace = caller.0.workspace_id;
-    let id = ticket_id(&state, workspace, &ticket).await?;
-    if let Some(intent) = &overrides.intent {
-        let known = enrichment::intents(&state.pool, workspace)
-            .await
-            .map_err(anyhow::Error::from)?;
-        if !known.iter().any(|i| &i.name == intent) {
-            let names: Vec<&str> = known.iter().map(|i| i.name.as_str()).collect();
-            return Err(ApiError::Invalid(format!(
-                "intent {intent:?} is not one of the workspace's intents: {}",
-                names.join(", ")
-            )));
-        }
-    }
-    let value = json!({
-        "sentiment": overrides.sentiment,
-        "intent": overrides.intent,
-        "priority": overrides.priority,
-    });
-    let set: serde_json::Map<String, Value> = value
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    sqlx::query(
-        "UPDATE data.tickets SET overrides = $3, updated_by = $4
-          WHERE workspace_id = $1 AND id = $2",
-    )
-    .bind(workspace)
-    .bind(id)
-    .bind(Value::Object(set))
-    .bind(actor(&caller))
-    .execute(&state.pool)
-    .await
-    .map_err(rule_violation)?;
-    Ok(Json(enrichment_of(&state, workspace, id).await?))
 }

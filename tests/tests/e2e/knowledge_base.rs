@@ -153,6 +153,22 @@ async fn only_the_live_revision_of_a_published_article_is_found() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+    // serde would read `[]` as a request with every field left out; it is no object,
+    // so it is refused (and publishes nothing), here and for every JSON body.
+    for (method, path) in [
+        (Method::POST, format!("/api/kb/articles/{id}/publish")),
+        (Method::PATCH, format!("/api/kb/articles/{id}")),
+    ] {
+        let response = server.send(&owner, method, &path, Some(json!([]))).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}"
+        );
+        let (code, message) = error_of(response).await;
+        assert_eq!(code, "invalid", "{path}");
+        assert!(message.contains("JSON object"), "{message}");
+    }
     let (status, body) = post(
         &server,
         &owner,
@@ -724,6 +740,74 @@ async fn new_tickets_are_enriched_in_the_background_and_overrides_stay() {
         json!({ "intent": "refund", "priority": "urgent" })
     );
     assert!(!again["enrichment"].is_null());
+    server.stop().await;
+}
+
+fn instant(time: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    time.as_str().map(|t| t.parse().unwrap())
+}
+
+/// The ticket's `enriched_at` once it differs from `before` (the first enrichment when
+/// `before` is null).
+async fn enriched_after(server: &TestServer, key: &str, number: i64, before: &Value) -> Value {
+    let started = Instant::now();
+    loop {
+        let view: Value = server
+            .send(key, Method::GET, &format!("/api/tickets/{number}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !view["enriched_at"].is_null() && instant(&view["enriched_at"]) != instant(before) {
+            return view["enriched_at"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not enriched again: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn enriching_longer_than_a_request_may_take_answers_202_and_finishes() {
+    let fake = FakeOpenAi::start().await;
+    let base = fake.base_url.clone();
+    let server = TestServer::start_with(move |config| {
+        config.llm_base_url = Some(base);
+        config.request_timeout = Duration::from_secs(4);
+    })
+    .await;
+    let (_, owner) = server.create_workspace("kb-slow-enrich").await;
+    let (status, ticket) = post(
+        &server,
+        &owner,
+        "/api/tickets",
+        json!({
+            "subject": "Charged twice",
+            "description": "You billed my card twice for one invoice.",
+            "requester": { "email": "ana@example.com" },
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let number = ticket["number"].as_i64().unwrap();
+    let first = enriched_after(&server, &owner, number, &Value::Null).await;
+
+    // The model now takes 6 s a call and enrichment asks it twice: longer than the
+    // request's 4 s. Not a 503: a 202 with what is stored, and the work goes on.
+    fake.delay_chat(Duration::from_secs(6));
+    let (status, body) = post(
+        &server,
+        &owner,
+        &format!("/api/tickets/{number}/enrich"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(instant(&body["enriched_at"]), instant(&first), "{body}");
+    assert!(!body["enrichment"].is_null());
+    enriched_after(&server, &owner, number, &first).await;
     server.stop().await;
 }
 

@@ -228,11 +228,16 @@ mod speed {
         let file = ModelFile::open(&std::path::Path::new(&dir).join("model.gguf")).unwrap();
         let mut engine = Engine::load(&file, 4096).unwrap();
         println!("load: {:.2} s", started.elapsed().as_secs_f64());
+        // 20 gives ~230 prompt tokens; 170 about Dexter's 1,959.
+        let repeat: usize = std::env::var("LOCAL_MODEL_SPEED_REPEAT")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(20);
         let prompt = engine
             .template
             .render(
                 &[serde_json::json!({"role": "user",
-                    "content": "Write a short story about a lighthouse keeper. ".repeat(20)})],
+                    "content": "Write a short story about a lighthouse keeper. ".repeat(repeat)})],
                 &[],
             )
             .unwrap();
@@ -256,6 +261,42 @@ mod speed {
                 generated.completion_tokens as f64 / generated.generation_seconds
             );
         }
+        // The same prompt through candle's own quantized Qwen2 (candle-transformers),
+        // as a reference for what candle's kernels give on this machine.
+        let mut reader = std::fs::File::open(&file.path).unwrap();
+        let content = candle_core::quantized::gguf_file::Content::read(&mut reader).unwrap();
+        let mut reference = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(
+            content,
+            &mut reader,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let started = Instant::now();
+        let mut position = 0;
+        let mut logits = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            let input = candle_core::Tensor::new(chunk, &candle_core::Device::Cpu).unwrap();
+            logits = Some(
+                reference
+                    .forward(&input.unsqueeze(0).unwrap(), position)
+                    .unwrap(),
+            );
+            position += chunk.len();
+        }
+        let prompt_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut next = logits.unwrap().squeeze(0).unwrap().argmax(0).unwrap();
+        for _ in 0..params.max_tokens {
+            let input = next.unsqueeze(0).unwrap().unsqueeze(0).unwrap();
+            let logits = reference.forward(&input, position).unwrap();
+            position += 1;
+            next = logits.squeeze(0).unwrap().argmax(0).unwrap();
+        }
+        println!(
+            "candle-transformers' quantized_qwen2: prompt {:.1} tok/s, generation {:.1} tok/s",
+            tokens.len() as f64 / prompt_seconds,
+            params.max_tokens as f64 / started.elapsed().as_secs_f64()
+        );
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         for line in status
             .lines()

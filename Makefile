@@ -92,6 +92,8 @@ lint: toolchain
 	$(CARGO) clippy --manifest-path plugins/Cargo.toml --target wasm32-wasip2 -- -D warnings
 	# The vendored WASI WIT must match the wasmtime-wasi-http the host links.
 	python3 scripts/update_wit_deps.py --check
+	# The host's modules keep to their layers (docs/architecture.md).
+	python3 scripts/check_layers.py
 
 fmt:
 	$(CARGO) fmt --all
@@ -132,6 +134,7 @@ bench: setup plugins
 	$(CARGO) run --release -p agenthost-tests --bin bench-retrieval
 	$(CARGO) run --release -p agenthost-tests --bin bench-sentiment
 	$(CARGO) run --release -p agenthost-tests --bin bench-multilingual
+	$(CARGO) run --release -p agenthost-tests --bin bench-local-model
 	bash scripts/bench_startup.sh
 	bash scripts/bench_tools.sh
 

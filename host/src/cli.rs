@@ -19,12 +19,55 @@ mod workflow;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::Server;
-use crate::config::{Cli, Command, DemoCommand};
+use crate::config::Config;
 
 pub use commands::ClientCommand;
+
+/// Agenthost: a self-hosted server for AI agents whose tools and workflow steps are
+/// WebAssembly components.
+///
+/// With no DATABASE_URL, Agenthost runs its own private PostgreSQL 18 + pgvector in
+/// the data directory (install it once with `make setup`).
+#[derive(Debug, Parser)]
+#[command(name = "agenthost", version, about, long_about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Replace the instance admin token with a new one, print it once and exit.
+    /// Use this when the generated token was lost. Has no effect on a token set with
+    /// --admin-token / AGENTHOST_ADMIN_TOKEN, which always takes precedence.
+    RotateAdminToken,
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+    /// Client commands that talk to a running server (plugin, agent, chat).
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Create the workspace (if missing) and upsert a deterministic demo dataset into
+    /// it: people, customers, deals, transactions and cost allocation rules for 2024-2025.
+    Seed {
+        #[arg(long, default_value = "demo")]
+        workspace: String,
+    },
+}
 
 /// Parse arguments and environment, run the chosen command, report errors.
 pub fn main() -> ExitCode {
@@ -108,4 +151,30 @@ pub(crate) fn report_seed(
 /// The only time the token is shown: it is stored hashed.
 fn print_admin_token(token: &str, why: &str) {
     println!("Instance admin token ({why}; shown once, store it now): {token}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let cli = Cli::parse_from([
+            "agenthost",
+            "--listen",
+            "0.0.0.0:9000",
+            "--rate-limit-per-minute",
+            "5",
+            "migrate",
+        ]);
+        assert_eq!(cli.config.listen.port(), 9000);
+        assert_eq!(cli.config.rate_limit_per_minute, 5);
+        assert!(matches!(cli.command, Some(Command::Migrate)));
+    }
 }

@@ -5,50 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-
-/// Agenthost: a self-hosted server for AI agents whose tools and workflow steps are
-/// WebAssembly components.
-///
-/// With no DATABASE_URL, Agenthost runs its own private PostgreSQL 18 + pgvector in
-/// the data directory (install it once with `make setup`).
-#[derive(Debug, Parser)]
-#[command(name = "agenthost", version, about, long_about)]
-pub struct Cli {
-    #[command(flatten)]
-    pub config: Config,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Start the HTTP server (the default when no command is given).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Replace the instance admin token with a new one, print it once and exit.
-    /// Use this when the generated token was lost. Has no effect on a token set with
-    /// --admin-token / AGENTHOST_ADMIN_TOKEN, which always takes precedence.
-    RotateAdminToken,
-    /// Demo data.
-    #[command(subcommand)]
-    Demo(DemoCommand),
-    /// Client commands that talk to a running server (plugin, agent, chat).
-    #[command(flatten)]
-    Client(crate::cli::ClientCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DemoCommand {
-    /// Create the workspace (if missing) and upsert a deterministic demo dataset into
-    /// it: people, customers, deals, transactions and cost allocation rules for 2024-2025.
-    Seed {
-        #[arg(long, default_value = "demo")]
-        workspace: String,
-    },
-}
+use clap::{Args, Parser};
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -197,8 +154,8 @@ pub struct Config {
     /// (`10.0.0.0/8,127.0.0.1`). Loopback, private, link-local and cloud metadata
     /// addresses are refused otherwise, in the URL and in what its name resolves to.
     #[arg(long, env = "AGENTHOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',',
-        value_parser = crate::capabilities::http::Network::parse)]
-    pub webhook_allow_private_networks: Vec<crate::capabilities::http::Network>,
+        value_parser = crate::net::Network::parse)]
+    pub webhook_allow_private_networks: Vec<crate::net::Network>,
 
     /// How long a webhook endpoint has to answer a delivery.
     #[arg(long, env = "AGENTHOST_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
@@ -450,42 +407,17 @@ pub struct Config {
 }
 
 impl Config {
-    /// Per-call limits a plugin gets unless its manifest asks otherwise.
-    pub fn plugin_limits(&self) -> crate::runtime::Limits {
-        crate::runtime::Limits {
-            memory_bytes: usize::try_from(self.plugin_memory_mb << 20).unwrap_or(usize::MAX),
-            timeout_ms: u64::try_from(self.plugin_timeout.as_millis()).unwrap_or(u64::MAX),
-            fuel: self.plugin_fuel,
-        }
-    }
-
-    pub fn engine_config(&self) -> crate::runtime::EngineConfig {
-        crate::runtime::EngineConfig {
-            max_concurrent_instances: self.plugin_instances,
-            max_memory_bytes: usize::try_from(self.plugin_max_memory_mb << 20)
-                .unwrap_or(usize::MAX),
-            fuel: self.plugin_fuel.is_some(),
-            keep_resident_bytes: self.plugin_keep_resident_kb << 10,
-        }
-    }
-
-    pub fn workflow_limits(&self) -> crate::workflows::WorkflowLimits {
-        crate::workflows::WorkflowLimits {
-            workers: self.workflow_workers,
-            node_timeout: self.workflow_node_timeout,
-            execution_timeout: self.workflow_execution_timeout,
-            max_output_bytes: self.workflow_max_output_bytes,
-            max_running_per_workspace: self.workflow_max_running,
-            heartbeat: self.workflow_heartbeat,
-        }
-    }
-
     /// A configuration for tests and embedding: defaults everywhere, rooted in `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
-        let cli = Cli::parse_from(["agenthost"]);
+        /// The options alone, without the commands (which are `cli`'s).
+        #[derive(Parser)]
+        struct Options {
+            #[command(flatten)]
+            config: Config,
+        }
         Config {
             data_dir,
-            ..cli.config
+            ..Options::parse_from(["agenthost"]).config
         }
     }
 }
@@ -535,27 +467,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn flags_override_defaults() {
-        let cli = Cli::parse_from([
-            "agenthost",
-            "--listen",
-            "0.0.0.0:9000",
-            "--rate-limit-per-minute",
-            "5",
-            "migrate",
-        ]);
-        assert_eq!(cli.config.listen.port(), 9000);
-        assert_eq!(cli.config.rate_limit_per_minute, 5);
-        assert!(matches!(cli.command, Some(Command::Migrate)));
-    }
 
     #[test]
     fn durations_accept_units_and_bare_seconds() {

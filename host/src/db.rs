@@ -121,3 +121,8 @@ pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
             .await?;
     Ok(applied.is_some_and(|version| version >= latest))
 }
+
+/// A page size for a list query: `default` when none is asked for, within 1..=`max`.
+pub(crate) fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
+    limit.unwrap_or(default).clamp(1, max)
+}

@@ -6,6 +6,7 @@
 pub mod bert;
 pub mod e5;
 pub mod minilm;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@ pub enum ApiError {
     /// The workspace's monthly LLM budget is spent: 429 `budget_exceeded` with the
     /// figures in `error.budget`.
     #[error("{0}")]
-    BudgetExceeded(Box<crate::llm::budget::Exceeded>),
+    BudgetExceeded(Box<BudgetExceeded>),
     #[error("{0}")]
     Unavailable(String),
     /// A request the framework refused before a handler ran (bad JSON, wrong
@@ -283,6 +283,49 @@ from_rejection!(
     axum::extract::rejection::PathRejection,
     axum::extract::rejection::QueryRejection
 );
+
+/// A spent budget: the figures of the 429 `budget_exceeded` and of the event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Exceeded)]
+pub struct BudgetExceeded {
+    /// Which budget: `tokens` or `usd`.
+    pub unit: &'static str,
+    /// Used this month.
+    #[schema(value_type = f64)]
+    pub used: serde_json::Number,
+    /// The monthly budget.
+    #[schema(value_type = f64)]
+    pub budget: serde_json::Number,
+    pub period_start: chrono::DateTime<chrono::Utc>,
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (used, budget) = match self.unit {
+            "usd" => (format!("{} USD", self.used), format!("{} USD", self.budget)),
+            _ => (
+                format!("{} tokens", self.used),
+                format!("{} tokens", self.budget),
+            ),
+        };
+        write!(
+            f,
+            "the workspace's monthly LLM budget is spent: {used} used of {budget}; \
+             it resets at {}",
+            self.resets_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+}
+
+impl BudgetExceeded {
+    /// Whole seconds until the budget resets (at least 1), for `Retry-After`.
+    pub fn retry_after_secs(&self) -> u64 {
+        let left = self.resets_at - chrono::Utc::now();
+        u64::try_from(left.num_seconds()).unwrap_or(0).max(1)
+    }
+}
 
 #[cfg(test)]
 mod tests {

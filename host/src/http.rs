@@ -111,7 +111,9 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
 
 /// The `--metrics-listen` app: `GET /metrics` without credentials, for a private network.
 pub fn metrics_app(state: AppState) -> Router {
-    let scrape = |State(state): State<AppState>| async move { metrics::response(&state).await };
+    let scrape = |State(state): State<AppState>| async move {
+        metrics::response(&state.pool, state.config.plugin_instances).await
+    };
     Router::new()
         .route("/metrics", get(scrape))
         .with_state(state)
@@ -281,10 +283,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
-/// Used by handlers that page through lists.
-pub(crate) fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
-    limit.unwrap_or(default).clamp(1, max)
-}
+pub(crate) use crate::db::clamp_limit;
 
 #[cfg(test)]
 mod tests {

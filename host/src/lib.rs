@@ -17,6 +17,7 @@ pub mod events;
 pub mod http;
 pub mod llm;
 pub mod mcp;
+pub mod net;
 pub mod nul;
 pub mod plugin_logs;
 pub mod registry;

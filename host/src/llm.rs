@@ -102,7 +102,7 @@ impl Llm {
         let client = match base_url {
             None => None,
             Some(base) => {
-                crate::capabilities::http::install_crypto_provider();
+                crate::net::install_crypto_provider();
                 let mut openai = OpenAIConfig::new().with_api_base(base.trim_end_matches('/'));
                 if let Some(key) = &config.llm_api_key {
                     openai = openai.with_api_key(key);

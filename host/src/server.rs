@@ -98,7 +98,7 @@ impl Server {
         )
         .await
         .context("queueing the knowledge base's re-embedding")?;
-        let support_jobs = crate::support::jobs::Worker::spawn(crate::support::services(&state));
+        let support_jobs = crate::support::jobs::Worker::spawn(state.support_services());
         let event_sweep = tokio::spawn(crate::events::sweep_forever(
             state.pool.clone(),
             state.config.event_retention,

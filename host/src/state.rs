@@ -42,4 +42,19 @@ impl AppState {
             config: Arc::new(config),
         }
     }
+
+    /// What the support jobs and handlers need.
+    pub fn support_services(&self) -> crate::support::jobs::Support {
+        let services = &self.registry.services;
+        crate::support::jobs::Support {
+            pool: self.pool.clone(),
+            vectors: services.vectors.clone(),
+            llm: services.llm.clone(),
+            model: self.config.llm_default_model.clone(),
+            tokens: services.vectors.token_counter(),
+            worker: self.workflows.worker_id().to_string(),
+            // As the workflow engine judges a host gone: five missed heartbeats.
+            stale_after: self.workflows.limits.heartbeat * 5,
+        }
+    }
 }

@@ -29,18 +29,3 @@ pub fn rule_violation(error: sqlx::Error) -> ApiError {
     }
     ApiError::Internal(error.into())
 }
-
-/// What the support jobs and handlers need, from the application state.
-pub fn services(state: &crate::state::AppState) -> jobs::Support {
-    let services = &state.registry.services;
-    jobs::Support {
-        pool: state.pool.clone(),
-        vectors: services.vectors.clone(),
-        llm: services.llm.clone(),
-        model: state.config.llm_default_model.clone(),
-        tokens: services.vectors.token_counter(),
-        worker: state.workflows.worker_id().to_string(),
-        // As the workflow engine judges a host gone: five missed heartbeats.
-        stale_after: state.workflows.limits.heartbeat * 5,
-    }
-}

@@ -115,10 +115,10 @@ impl VectorStore {
 
     /// Counts tokens with the local model's tokenizer (an estimate for a remote model),
     /// so chunks fit the model that embeds them.
-    pub fn token_counter(&self) -> crate::support::chunking::TokenCounter {
+    pub fn token_counter(&self) -> crate::embeddings::tokens::TokenCounter {
         match self.embeddings.local() {
-            Some((_, dir)) => crate::support::chunking::TokenCounter::for_model_dir(dir),
-            None => crate::support::chunking::TokenCounter::estimate(),
+            Some((_, dir)) => crate::embeddings::tokens::TokenCounter::for_model_dir(dir),
+            None => crate::embeddings::tokens::TokenCounter::estimate(),
         }
     }
 

@@ -56,3 +56,18 @@ impl Default for WorkflowLimits {
 
 /// Shared by the HTTP handlers and the engine's workers.
 pub type Workflows = Arc<Engine>;
+
+/// The engine's settings from the command line (here, not in `config`, so the
+/// configuration knows nothing of the layers above it).
+impl crate::config::Config {
+    pub fn workflow_limits(&self) -> WorkflowLimits {
+        WorkflowLimits {
+            workers: self.workflow_workers,
+            node_timeout: self.workflow_node_timeout,
+            execution_timeout: self.workflow_execution_timeout,
+            max_output_bytes: self.workflow_max_output_bytes,
+            max_running_per_workspace: self.workflow_max_running,
+            heartbeat: self.workflow_heartbeat,
+        }
+    }
+}

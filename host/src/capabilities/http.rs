@@ -10,7 +10,6 @@
 //! address of every connection once it is open, before a byte of the request is
 //! written (anything else that might pick an address).
 
-mod address;
 mod origin;
 
 use std::net::{IpAddr, SocketAddr};
@@ -22,18 +21,12 @@ use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-pub use address::Network;
+use crate::net as address;
+pub use crate::net::{Network, install_crypto_provider};
 pub use origin::OriginPattern;
 use origin::{Origin, Scheme};
 
 use crate::registry::manifest::HttpCapability;
-
-/// One crypto provider (ring, which lettre brings too) is compiled in; make it the
-/// process default that reqwest's rustls expects. Idempotent: an error only means a
-/// provider is set already.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// What a plugin's refused address needs, for the log.
 const GRANT_ADVICE: &str =

@@ -19,9 +19,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::registry::manifest::{DatabaseCapability, TableAccess};
-
+mod grant;
 mod migration_text;
+
+pub use grant::{DatabaseCapability, TableAccess};
 pub use migration_text::forbidden_in_migration;
 
 /// The names a plugin's sandbox uses. Roles are per cluster, so their names include

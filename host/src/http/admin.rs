@@ -152,5 +152,5 @@ async fn list_audit(
 #[utoipa::path(get, path = "/metrics", tag = "admin", operation_id = "host_metrics",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 async fn metrics(_: InstanceAdmin, State(state): State<AppState>) -> axum::response::Response {
-    crate::telemetry::metrics::response(&state).await
+    crate::telemetry::metrics::response(&state.pool, state.config.plugin_instances).await
 }

@@ -21,7 +21,7 @@ use super::tickets::schema::TicketPriority;
 use crate::auth::{Role, WorkspaceCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::support::{enrichment, rule_violation, services};
+use crate::support::{enrichment, rule_violation};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,7 +94,7 @@ async fn enrich_ticket(
     caller.require(Role::Member)?;
     let workspace = caller.0.workspace_id;
     let id = ticket_id(&state, workspace, &ticket).await?;
-    let support = services(&state);
+    let support = state.support_services();
     let work = tokio::spawn(async move { enrichment::enrich(&support, workspace, id).await });
     match tokio::time::timeout(patience(&state), work).await {
         Ok(Ok(done)) => {

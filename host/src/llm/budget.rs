@@ -41,47 +41,8 @@ pub struct Spend {
     pub resets_at: DateTime<Utc>,
 }
 
-/// A spent budget: the figures of the 429 `budget_exceeded` and of the event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Exceeded {
-    /// Which budget: `tokens` or `usd`.
-    pub unit: &'static str,
-    /// Used this month.
-    #[schema(value_type = f64)]
-    pub used: Number,
-    /// The monthly budget.
-    #[schema(value_type = f64)]
-    pub budget: Number,
-    pub period_start: DateTime<Utc>,
-    pub resets_at: DateTime<Utc>,
-}
-
-impl std::fmt::Display for Exceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (used, budget) = match self.unit {
-            "usd" => (format!("{} USD", self.used), format!("{} USD", self.budget)),
-            _ => (
-                format!("{} tokens", self.used),
-                format!("{} tokens", self.budget),
-            ),
-        };
-        write!(
-            f,
-            "the workspace's monthly LLM budget is spent: {used} used of {budget}; \
-             it resets at {}",
-            self.resets_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
-    }
-}
-
-impl Exceeded {
-    /// Whole seconds until the budget resets (at least 1), for `Retry-After`.
-    pub fn retry_after_secs(&self) -> u64 {
-        let left = self.resets_at - Utc::now();
-        u64::try_from(left.num_seconds()).unwrap_or(0).max(1)
-    }
-}
+// The figures live with the error that carries them (`error` is below `llm`).
+pub use crate::error::BudgetExceeded as Exceeded;
 
 impl Spend {
     /// The first budget that is spent (used reached the budget), tokens before cost.

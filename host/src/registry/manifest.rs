@@ -3,8 +3,6 @@
 //! names the plugin, its version and kind, what it asks to be granted, its settings
 //! schema and optional limits. See docs/plugins.md for the format.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -155,25 +153,8 @@ pub struct LlmCapability {
     pub daily_token_budget: Option<u64>,
 }
 
-/// Which tables of the shared `data` schema a plugin may use, and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseCapability {
-    /// Table name (in schema `data`, without the schema) -> access.
-    #[serde(default)]
-    pub tables: BTreeMap<String, TableAccess>,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum TableAccess {
-    /// SELECT.
-    Read,
-    /// SELECT, INSERT, UPDATE, DELETE.
-    Write,
-}
+// The database grant is the sandbox's own type: the layer that enforces it defines it.
+pub use crate::db::sandbox::{DatabaseCapability, TableAccess};
 
 /// Who a plugin may send email as, and how much.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -21,8 +21,6 @@ use axum::response::{IntoResponse, Response};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
-
 pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const PLUGIN_CALLS: &str = "agenthost_plugin_calls_total";
 pub const PLUGIN_CALL_DURATION: &str = "agenthost_plugin_call_duration_seconds";
@@ -275,9 +273,9 @@ pub fn chat_turn(outcome: &str) {
 }
 
 /// The exposition of `GET /metrics`, with this host's gauges sampled first.
-pub async fn response(state: &AppState) -> Response {
+pub async fn response(pool: &sqlx::PgPool, plugin_instances: u32) -> Response {
     let handle = install();
-    sample(state).await;
+    sample(pool, plugin_instances).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -288,13 +286,12 @@ pub async fn response(state: &AppState) -> Response {
         .into_response()
 }
 
-async fn sample(state: &AppState) {
-    let pool = &state.pool;
+async fn sample(pool: &sqlx::PgPool, plugin_instances: u32) {
     let idle = pool.num_idle() as f64;
     gauge!(DB_CONNECTIONS, "state" => "idle").set(idle);
     gauge!(DB_CONNECTIONS, "state" => "used").set(f64::from(pool.size()) - idle);
     gauge!(DB_CONNECTIONS_MAX).set(pool.options().get_max_connections());
-    gauge!(INSTANCES_MAX).set(state.config.plugin_instances);
+    gauge!(INSTANCES_MAX).set(plugin_instances);
     match sqlx::query_as::<_, Queues>(QUEUES).fetch_one(pool).await {
         Ok(queues) => queues.set(),
         // The rest of the exposition is still worth having.

@@ -123,12 +123,19 @@ impl Fixture {
     /// The executions of `workflow`, once `count` have finished (or after 20 s).
     async fn finished(&self, workflow: &str, count: usize) -> Vec<Value> {
         let mut done = Vec::new();
+        let mut refused = None;
         for _ in 0..1000 {
             let path = format!("/api/executions?workflow={workflow}");
-            let list = self.send(Method::GET, &path, None).await.1;
-            done = list["executions"]
-                .as_array()
-                .unwrap()
+            let (status, list) = self.send(Method::GET, &path, None).await;
+            // On a loaded machine a poll may be cut short (503): poll again, and say
+            // so if every poll was.
+            let Some(executions) = list["executions"].as_array() else {
+                refused = Some(format!("{status} {list}"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            refused = None;
+            done = executions
                 .iter()
                 .filter(|e| !matches!(e["status"].as_str(), Some("running" | "waiting")))
                 .cloned()
@@ -138,6 +145,7 @@ impl Fixture {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        assert!(refused.is_none(), "listing executions: {refused:?}");
         done
     }
 }

@@ -48,6 +48,7 @@ mod runtime;
 mod schedules;
 mod small_truths;
 mod support_durability;
+mod ticket_enrichment;
 mod tickets;
 mod vector;
 mod ways_in;

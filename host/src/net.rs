@@ -1,3 +1,6 @@
+//! Networking rules every layer shares: which addresses a plugin (or an outbound
+//! webhook) may connect to, and the process's TLS crypto provider.
+//!
 //! Which addresses a plugin may connect to. Everything that is not a public unicast
 //! address (loopback, private, link-local, CGNAT, cloud metadata, multicast, reserved)
 //! is refused unless the grant lists a network containing it. The check runs on the
@@ -5,6 +8,13 @@
 //! 127.0.0.1 is refused like the literal.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One crypto provider (ring, which lettre brings too) is compiled in; make it the
+/// process default that reqwest's rustls expects. Idempotent: an error only means a
+/// provider is set already.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `::1/128`, or a bare address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

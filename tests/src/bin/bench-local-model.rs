@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agenthost_tests::{ADMIN_TOKEN, TestServer};
+use agenthost_tests::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -232,7 +232,7 @@ fn requests() -> Vec<Request> {
             "Mark ticket 1 as solved.",
             &["update_ticket"],
             vec![
-                ("ticket_number", equal(json!(1))),
+                ("ticket", equal(json!(1))),
                 ("status", equal(json!("solved"))),
             ],
         ),
@@ -241,7 +241,7 @@ fn requests() -> Vec<Request> {
             "Set the priority of ticket 1 to urgent.",
             &["update_ticket"],
             vec![
-                ("ticket_number", equal(json!(1))),
+                ("ticket", equal(json!(1))),
                 ("priority", equal(json!("urgent"))),
             ],
         ),
@@ -249,10 +249,7 @@ fn requests() -> Vec<Request> {
             "cassie",
             "Add an internal note to ticket 1: the customer called back.",
             &["comment_on_ticket"],
-            vec![
-                ("ticket_number", equal(json!(1))),
-                ("public", equal(json!(false))),
-            ],
+            vec![("ticket", equal(json!(1))), ("public", equal(json!(false)))],
         ),
         ask(
             "cassie",
@@ -264,7 +261,7 @@ fn requests() -> Vec<Request> {
             "cassie",
             "Draft a reply to ticket 1.",
             &["suggest_reply"],
-            vec![("ticket_number", equal(json!(1)))],
+            vec![("ticket", equal(json!(1)))],
         ),
     ]
 }
@@ -273,8 +270,11 @@ fn matches(is: &Is, value: &Value) -> bool {
     match is {
         Is::Equal(expected) => match (expected.as_f64(), value.as_f64()) {
             (Some(a), Some(b)) => a == b,
-            // A model may write a number as a string ("6").
-            (Some(a), None) => value.as_str().and_then(|s| s.parse::<f64>().ok()) == Some(a),
+            // A model may write a number as a string ("6", or "#1" for a ticket).
+            (Some(a), None) => {
+                let text = value.as_str().unwrap_or("").trim_start_matches('#');
+                text.parse::<f64>().ok() == Some(a)
+            }
             _ => expected == value,
         },
         Is::Holding(text) => value
@@ -388,25 +388,6 @@ async fn main() {
     server.install_dexter().await;
     install(&server, "cassie").await;
     let (_, key) = server.create_workspace("bench-local").await;
-    // Something for Cassie's tools to find: two help articles and a ticket.
-    let articles = json!([
-        {"title": "How refunds work", "status": "published",
-         "body": "## Refunds\n\nAsk for a refund within 30 days from Billing > Invoices. It reaches your card in 5 to 10 days."},
-        {"title": "Reset your password", "status": "published",
-         "body": "## Reset\n\nChoose *Forgot password* on the sign-in page; the link we email is valid for one hour."},
-    ]);
-    let response = server
-        .send(&key, Method::POST, "/api/kb/import", Some(articles))
-        .await;
-    assert!(response.status().is_success(), "{}", response.status());
-    let ticket = json!({"subject": "Charged twice", "description": "My card was billed twice for one invoice.",
-                        "requester": {"email": "ben@example.com", "name": "Ben"}});
-    let response = server
-        .send(&key, Method::POST, "/api/tickets", Some(ticket))
-        .await;
-    assert!(response.status().is_success(), "{}", response.status());
-    let _ = ADMIN_TOKEN;
-
     // Speed: the first request loads the model and reads Dexter's whole prompt; the
     // second finds that prompt in the cache.
     let (cold, _, _) = streamed(&server, &key, "Say hello to the team in one sentence.").await;
@@ -423,6 +404,26 @@ async fn main() {
         "  writing: {chunks} chunks in {writing:.1} s = {:.1} chunks/s",
         chunks as f64 / writing.max(1e-9)
     );
+
+    // Something for Cassie's tools to find: two help articles and a ticket. Made after
+    // the speed figures: the ticket's enrichment asks the model too, and its prompt
+    // would take the cache Dexter's prompt sits in.
+    let articles = json!([
+        {"title": "How refunds work", "status": "published",
+         "body": "## Refunds\n\nAsk for a refund within 30 days from Billing > Invoices. It reaches your card in 5 to 10 days."},
+        {"title": "Reset your password", "status": "published",
+         "body": "## Reset\n\nChoose *Forgot password* on the sign-in page; the link we email is valid for one hour."},
+    ]);
+    let response = server
+        .send(&key, Method::POST, "/api/kb/import", Some(articles))
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let ticket = json!({"subject": "Charged twice", "description": "My card was billed twice for one invoice.",
+                        "requester": {"email": "ben@example.com", "name": "Ben"}});
+    let response = server
+        .send(&key, Method::POST, "/api/tickets", Some(ticket))
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
 
     let requests: Vec<Request> = requests().into_iter().take(only).collect();
     println!("tool calling: {} requests", requests.len());

@@ -171,15 +171,18 @@ fn strip_language(block: &str) -> &str {
     }
 }
 
-/// `{"name", "arguments"|"parameters"}`, OpenAI's `{"function": {...}}`, or a list
-/// of those. A lone `{"name": ...}` is data, not a call.
+/// `{"name", "arguments"|"parameters"}`, `{"function": "name", "arguments"}` (the
+/// 1.5B model writes that too), OpenAI's `{"function": {...}}`, or a list of those. A
+/// lone `{"name": ...}` is data, not a call.
 fn looks_like_call(value: &Value) -> bool {
     match value {
         Value::Array(items) => !items.is_empty() && items.iter().all(looks_like_call),
         Value::Object(map) => {
-            (map.contains_key("name")
-                && (map.contains_key("arguments") || map.contains_key("parameters")))
-                || map.get("function").is_some_and(|f| f.get("name").is_some())
+            let has_arguments = map.contains_key("arguments") || map.contains_key("parameters");
+            (map.contains_key("name") && has_arguments)
+                || map
+                    .get("function")
+                    .is_some_and(|f| f.get("name").is_some() || (f.is_string() && has_arguments))
         }
         _ => false,
     }
@@ -196,6 +199,11 @@ fn split_list(value: Value) -> Vec<Value> {
 fn check(value: Value, tools: &[Value]) -> Result<Call, String> {
     let value = match value.get("function") {
         Some(function) if function.is_object() => function.clone(),
+        Some(Value::String(name)) => {
+            let mut renamed = value.clone();
+            renamed["name"] = json!(name);
+            renamed
+        }
         _ => value,
     };
     let name = value["name"]

@@ -112,6 +112,18 @@ fn openai_shapes_and_string_arguments_are_read() {
 }
 
 #[test]
+fn a_function_key_naming_the_tool_is_a_call() {
+    // Seen from the 1.5B model with Cassie's tools (bench-local-model).
+    let (_, found) = calls(
+        "```json\n{\n  \"function\": \"revenue_analysis\",\n  \"arguments\": {\"period\": \"2025\"}\n}\n```",
+    );
+    assert_eq!(found, vec![revenue("2025")]);
+    // Without arguments it is data that happens to have a `function` field.
+    let data = r#"{"function": "revenue_analysis"}"#;
+    assert!(matches!(parse(data, &tools()), Parsed::Text(text) if text == data));
+}
+
+#[test]
 fn to_openai_gives_the_arguments_as_a_string() {
     let call = revenue("2025").to_openai("call_1");
     assert_eq!(call["id"], "call_1");

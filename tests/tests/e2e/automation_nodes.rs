@@ -488,11 +488,19 @@ async fn a_workflow_or_rule_that_emits_what_it_listens_to_does_not_loop() {
     // but each by the other's: a ping-pong, which stops after MAX_CHAIN (8) steps.
     f.finished("echo", 1).await;
     let count = || async { f.events("?type=custom.ping&limit=1000").await.len() };
-    let mut seen = 0;
-    for _ in 0..100 {
+    // Both answer the outside ping, so there are at least 3; then wait until no new one
+    // came for 3 s. On a loaded machine a step took 10 s to follow its event (CI): the
+    // bounds below are upper ones, so a wait cut short can't pass a loop off as done.
+    let (mut seen, mut unchanged) = (0, 0);
+    for _ in 0..240 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = count().await;
-        if now == seen {
+        unchanged = if now == seen && now >= 3 {
+            unchanged + 1
+        } else {
+            0
+        };
+        if unchanged >= 6 {
             break;
         }
         seen = now;

@@ -46,6 +46,18 @@ pub fn model_dir() -> PathBuf {
         })
 }
 
+/// The local chat model's GGUF as `make setup` installs it; `AGENTHOST_LOCAL_MODEL_DIR`
+/// overrides the directory.
+pub fn local_model_file() -> PathBuf {
+    std::env::var_os("AGENTHOST_LOCAL_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m")
+        })
+        .join("model.gguf")
+}
+
 /// Where `make setup` installs multilingual-e5-small, the default embedding model;
 /// `AGENTHOST_MULTILINGUAL_MODEL_DIR` overrides it.
 pub fn multilingual_model_dir() -> PathBuf {

@@ -8,7 +8,6 @@
 //! from `make setup`; `--only N` runs the first N requests).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agenthost_tests::TestServer;
@@ -314,15 +313,7 @@ fn shorten(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-fn model_file() -> PathBuf {
-    std::env::var_os("AGENTHOST_LOCAL_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../.agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m")
-        })
-        .join("model.gguf")
-}
+use agenthost_tests::local_model_file as model_file;
 
 /// A streamed completion: (seconds to the first text, text chunks, seconds after it).
 async fn streamed(server: &TestServer, key: &str, message: &str) -> (f64, usize, f64) {

@@ -3,24 +3,13 @@
 //! takes seconds on 2 cores, so this module keeps to one such turn; every other chat
 //! test scripts the fake OpenAI server.
 
-use std::path::{Path, PathBuf};
-
 use agenthost_tests::{StatusCode, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::dexter::fixture_with;
 
-/// Where `make setup` installs the model; `AGENTHOST_LOCAL_MODEL_DIR` overrides it.
-fn model_file() -> PathBuf {
-    std::env::var_os("AGENTHOST_LOCAL_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../.agenthost/models/qwen2.5-coder-1.5b-instruct-q4_k_m")
-        })
-        .join("model.gguf")
-}
+use agenthost_tests::local_model_file as model_file;
 
 async fn chat(server: &TestServer, key: &str, message: &str) -> (StatusCode, Value) {
     let response = server
